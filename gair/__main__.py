@@ -1,0 +1,5 @@
+import sys
+
+from gair.cli import main
+
+sys.exit(main())

@@ -1,0 +1,276 @@
+"""L-infinity attacks that also measure the geometry value kappa.
+
+Conventions (REFERENCE.md): inputs live in [0, 1]; a random start adds uniform noise in
+[-eps, eps] and clamps to [0, 1]; one step is
+``x <- clamp(min(max(x + alpha * sign(grad), x0 - eps), x0 + eps), 0, 1)``.
+
+kappa counts the iterates that the model still classifies correctly, checked at the top of
+each of the K iterations on the iterate before its step (x^0, the start after any random
+start, through x^(K-1)); the last iterate is never checked, so kappa is in [0, K]. The
+prediction comes from the same forward pass that gives the attack's gradient.
+
+Attacks leave the model's train/eval mode to the caller and never read a value back to the
+host: everything, kappa included, stays a device tensor. Gradients are taken with respect
+to the input only, so the model's parameter gradients are untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gair.errors import ConfigError
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+CW_CONFIDENCE = 50.0
+
+
+def ce_loss(logits: Tensor, y: Tensor) -> Tensor:
+    """Summed cross-entropy: the sign of its input gradient is each sample's own."""
+    return F.cross_entropy(logits, y, reduction="sum")
+
+
+def cw_margin_loss(logits: Tensor, y: Tensor, confidence: float = CW_CONFIDENCE) -> Tensor:
+    """CW-inf margin loss, summed: -relu(z_y - max_{k != y} z_k + confidence).
+
+    Ascending it pushes the true logit below the best wrong one; the confidence of 50 is the
+    value of the authors' evaluation code.
+    """
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    others = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf"))
+    return -F.relu(true - others.amax(1) + confidence).sum()
+
+
+def _scaled(loss_fn: LossFn, factor: float) -> LossFn:
+    """The logit-scaling attack's loss: the same loss on ``factor * logits``."""
+    if factor == 1.0:
+        return loss_fn
+    return lambda logits, y: loss_fn(logits * factor, y)
+
+
+ATTACK_LOSSES: dict[str, LossFn] = {"ce": ce_loss, "cw": cw_margin_loss}
+
+
+def attack_loss(name: str, logit_scale: float = 1.0) -> LossFn:
+    """Look up an attack loss by name (``ce`` or ``cw``), optionally on scaled logits."""
+    if name not in ATTACK_LOSSES:
+        raise ConfigError(
+            f"attack loss {name!r} is unknown; valid losses are: {', '.join(ATTACK_LOSSES)}"
+        )
+    return _scaled(ATTACK_LOSSES[name], logit_scale)
+
+
+def check_budget(eps: float, alpha: float, steps: int) -> None:
+    if not eps >= 0:
+        raise ConfigError(f"eps = {eps!r} is invalid: it must be >= 0")
+    if not alpha >= 0:
+        raise ConfigError(f"alpha = {alpha!r} is invalid: it must be >= 0")
+    if int(steps) != steps or steps < 0:
+        raise ConfigError(f"steps = {steps!r} is invalid: it must be an integer >= 0")
+
+
+def random_start(x: Tensor, eps: float, generator: torch.Generator | None = None) -> Tensor:
+    """Uniform noise in [-eps, eps] added to x, then clamped to [0, 1]."""
+    noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return (x + (2 * noise - 1) * eps).clamp_(0.0, 1.0)
+
+
+def project(x_adv: Tensor, x0: Tensor, eps: float) -> Tensor:
+    """Project onto the eps-ball around x0 intersected with [0, 1]."""
+    return torch.minimum(torch.maximum(x_adv, x0 - eps), x0 + eps).clamp_(0.0, 1.0)
+
+
+def _input_grad(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn) -> tuple[Tensor, Tensor]:
+    """Logits at x and the gradient of the loss w.r.t. x (one forward, one backward)."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        logits = model(x)
+        (grad,) = torch.autograd.grad(loss_fn(logits.float(), y), x)
+    return logits.detach(), grad
+
+
+def ga_pgd(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    loss: str = "ce",
+    random_start: bool = True,
+    logit_scale: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Geometry-aware PGD (Algorithm 1): the most adversarial point and kappa.
+
+    Returns ``(x_adv, kappa)`` with ``kappa`` an int64 tensor in [0, steps].
+    """
+    check_budget(eps, alpha, steps)
+    loss_fn = attack_loss(loss, logit_scale)
+    x0 = x.detach()
+    x_adv = _start(x0, eps, random_start, generator)
+    kappa = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+    for _ in range(steps):
+        logits, grad = _input_grad(model, x_adv, y, loss_fn)
+        kappa += logits.argmax(1) == y
+        x_adv = project(x_adv + alpha * grad.sign(), x0, eps)
+    return x_adv.detach(), kappa
+
+
+def pgd(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    loss: str = "ce",
+    random_start: bool = True,
+    logit_scale: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Plain PGD-K (Madry et al.): GA-PGD without returning kappa."""
+    return ga_pgd(
+        model,
+        x,
+        y,
+        eps=eps,
+        alpha=alpha,
+        steps=steps,
+        loss=loss,
+        random_start=random_start,
+        logit_scale=logit_scale,
+        generator=generator,
+    )[0]
+
+
+def _start(x0: Tensor, eps: float, rand: bool, generator: torch.Generator | None) -> Tensor:
+    return random_start(x0, eps, generator) if rand else x0.clone()
+
+
+def early_stopped_pgd(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    tau: int,
+    random_start: bool = True,
+    loss: str = "ce",
+    compact: bool = False,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Geometry-aware early-stopped PGD-K-tau (Algorithm 3, FAT and GAIR-FAT).
+
+    Each sample runs until, with its tau budget spent, its current iterate is misclassified;
+    that iterate is its friendly adversarial point. While its iterate is misclassified and
+    budget is left, the budget shrinks by one and the sample takes its step; while it is
+    classified correctly kappa grows by one. Samples never misclassified take all K steps.
+    Row i of the output always belongs to row i of the input.
+
+    ``compact=True`` forwards only the samples still running (one host read per step to
+    size the active set); the result is identical to the masked version.
+    """
+    check_budget(eps, alpha, steps)
+    if int(tau) != tau or tau < 0:
+        raise ConfigError(f"tau = {tau!r} is invalid: it must be an integer >= 0")
+    loss_fn = attack_loss(loss)
+    x0 = x.detach()
+    x_adv = _start(x0, eps, random_start, generator)
+    n = x.shape[0]
+    kappa = torch.zeros(n, dtype=torch.long, device=x.device)
+    budget = torch.full((n,), int(tau), dtype=torch.long, device=x.device)
+    running = torch.ones(n, dtype=torch.bool, device=x.device)
+    if compact:
+        return _early_stopped_compact(
+            model, x0, x_adv, y, eps, alpha, steps, loss_fn, kappa, budget
+        )
+    for _ in range(steps):
+        logits, grad = _input_grad(model, x_adv, y, loss_fn)
+        wrong = logits.argmax(1) != y
+        stop = running & wrong & (budget == 0)
+        running = running & ~stop
+        budget = budget - (running & wrong).long()
+        kappa += running & ~wrong
+        stepped = project(x_adv + alpha * grad.sign(), x0, eps)
+        x_adv = torch.where(_rows(running, x_adv), stepped, x_adv)
+    return x_adv.detach(), kappa
+
+
+def _early_stopped_compact(
+    model: nn.Module,
+    x0: Tensor,
+    x_adv: Tensor,
+    y: Tensor,
+    eps: float,
+    alpha: float,
+    steps: int,
+    loss_fn: LossFn,
+    kappa: Tensor,
+    budget: Tensor,
+) -> tuple[Tensor, Tensor]:
+    active = torch.arange(x0.shape[0], device=x0.device)
+    for _ in range(steps):
+        if active.numel() == 0:
+            break
+        xa, x0a, ya = x_adv[active], x0[active], y[active]
+        logits, grad = _input_grad(model, xa, ya, loss_fn)
+        wrong = logits.argmax(1) != ya
+        stop = wrong & (budget[active] == 0)
+        keep = ~stop
+        budget[active] -= (keep & wrong).long()
+        kappa[active] += keep & ~wrong
+        x_adv[active] = torch.where(
+            _rows(keep, xa), project(xa + alpha * grad.sign(), x0a, eps), xa
+        )
+        active = active[keep]
+    return x_adv.detach(), kappa
+
+
+def trades_pgd(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    xi: float = 0.001,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Geometry-aware PGD for TRADES (Algorithm 4): maximise KL(f(x) || f(x')) and count kappa.
+
+    The start is x + xi * N(0, I) (TRADES' code, xi = 0.001, no clamp before the first step);
+    the loss is the summed KL divergence with the natural prediction as the target.
+    """
+    check_budget(eps, alpha, steps)
+    x0 = x.detach()
+    with torch.no_grad():
+        p_nat = F.softmax(model(x0).float(), dim=1)
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    x_adv = x0 + xi * noise
+
+    def kl(logits: Tensor, _: Tensor) -> Tensor:
+        return F.kl_div(F.log_softmax(logits, dim=1), p_nat, reduction="sum")
+
+    kappa = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+    for _ in range(steps):
+        logits, grad = _input_grad(model, x_adv, y, kl)
+        kappa += logits.argmax(1) == y
+        x_adv = project(x_adv + alpha * grad.sign(), x0, eps)
+    if steps == 0:
+        x_adv = project(x_adv, x0, eps)
+    return x_adv.detach(), kappa
+
+
+def _rows(mask: Tensor, like: Tensor) -> Tensor:
+    """Broadcast a per-sample mask over the remaining dimensions of ``like``."""
+    return mask.view(-1, *([1] * (like.dim() - 1)))

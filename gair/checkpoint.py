@@ -1,0 +1,56 @@
+"""Checkpoints: written atomically, read back with ``torch.load(weights_only=True)``.
+
+A checkpoint is a plain dictionary of tensors, numbers, strings, lists and dicts: nothing in
+it can run code when loaded. A file that is truncated, corrupt, not a gair checkpoint, or
+that asks to unpickle arbitrary objects is refused with a one-line ``CheckpointError``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gair.atomic import atomic_path
+from gair.errors import CheckpointError
+
+FORMAT = "gair-checkpoint-1"
+
+
+def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
+    """Write ``payload`` (plus the format tag) to ``path`` via a temporary file and a rename."""
+    data = dict(payload, format=FORMAT)
+    with atomic_path(path) as tmp:
+        torch.save(data, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a checkpoint safely; raise CheckpointError with the reason on any problem."""
+    file = Path(path)
+    if not file.is_file():
+        raise CheckpointError(f"checkpoint {str(file)!r} does not exist")
+    try:
+        data = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "weights_only" in str(err) or "global" in str(err).lower():
+            raise CheckpointError(
+                f"checkpoint {str(file)!r} was refused: it holds objects that would run code "
+                f"when loaded, not only tensors and plain values ({first})"
+            ) from None
+        raise CheckpointError(f"checkpoint {str(file)!r} is corrupt: {first}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"checkpoint {str(file)!r} is truncated or corrupt ({first}); delete it to start "
+            "that run again, or restore it from a copy"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(
+            f"checkpoint {str(file)!r} is not a gair checkpoint (expected format {FORMAT!r})"
+        )
+    return data

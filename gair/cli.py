@@ -1,0 +1,55 @@
+"""``python -m gair <command>``: one entry point, each command in its own module.
+
+Commands are imported only when called, so ``python -m gair methods`` does not pay for
+matplotlib and ``python -m gair figure`` does not pay for torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from gair.errors import GairError
+
+# command -> (module:function, one-line help). Each function takes argv and returns an exit code.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "methods": ("gair.methods:cli", "list the registered training methods"),
+    "train": ("gair.train:cli", "train one run; the same command again resumes it"),
+    "evaluate": ("gair.evaluate:cli", "evaluate a checkpoint under a list of attacks"),
+    "geometry": ("gair.geometry:cli", "kappa and 2-D PCA of logits for points of a dataset"),
+    "figure": ("gair.figures:cli", "render one of the paper's figures from Parquet files"),
+    "table": ("gair.tables:cli", "render one of the paper's tables from Parquet files"),
+    "bench": ("gair.bench:cli", "measure training and attack throughput against a reference"),
+    "gpu": ("gair.gpu:cli", "show which GPU index this process would take"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: python -m gair <command> [options]", "", "commands:"]
+    lines += [f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(
+            f"error: unknown command {name!r}; valid commands are: {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    target, _ = COMMANDS[name]
+    module_name, func_name = target.split(":")
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+        return int(func(rest) or 0)
+    except GairError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

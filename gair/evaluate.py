@@ -1,0 +1,292 @@
+"""Evaluation: natural accuracy, PGD-k, PGD+, CW-inf and the logit-scaling attack.
+
+Every function works on whole batches and keeps per-sample results on the device; the only
+host read is the final count. A point counts as robust under restarts only if it survives
+every restart. The model's mode is the caller's; the command line sets eval mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from gair import attacks
+from gair.errors import ConfigError
+
+DEFAULT_BATCH = 256
+
+
+def _float(x: Tensor) -> Tensor:
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
+
+
+def natural_correct(
+    model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = DEFAULT_BATCH
+) -> Tensor:
+    """Per-sample correctness on natural inputs (bool tensor on x's device)."""
+    out = torch.empty(x.shape[0], dtype=torch.bool, device=x.device)
+    with torch.no_grad():
+        for start in range(0, x.shape[0], batch_size):
+            sl = slice(start, start + batch_size)
+            out[sl] = model(_float(x[sl])).argmax(1) == y[sl]
+    return out
+
+
+def pgd_correct(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    restarts: int = 1,
+    random_start: bool = True,
+    loss: str = "ce",
+    logit_scale: float = 1.0,
+    batch_size: int = DEFAULT_BATCH,
+) -> Tensor:
+    """Per-sample robustness under PGD-``steps``: correct after every one of ``restarts`` runs."""
+    if restarts < 1:
+        raise ConfigError(f"restarts = {restarts!r} is invalid: it must be >= 1")
+    out = torch.empty(x.shape[0], dtype=torch.bool, device=x.device)
+    for start in range(0, x.shape[0], batch_size):
+        sl = slice(start, start + batch_size)
+        xb, yb = _float(x[sl]), y[sl]
+        survived = torch.ones(yb.shape[0], dtype=torch.bool, device=x.device)
+        for _ in range(restarts):
+            x_adv = attacks.pgd(
+                model,
+                xb,
+                yb,
+                eps=eps,
+                alpha=alpha,
+                steps=steps,
+                loss=loss,
+                random_start=random_start,
+                logit_scale=logit_scale,
+            )
+            with torch.no_grad():
+                survived &= model(x_adv).argmax(1) == yb
+        out[sl] = survived
+    return out
+
+
+def robust_accuracy(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    restarts: int = 1,
+    random_start: bool = True,
+    loss: str = "ce",
+    batch_size: int = DEFAULT_BATCH,
+) -> float:
+    """Fraction of points still classified correctly under PGD (all restarts), in [0, 1]."""
+    correct = pgd_correct(
+        model,
+        x,
+        y,
+        eps=eps,
+        alpha=alpha,
+        steps=steps,
+        restarts=restarts,
+        random_start=random_start,
+        loss=loss,
+        batch_size=batch_size,
+    )
+    return float(correct.float().mean().item())
+
+
+# ---------------------------------------------------------------------------- named attacks
+@dataclass(frozen=True)
+class AttackSetting:
+    """One named evaluation attack with its budget."""
+
+    name: str
+    steps: int
+    alpha: float
+    restarts: int = 1
+    loss: str = "ce"
+    logit_scale: float = 1.0
+    random_start: bool = True
+
+
+@dataclass(frozen=True)
+class EvalBudget:
+    eps: float
+    alpha: float | None = None  # pgd<k>: default eps / 4
+    pgd_plus_alpha: float = 0.01
+    pgd_plus_steps: int = 40
+    pgd_plus_restarts: int = 5
+    cw_steps: int = 30
+    cw_alpha: float | None = None  # default eps / 4
+    lsa_factor: float = 10.0
+    lsa_steps: int = 20
+
+
+ATTACK_HELP = "natural, pgd<k> (e.g. pgd20), pgd_plus, cw, lsa, autoattack"
+_PGD = re.compile(r"^pgd(\d+)$")
+
+
+def parse_attack(name: str, budget: EvalBudget) -> AttackSetting:
+    """Turn an attack name into its setting, or raise ConfigError listing the valid names."""
+    step = budget.eps / 4 if budget.alpha is None else budget.alpha
+    if name == "natural":
+        return AttackSetting("natural", 0, 0.0)
+    if m := _PGD.match(name):
+        steps = int(m.group(1))
+        if steps < 1:
+            raise ConfigError(f"attack {name!r} is invalid: PGD needs at least 1 step")
+        return AttackSetting(name, steps, step)
+    if name == "pgd_plus":
+        return AttackSetting(
+            name, budget.pgd_plus_steps, budget.pgd_plus_alpha, restarts=budget.pgd_plus_restarts
+        )
+    if name == "cw":
+        cw_alpha = budget.eps / 4 if budget.cw_alpha is None else budget.cw_alpha
+        return AttackSetting(name, budget.cw_steps, cw_alpha, loss="cw")
+    if name == "lsa":
+        return AttackSetting(name, budget.lsa_steps, step, logit_scale=budget.lsa_factor)
+    if name == "autoattack":
+        return AttackSetting(name, 0, 0.0)
+    raise ConfigError(f"attack {name!r} is unknown; valid attacks are: {ATTACK_HELP}")
+
+
+def run_attack(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    setting: AttackSetting,
+    budget: EvalBudget,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+) -> Tensor:
+    """Per-sample correctness under one named attack."""
+    if setting.name == "natural":
+        return natural_correct(model, x, y, batch_size=batch_size)
+    if setting.name == "autoattack":
+        return AUTOATTACK(model, x, y, budget.eps, batch_size)
+    return pgd_correct(
+        model,
+        x,
+        y,
+        eps=budget.eps,
+        alpha=setting.alpha,
+        steps=setting.steps,
+        restarts=setting.restarts,
+        loss=setting.loss,
+        logit_scale=setting.logit_scale,
+        random_start=setting.random_start,
+        batch_size=batch_size,
+    )
+
+
+def _autoattack_unavailable(
+    model: nn.Module, x: Tensor, y: Tensor, eps: float, batch: int
+) -> Tensor:
+    raise ConfigError("attack 'autoattack' is not available in this build")
+
+
+AUTOATTACK: Callable[[nn.Module, Tensor, Tensor, float, int], Tensor] = _autoattack_unavailable
+
+
+# ---------------------------------------------------------------------------- command line
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gair evaluate", description="Evaluate a checkpoint under named attacks."
+    )
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument(
+        "--attacks", default="natural,pgd20", help=f"comma-separated: {ATTACK_HELP}"
+    )
+    parser.add_argument("--out", required=True, help="summary Parquet file (a row per attack)")
+    parser.add_argument("--samples", help="optional per-sample Parquet file")
+    parser.add_argument("--eps", type=float, help="L-inf budget (default: the run's eval eps)")
+    parser.add_argument("--alpha", type=float, help="step of pgd<k> and lsa (default eps / 4)")
+    parser.add_argument("--pgd-plus-alpha", type=float, default=0.01)
+    parser.add_argument("--cw-steps", type=int, default=30)
+    parser.add_argument("--lsa-factor", type=float, default=10.0)
+    parser.add_argument(
+        "--samples-limit", type=int, default=0, help="evaluate the first N test points"
+    )
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the attacks' random starts")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+
+    import pandas as pd
+
+    from gair.atomic import write_parquet
+    from gair.checkpoint import load_checkpoint
+    from gair.runtime import load_model_from_checkpoint, resolve_device
+
+    names = [a.strip() for a in args.attacks.split(",") if a.strip()]
+    if not names:
+        raise ConfigError("--attacks is empty; valid attacks are: " + ATTACK_HELP)
+    if args.samples_limit < 0:
+        raise ConfigError(f"--samples-limit {args.samples_limit} is invalid: it must be >= 0")
+    device = resolve_device(args.device)
+    ckpt = load_checkpoint(args.checkpoint)
+    model, spec, data = load_model_from_checkpoint(ckpt, device)
+    eps = spec.test_eps if args.eps is None else args.eps
+    if not (eps >= 0 and math.isfinite(eps)):
+        raise ConfigError(f"--eps {eps!r} is invalid: it must be a finite number >= 0")
+    budget = EvalBudget(
+        eps=eps,
+        alpha=args.alpha,
+        pgd_plus_alpha=args.pgd_plus_alpha,
+        cw_steps=args.cw_steps,
+        lsa_factor=args.lsa_factor,
+    )
+    settings = [parse_attack(n, budget) for n in names]
+    x, y = data.x_test, data.y_test
+    if args.samples_limit:
+        x, y = x[: args.samples_limit], y[: args.samples_limit]
+    torch.manual_seed(args.seed)
+    model.eval()
+    rows, columns = [], {}
+    for setting in settings:
+        correct = run_attack(model, x, y, setting, budget, batch_size=args.batch_size)
+        columns[setting.name] = correct
+        rows.append(_row(setting, correct, budget, args.checkpoint, ckpt, spec.run_name()))
+        print(f"{setting.name:>12}: {rows[-1]['accuracy'] * 100:6.2f}%  (n={rows[-1]['n']})")
+    attacked = [c for name, c in columns.items() if name != "natural"]
+    if attacked:
+        worst = torch.stack(attacked).all(0)
+        worst_setting = AttackSetting("worst_case", 0, 0.0, restarts=len(attacked))
+        rows.append(_row(worst_setting, worst, budget, args.checkpoint, ckpt, spec.run_name()))
+        print(f"{'worst_case':>12}: {rows[-1]['accuracy'] * 100:6.2f}%")
+    write_parquet(args.out, pd.DataFrame(rows))
+    if args.samples:
+        frame = {"index": torch.arange(y.shape[0]).numpy(), "label": y.cpu().short().numpy()}
+        frame.update({k: v.cpu().numpy() for k, v in columns.items()})
+        write_parquet(args.samples, pd.DataFrame(frame))
+    return 0
+
+
+def _row(
+    setting: AttackSetting, correct: Tensor, budget: EvalBudget, path: str, ckpt: dict, run: str
+) -> dict:
+    return {
+        "attack": setting.name,
+        "accuracy": float(correct.float().mean().item()) if correct.numel() else math.nan,
+        "n": int(correct.numel()),
+        "eps": budget.eps if setting.name != "natural" else 0.0,
+        "alpha": setting.alpha,
+        "steps": setting.steps,
+        "restarts": setting.restarts,
+        "checkpoint": str(Path(path)),
+        "epoch": int(ckpt.get("epoch", 0)),
+        "run": run,
+    }

@@ -1,0 +1,165 @@
+"""Geometry of a trained model: kappa over a dataset, 2-D PCA of logits, loss flatness.
+
+- kappa (Algorithm 1) approximates a point's distance to the decision boundary in PGD steps.
+- Figs. 3 (right), 7 and 8 project the logits of 1000 training points per class to 2-D with
+  PCA and colour them by kappa.
+- Flatness (Appendix C.1, Fig. 4 bottom): the mean over test points of ||grad_x l(f(x~), y)||_2
+  at friendly adversarial points (early-stopped PGD-20-0) and at PGD-20 points.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gair import attacks
+from gair.errors import ConfigError
+
+DEFAULT_BATCH = 256
+
+
+def _float(x: Tensor) -> Tensor:
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
+
+
+def kappa_of(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    random_start: bool = True,
+    batch_size: int = DEFAULT_BATCH,
+) -> tuple[Tensor, Tensor]:
+    """kappa and logits (at the natural points) for every row of x, in batches."""
+    kappa = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+    logits = []
+    for start in range(0, x.shape[0], batch_size):
+        sl = slice(start, start + batch_size)
+        xb = _float(x[sl])
+        _, kappa[sl] = attacks.ga_pgd(
+            model, xb, y[sl], eps=eps, alpha=alpha, steps=steps, random_start=random_start
+        )
+        with torch.no_grad():
+            logits.append(model(xb).float())
+    return kappa, torch.cat(logits) if logits else torch.empty(0, device=x.device)
+
+
+def pca_2d(values: Tensor) -> Tensor:
+    """Project rows onto their first two principal components (centred SVD).
+
+    The sign of each component is fixed so that its largest-magnitude loading is positive,
+    which makes the projection deterministic.
+    """
+    if values.shape[0] < 2:
+        raise ConfigError(f"PCA needs at least 2 points, got {values.shape[0]}")
+    centred = values.double() - values.double().mean(0, keepdim=True)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    components = vh[:2]
+    signs = torch.sign(components.gather(1, components.abs().argmax(1, keepdim=True)))
+    components = components * signs
+    out = centred @ components.T
+    if out.shape[1] < 2:  # one-dimensional data: pad with zeros
+        out = torch.cat([out, torch.zeros_like(out)], 1)
+    return out
+
+
+def select_per_class(y: Tensor, per_class: int, num_classes: int | None = None) -> Tensor:
+    """Indices of the first ``per_class`` points of every class, in dataset order."""
+    if per_class < 1:
+        raise ConfigError(f"per_class = {per_class!r} is invalid: it must be >= 1")
+    classes = int(y.max().item()) + 1 if num_classes is None else num_classes
+    onehot = F.one_hot(y, classes)
+    rank = onehot.cumsum(0).gather(1, y[:, None]).squeeze(1) - 1  # position within its class
+    return torch.nonzero(rank < per_class).squeeze(1)
+
+
+def gradient_norms(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """||grad_x CE(f(x), y)||_2 for each row (CE per sample, not averaged)."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        loss = F.cross_entropy(model(x).float(), y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x)
+    return grad.flatten(1).norm(dim=1)
+
+
+def flatness(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int = 20,
+    batch_size: int = DEFAULT_BATCH,
+) -> tuple[Tensor, Tensor]:
+    """Mean input-gradient norm at friendly (PGD-steps-0) and at PGD-steps points (0-d tensors)."""
+    friendly = torch.zeros((), device=x.device)
+    adversarial = torch.zeros((), device=x.device)
+    for start in range(0, x.shape[0], batch_size):
+        sl = slice(start, start + batch_size)
+        xb, yb = _float(x[sl]), y[sl]
+        x_fr, _ = attacks.early_stopped_pgd(model, xb, yb, eps=eps, alpha=alpha, steps=steps, tau=0)
+        x_adv = attacks.pgd(model, xb, yb, eps=eps, alpha=alpha, steps=steps)
+        friendly = friendly + gradient_norms(model, x_fr, yb).sum()
+        adversarial = adversarial + gradient_norms(model, x_adv, yb).sum()
+    n = max(x.shape[0], 1)
+    return friendly / n, adversarial / n
+
+
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gair geometry",
+        description="kappa and the 2-D PCA of logits for points of a run's dataset",
+    )
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--split", choices=("train", "test"), default="train")
+    parser.add_argument("--per-class", type=int, default=1000)
+    parser.add_argument("--eps", type=float, default=0.031)
+    parser.add_argument("--alpha", type=float, default=0.031 / 4)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+
+    import pandas as pd
+
+    from gair.atomic import write_parquet
+    from gair.checkpoint import load_checkpoint
+    from gair.runtime import load_model_from_checkpoint, resolve_device
+
+    attacks.check_budget(args.eps, args.alpha, args.steps)
+    if args.steps < 1:
+        raise ConfigError(f"--steps {args.steps} is invalid: kappa needs at least 1 step")
+    device = resolve_device(args.device)
+    model, spec, data = load_model_from_checkpoint(load_checkpoint(args.checkpoint), device)
+    x = data.x_train if args.split == "train" else data.x_test
+    y = data.y_train if args.split == "train" else data.y_test
+    index = select_per_class(y, args.per_class, data.num_classes)
+    xs, ys = x[index], y[index]
+    torch.manual_seed(args.seed)
+    model.eval()
+    kappa, logits = kappa_of(model, xs, ys, eps=args.eps, alpha=args.alpha, steps=args.steps)
+    pcs = pca_2d(logits)
+    frame = pd.DataFrame(
+        {
+            "index": index.cpu().numpy(),
+            "label": ys.cpu().short().numpy(),
+            "pred": logits.argmax(1).cpu().short().numpy(),
+            "kappa": kappa.cpu().short().numpy(),
+            "pc1": pcs[:, 0].cpu().numpy(),
+            "pc2": pcs[:, 1].cpu().numpy(),
+        }
+    )
+    if data.kind == "points":
+        frame["x1"] = xs[:, 0].cpu().double().numpy()
+        frame["x2"] = xs[:, 1].cpu().double().numpy()
+    write_parquet(args.out, frame, {"gair.run": spec.run_name()})
+    print(f"{len(frame)} points, kappa mean {frame['kappa'].mean():.2f} -> {args.out}")
+    return 0

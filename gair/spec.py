@@ -1,0 +1,311 @@
+"""A training run's full specification.
+
+A run is named by its resolved spec: every field below, with defaults filled in. The
+workflow, the command line and checkpoints all carry the same dictionary, so two runs with
+the same spec are the same run.
+
+Epochs are counted from 1. A milestone ``m`` takes effect from epoch ``m + 1`` on, which is
+the convention of PyTorch's ``MultiStepLR`` and of the authors' scripts (``if epoch >= m``
+with epochs counted from 0). ``burn_in = b`` keeps every weight at 1 for epochs 1..b.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from gair.errors import ConfigError
+
+
+@dataclass
+class RunSpec:
+    """Everything that decides what a training run computes."""
+
+    dataset: str
+    model: str
+    method: str
+    epochs: int
+    seed: int = 0
+
+    # model shape (None: the model's own default)
+    depth: int | None = None
+    width: int | None = None
+
+    # data
+    batch_size: int = 128
+    augment: bool = True
+    train_subset: int = 0  # 0: the whole training split; n: its first n points (fixed order)
+    test_subset: int = 0  # 0: the whole test split
+    unlabeled_path: str = ""  # GAIR-RST: the user's pseudo-labelled file (RST's 500K pickle)
+
+    # optimiser and learning rate
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+    lr_schedule: str = "multistep"
+    milestones: list[int] = field(default_factory=lambda: [30, 60])
+    lr_factors: list[float] = field(default_factory=lambda: [0.1, 0.1])
+    lr_drop_epoch: int = 0  # onedrop: epoch after which the LR is lr_drop_value
+    lr_drop_value: float = 0.01
+    lr_iter_milestones: list[int] = field(default_factory=list)  # iteration-based steps (MMA)
+    lr_iter_values: list[float] = field(default_factory=list)
+
+    # the training attack
+    eps: float = 8 / 255
+    alpha: float = 2 / 255
+    steps: int = 10
+    random_start: bool = True
+    attack_loss: str = "ce"
+
+    # early-stopped PGD-K-tau (FAT, GAIR-FAT): tau_values[i] applies after tau_milestones[i-1]
+    tau_values: list[int] = field(default_factory=lambda: [0])
+    tau_milestones: list[int] = field(default_factory=list)
+
+    # geometry-aware reweighting
+    weight_fn: str = "tanh"
+    lam: float = 0.0
+    lam_values: list[float] = field(default_factory=list)  # lam_values[i] after lam_milestones[i]
+    lam_milestones: list[int] = field(default_factory=list)
+    burn_in: int = 0
+    step_kappa: list[int] = field(default_factory=list)  # step weight: thresholds on kappa
+    step_weights: list[float] = field(default_factory=list)  # len(step_kappa) + 1 values
+
+    # TRADES / MART / RST
+    beta: float = 6.0
+
+    # per-epoch evaluation
+    eval_eps: float | None = None  # None: eps
+    eval_alpha: float | None = None  # None: eval_eps / 4
+    eval_steps: int = 20
+    eval_every: int = 1
+    eval_samples: int = 0  # 0: every test point
+    train_eval_samples: int = (
+        1000  # PGD-20 / natural train error on this many fixed training points
+    )
+    flatness: bool = False
+    flatness_samples: int = 1000
+
+    # checkpoints and extra outputs
+    best_start: int = 1
+    best_end: int = 0  # 0: the last epoch
+    snapshots: list[int] = field(default_factory=list)
+    save_kappa: bool = False
+
+    # numerics and speed (recorded; fp32 unless asked)
+    amp: str = "none"  # none | bf16
+    channels_last: bool = False
+    compile: bool = False
+
+    # method-specific extras (IAAT, RPAT, ATLAS, MMA, RST): a flat name -> number mapping
+    extra: dict[str, float] = field(default_factory=dict)
+
+    # not part of the run's identity
+    device: str = "auto"
+    data_root: str = "resources/data"
+
+    NON_IDENTITY: typing.ClassVar[tuple[str, ...]] = ("device", "data_root")
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ---------------------------------------------------------------- checks
+    def validate(self) -> None:
+        """Raise ConfigError with a one-line message for a value out of range."""
+        positive_int = ("epochs", "batch_size", "steps", "eval_steps", "eval_every")
+        for name in positive_int:
+            value = getattr(self, name)
+            if value < 1:
+                raise ConfigError(f"{name} = {value!r} is invalid: it must be an integer >= 1")
+        for name in ("train_subset", "test_subset", "eval_samples", "train_eval_samples", "seed"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} = {getattr(self, name)!r} is invalid: it must be >= 0")
+        if not (self.eps >= 0 and math.isfinite(self.eps)):
+            raise ConfigError(f"eps = {self.eps!r} is invalid: it must be a finite number >= 0")
+        if not (self.alpha >= 0 and math.isfinite(self.alpha)):
+            raise ConfigError(f"alpha = {self.alpha!r} is invalid: it must be a finite number >= 0")
+        if self.lr <= 0 or not math.isfinite(self.lr):
+            raise ConfigError(f"lr = {self.lr!r} is invalid: it must be a finite number > 0")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay = {self.weight_decay!r} is invalid: it must be >= 0")
+        if not 0 <= self.burn_in < self.epochs and self.burn_in != 0:
+            raise ConfigError(
+                f"burn_in = {self.burn_in!r} is invalid: it must lie in [0, epochs - 1] = "
+                f"[0, {self.epochs - 1}] (a burn-in past the last epoch never reweights)"
+            )
+        if len(self.lr_factors) != len(self.milestones):
+            raise ConfigError(
+                f"lr_factors = {self.lr_factors!r} is invalid: it needs one factor per milestone "
+                f"({len(self.milestones)} milestones: {self.milestones!r})"
+            )
+        if len(self.tau_values) != len(self.tau_milestones) + 1:
+            raise ConfigError(
+                f"tau_values = {self.tau_values!r} is invalid: it needs one more value than "
+                f"tau_milestones ({self.tau_milestones!r})"
+            )
+        if any(t < 0 for t in self.tau_values):
+            raise ConfigError(f"tau_values = {self.tau_values!r} is invalid: tau must be >= 0")
+        if len(self.lam_values) != len(self.lam_milestones):
+            raise ConfigError(
+                f"lam_values = {self.lam_values!r} is invalid: it needs one value per "
+                f"lam_milestone ({self.lam_milestones!r})"
+            )
+        if self.step_kappa and len(self.step_weights) != len(self.step_kappa) + 1:
+            raise ConfigError(
+                f"step_weights = {self.step_weights!r} is invalid: it needs len(step_kappa) + 1 "
+                f"= {len(self.step_kappa) + 1} values"
+            )
+        if self.amp not in ("none", "bf16"):
+            raise ConfigError(f"amp = {self.amp!r} is invalid: valid values are none, bf16")
+        if self.best_end and self.best_end < self.best_start:
+            raise ConfigError(
+                f"best_end = {self.best_end!r} is invalid: it must be >= best_start "
+                f"({self.best_start}) or 0 for the last epoch"
+            )
+        if self.eval_eps is not None and self.eval_eps < 0:
+            raise ConfigError(f"eval_eps = {self.eval_eps!r} is invalid: it must be >= 0")
+
+    # ---------------------------------------------------------------- derived
+    @property
+    def test_eps(self) -> float:
+        return self.eps if self.eval_eps is None else self.eval_eps
+
+    @property
+    def test_alpha(self) -> float:
+        return self.test_eps / 4 if self.eval_alpha is None else self.eval_alpha
+
+    @property
+    def last_best_epoch(self) -> int:
+        return self.best_end or self.epochs
+
+    def tau_at(self, epoch: int) -> int:
+        """FAT's tau for a 1-based epoch."""
+        return self.tau_values[sum(epoch > m for m in self.tau_milestones)]
+
+    def lam_at(self, epoch: int) -> float:
+        """Eq. 6's lambda for a 1-based epoch (a schedule when lam_milestones is set)."""
+        passed = sum(epoch > m for m in self.lam_milestones)
+        return self.lam if passed == 0 else self.lam_values[passed - 1]
+
+    def reweighting(self, epoch: int) -> bool:
+        return epoch > self.burn_in
+
+    # ---------------------------------------------------------------- identity
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        d = self.to_dict()
+        for key in self.NON_IDENTITY:
+            d.pop(key)
+        return d
+
+    def digest(self) -> str:
+        text = json.dumps(self.identity(), sort_keys=True, default=_json_default)
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+    def run_name(self) -> str:
+        return f"{self.dataset}-{self.model}-{self.method}-s{self.seed}-{self.digest()}"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"unknown run setting {unknown[0]!r}; "
+                f"valid settings are: {', '.join(sorted(known))}"
+            )
+        hints = typing.get_type_hints(cls)
+        values = {k: coerce(k, v, hints[k]) for k, v in data.items()}
+        missing = [n for n in ("dataset", "model", "method", "epochs") if n not in values]
+        if missing:
+            raise ConfigError(f"missing run setting {missing[0]!r}")
+        return cls(**values)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> RunSpec:
+        d = self.to_dict()
+        d.update(overrides)
+        return RunSpec.from_dict(d)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    raise TypeError(f"cannot serialise {value!r}")
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Parse one ``key=value`` from ``--set``; the value is read as YAML (numbers, lists)."""
+    import yaml
+
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r} is invalid: expected key=value, e.g. --set lam=-1")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def coerce(name: str, value: Any, hint: Any) -> Any:
+    """Convert a parsed value to the field's type, or raise ConfigError naming the field."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return coerce(name, value, inner[0])
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name} = {value!r} is invalid: expected a list, e.g. [30, 60]")
+        return [coerce(name, v, args[0]) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name} = {value!r} is invalid: expected a mapping")
+        return {str(k): coerce(f"{name}.{k}", v, args[1]) for k, v in value.items()}
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+                return value.lower() in ("true", "yes", "1")
+            if isinstance(value, int) and value in (0, 1):
+                return bool(value)
+            raise ValueError
+        if hint is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if hint is float:
+            if isinstance(value, bool):
+                raise ValueError
+            if isinstance(value, str):
+                text = value.strip().lower()
+                if text in ("inf", "+inf", ".inf"):
+                    return math.inf
+                if text in ("-inf", "-.inf"):
+                    return -math.inf
+                if "/" in text:  # 8/255
+                    num, den = text.split("/", 1)
+                    return float(num) / float(den)
+            return float(value)
+        if hint is str:
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+    except (TypeError, ValueError):
+        pass
+    else:
+        return value
+    raise ConfigError(f"{name} = {value!r} is invalid: expected {getattr(hint, '__name__', hint)}")

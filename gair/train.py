@@ -1,0 +1,493 @@
+"""The training loop: one run, one output folder, resumable at epoch boundaries.
+
+Per step: the method's attack with the model in eval mode, then its loss with the model in
+train mode (as the paper's code does), then one SGD step. Statistics (loss, errors, kappa,
+weights) accumulate on the device and are read once per epoch. After each epoch the loop
+evaluates, writes ``last.pt`` (the resume point, holding every metrics row so far), then
+``metrics.parquet``; ``best.pt`` and snapshots when due. Running the same command again loads
+``last.pt`` and continues from the next epoch with the same data order and RNG streams.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from gair.atomic import write_json, write_parquet
+from gair.checkpoint import load_checkpoint, save_checkpoint
+from gair.errors import CheckpointError, ConfigError, GairError, TrainingDiverged
+from gair.methods import Method, StepContext, get_method
+from gair.schedules import check_schedule, lr_at
+from gair.spec import RunSpec, parse_assignment
+
+EXIT_PREEMPTED = 75  # EX_TEMPFAIL: stopped on SIGTERM after the last completed epoch was saved
+
+
+class Preempted(GairError):
+    """SIGTERM arrived; the last completed epoch is on disk."""
+
+
+class _StopFlag:
+    """Set by SIGTERM/SIGINT handlers; checked between steps (a Python bool, no device read)."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.signal = signum
+
+
+# ---------------------------------------------------------------------------- epoch statistics
+class EpochStats:
+    """Device-side accumulators for one epoch."""
+
+    def __init__(self, n_train: int, steps: int, device: torch.device) -> None:
+        self.kappa = torch.full((n_train,), -1, dtype=torch.long, device=device)
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self.adv_wrong = torch.zeros((), dtype=torch.long, device=device)
+        self.seen = torch.zeros((), dtype=torch.long, device=device)
+        self.w_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self.w_sq = torch.zeros((), dtype=torch.float64, device=device)
+        self.w_min = torch.full((), math.inf, dtype=torch.float64, device=device)
+        self.w_max = torch.full((), -math.inf, dtype=torch.float64, device=device)
+        self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
+        self.steps = steps
+
+    def add(
+        self,
+        step: int,
+        index: Tensor,
+        y: Tensor,
+        loss: Tensor,
+        logits: Tensor,
+        weights: Tensor,
+        kappa: Tensor | None,
+    ) -> None:
+        n = y.shape[0]
+        self.loss_sum += loss.detach().double() * n
+        self.adv_wrong += (logits.argmax(1) != y).sum()
+        self.seen += n
+        w = weights.detach().double()
+        self.w_sum += w.sum()
+        self.w_sq += (w * w).sum()
+        self.w_min = torch.minimum(self.w_min, w.min())
+        self.w_max = torch.maximum(self.w_max, w.max())
+        if kappa is not None:
+            self.kappa[index] = kappa
+        bad = ~torch.isfinite(loss.detach())
+        self.first_bad = torch.where(bad & (self.first_bad < 0), step, self.first_bad)
+
+    def read(self) -> dict[str, Any]:
+        """One host read of everything (the epoch's only synchronisation)."""
+        seen = max(int(self.seen.item()), 1)
+        measured = self.kappa[self.kappa >= 0]
+        hist = torch.bincount(measured, minlength=self.steps + 1).cpu().tolist()
+        if measured.numel():
+            kf = measured.double()
+            kappa_mean, kappa_median = float(kf.mean().item()), float(kf.median().item())
+        else:
+            kappa_mean = kappa_median = math.nan
+        mean = float(self.w_sum.item()) / seen
+        var = max(float(self.w_sq.item()) / seen - mean * mean, 0.0)
+        return {
+            "train_loss": float(self.loss_sum.item()) / seen,
+            "train_adv_err": float(self.adv_wrong.item()) / seen,
+            "kappa_mean": kappa_mean,
+            "kappa_median": kappa_median,
+            "kappa_hist": [int(v) for v in hist] if measured.numel() else [],
+            "weight_mean": mean,
+            "weight_std": math.sqrt(var),
+            "weight_min": float(self.w_min.item()),
+            "weight_max": float(self.w_max.item()),
+            "first_bad_step": int(self.first_bad.item()),
+        }
+
+
+# ---------------------------------------------------------------------------- the run
+class Run:
+    """Everything one training run holds between epochs."""
+
+    def __init__(
+        self, spec: RunSpec, out: Path, *, progress: bool | None = None, log: Any = None
+    ) -> None:
+        from gair.runtime import build_for, load_data, resolve_device
+
+        check_schedule(spec)
+        self.method: Method = get_method(spec.method)
+        self.spec = spec
+        self.out = out
+        self.log = log or (lambda msg: print(msg, flush=True))
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.device = resolve_device(spec.device)
+        torch.manual_seed(spec.seed)
+        self.data = load_data(spec, self.device)
+        self.model = build_for(spec, self.data, self.device)
+        self.step_model: nn.Module = torch.compile(self.model) if spec.compile else self.model
+        self.optimizer = self._optimizer()
+        n_train = int(self.data.y_train.shape[0])
+        init = self.method.init_state
+        self.state: dict[str, Tensor] = init(n_train, self.device, spec) if init else {}
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] = {"epoch": 0, "pgd20_acc": -1.0}
+        self.epoch = 0
+        self.iteration = 0
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        s = self.spec
+        if s.optimizer != "sgd":
+            raise ConfigError(f"optimizer {s.optimizer!r} is unknown; valid optimizers are: sgd")
+        return torch.optim.SGD(
+            self.model.parameters(),
+            lr=s.lr,
+            momentum=s.momentum,
+            weight_decay=s.weight_decay,
+            nesterov=s.nesterov,
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+    def payload(self) -> dict[str, Any]:
+        rng: dict[str, Any] = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "spec": json.dumps(self.spec.to_dict(), sort_keys=True, default=str),
+            "run": self.spec.run_name(),
+            "epoch": self.epoch,
+            "iteration": self.iteration,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": rng,
+            "state": dict(self.state),
+            "history": self.history,
+            "best": dict(self.best),
+        }
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        saved = RunSpec.from_dict(json.loads(ckpt["spec"]))
+        if saved.identity() != self.spec.identity():
+            diff = [k for k, v in self.spec.identity().items() if saved.identity().get(k) != v]
+            key = diff[0] if diff else "?"
+            raise CheckpointError(
+                f"{self.out} holds run {saved.run_name()}, not {self.spec.run_name()} "
+                f"({key}: saved {saved.identity().get(key)!r}, asked {getattr(self.spec, key)!r}); "
+                "use another --out"
+            )
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["rng"]["cpu"])
+        if "cuda" in ckpt["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+        self.state = {k: v.to(self.device) for k, v in ckpt["state"].items()}
+        self.history = list(ckpt["history"])
+        self.best = dict(ckpt["best"])
+        self.epoch = int(ckpt["epoch"])
+        self.iteration = int(ckpt["iteration"])
+
+    # ------------------------------------------------------------------ one epoch
+    def context(self, epoch: int, index: Tensor) -> StepContext:
+        s = self.spec
+        return StepContext(
+            spec=s,
+            epoch=epoch,
+            tau=s.tau_at(epoch),
+            lam=s.lam_at(epoch),
+            reweighting=s.reweighting(epoch),
+            index=index,
+            state=self.state,
+        )
+
+    def train_epoch(self, epoch: int, stop: _StopFlag) -> dict[str, Any]:
+        from gair.data import iterate_batches
+
+        s = self.spec
+        data = self.data
+        stats = EpochStats(int(data.y_train.shape[0]), s.steps, self.device)
+        model = self.step_model
+        amp = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=s.amp == "bf16")
+        batches = iterate_batches(
+            data.x_train,
+            data.y_train,
+            batch_size=s.batch_size,
+            seed=s.seed,
+            epoch=epoch,
+            augment_images=s.augment and data.kind == "image",
+            pad=data.augment_pad,
+            flip=data.augment_flip,
+        )
+        n_batches = math.ceil(int(data.y_train.shape[0]) / s.batch_size)
+        if self.method.before_epoch is not None:
+            self.model.eval()
+            self.method.before_epoch(
+                self.model,
+                data.x_train,
+                data.y_train,
+                self.context(epoch, torch.arange(0, device=self.device)),
+            )
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n_batches, desc=f"epoch {epoch}/{s.epochs}", leave=False)
+        lr_first = lr_at(s, epoch, self.iteration)
+        self._sync()
+        t0 = time.perf_counter()
+        for step, (index, x, y) in enumerate(batches):
+            if stop.signal is not None:
+                raise Preempted(f"stopped by signal {stop.signal} during epoch {epoch}")
+            if s.channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            lr = lr_at(s, epoch, self.iteration)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            ctx = self.context(epoch, index)
+            with amp:
+                model.eval()
+                att = self.method.attack(model, x, y, ctx)
+                model.train()
+                out = self.method.loss(model, x, y, att, ctx)
+            self.optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            self.optimizer.step()
+            stats.add(step, index, y, out.loss, out.logits_adv, out.weights, att.kappa)
+            self.iteration += 1
+            if bar is not None:
+                bar.update(1)
+        self._sync()
+        train_s = time.perf_counter() - t0
+        if bar is not None:
+            bar.close()
+        row = stats.read()
+        self._epoch_kappa = stats.kappa if s.save_kappa else None
+        if row.pop("first_bad_step") >= 0 or not math.isfinite(row["train_loss"]):
+            raise TrainingDiverged(
+                f"the training loss became NaN or infinite in epoch {epoch} (at step "
+                f"{int(stats.first_bad.item())}); {self.out / 'last.pt'} keeps epoch {epoch - 1}"
+            )
+        row.update(
+            {
+                "epoch": epoch,
+                "lr": lr_first,
+                "tau": s.tau_at(epoch),
+                "lam": s.lam_at(epoch),
+                "reweighting": s.reweighting(epoch),
+                "train_s": train_s,
+                "images_per_s": int(data.y_train.shape[0]) / max(train_s, 1e-9),
+            }
+        )
+        return row
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def evaluate_epoch(self, epoch: int) -> dict[str, Any]:
+        from gair.evaluate import natural_correct, pgd_correct
+        from gair.geometry import flatness
+
+        s = self.spec
+        nan = math.nan
+        row = {
+            "train_nat_err": nan,
+            "train_pgd20_err": nan,
+            "test_nat_err": nan,
+            "test_pgd20_err": nan,
+            "flat_friendly": nan,
+            "flat_adv": nan,
+        }
+        t0 = time.perf_counter()
+        due = epoch % s.eval_every == 0 or epoch == s.epochs or epoch in s.snapshots
+        if not due:
+            return row | {"eval_s": 0.0}
+        model = self.model
+        model.eval()
+        budget = {"eps": s.test_eps, "alpha": s.test_alpha, "steps": s.eval_steps}
+
+        def errors(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+            nat = natural_correct(model, x, y)
+            adv = pgd_correct(model, x, y, **budget)
+            return 1 - nat.double().mean(), 1 - adv.double().mean()
+
+        d = self.data
+        n_test = s.eval_samples or int(d.y_test.shape[0])
+        test = errors(d.x_test[:n_test], d.y_test[:n_test])
+        train = None
+        if s.train_eval_samples:
+            n = s.train_eval_samples
+            train = errors(d.x_train[:n], d.y_train[:n])
+        flat = None
+        if s.flatness:
+            n = s.flatness_samples
+            flat = flatness(
+                model,
+                d.x_test[:n],
+                d.y_test[:n],
+                eps=s.test_eps,
+                alpha=s.test_alpha,
+                steps=s.eval_steps,
+            )
+        row["test_nat_err"], row["test_pgd20_err"] = (float(v.item()) for v in test)
+        if train is not None:
+            row["train_nat_err"], row["train_pgd20_err"] = (float(v.item()) for v in train)
+        if flat is not None:
+            row["flat_friendly"], row["flat_adv"] = (float(v.item()) for v in flat)
+        row["eval_s"] = time.perf_counter() - t0
+        return row
+
+    # ------------------------------------------------------------------ outputs
+    def write_metrics(self) -> None:
+        import pandas as pd
+
+        frame = pd.DataFrame(self.history)
+        meta = {"gair.spec": json.dumps(self.spec.to_dict(), sort_keys=True, default=str)}
+        write_parquet(self.out / "metrics.parquet", frame, meta)
+
+    def write_kappa(self, epoch: int, kappa: Tensor) -> None:
+        import pandas as pd
+
+        part = pd.DataFrame(
+            {
+                "epoch": np.full(kappa.shape[0], epoch, dtype=np.int32),
+                "index": np.arange(kappa.shape[0], dtype=np.int64),
+                "label": self.data.y_train.cpu().numpy().astype(np.int16),
+                "kappa": kappa.cpu().numpy().astype(np.int16),
+            }
+        )
+        write_parquet(self.out / "kappa" / f"epoch{epoch:04d}.parquet", part)
+
+    def merge_kappa(self) -> None:
+        import pandas as pd
+
+        parts = sorted((self.out / "kappa").glob("epoch*.parquet"))
+        if parts:
+            write_parquet(
+                self.out / "kappa.parquet", pd.concat([pd.read_parquet(p) for p in parts])
+            )
+
+    # ------------------------------------------------------------------ main loop
+    def run(self) -> list[dict[str, Any]]:
+        s = self.spec
+        self.out.mkdir(parents=True, exist_ok=True)
+        last = self.out / "last.pt"
+        if last.exists():
+            self.restore(load_checkpoint(last))
+            if self.epoch >= s.epochs:
+                self.log(f"{s.run_name()}: complete ({self.epoch} epochs)")
+                self.write_metrics()
+                return self.history
+            self.log(f"{s.run_name()}: resuming after epoch {self.epoch}")
+        write_json(
+            self.out / "run.json", {"name": s.run_name(), "digest": s.digest(), "spec": s.to_dict()}
+        )
+        stop = _StopFlag()
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM,)}
+        try:
+            for epoch in range(self.epoch + 1, s.epochs + 1):
+                row = self.train_epoch(epoch, stop)
+                kappa = self._epoch_kappa
+                row |= self.evaluate_epoch(epoch)
+                row |= {"amp": s.amp, "channels_last": s.channels_last, "compile": s.compile}
+                self.history.append(row)
+                self.epoch = epoch
+                self._log_row(row)
+                self._save(epoch, row)
+                if s.save_kappa and kappa is not None:
+                    self.write_kappa(epoch, kappa)
+                if stop.signal is not None:
+                    raise Preempted(f"stopped by signal {stop.signal} after epoch {epoch}")
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if s.save_kappa:
+            self.merge_kappa()
+        return self.history
+
+    _epoch_kappa: Tensor | None = None
+
+    def _save(self, epoch: int, row: dict[str, Any]) -> None:
+        s = self.spec
+        payload = self.payload()
+        acc = 1 - row["test_pgd20_err"]
+        in_window = s.best_start <= epoch <= s.last_best_epoch
+        if in_window and math.isfinite(acc) and acc > self.best["pgd20_acc"]:
+            self.best = {"epoch": epoch, "pgd20_acc": acc}
+            payload["best"] = dict(self.best)
+            save_checkpoint(self.out / "best.pt", payload)
+        if epoch in s.snapshots:
+            save_checkpoint(self.out / f"epoch{epoch}.pt", payload)
+        save_checkpoint(self.out / "last.pt", payload)
+        self.write_metrics()
+
+    def _log_row(self, row: dict[str, Any]) -> None:
+        self.log(
+            f"epoch {row['epoch']:>3}/{self.spec.epochs} lr {row['lr']:.4g} "
+            f"loss {row['train_loss']:.4f} adv-err {row['train_adv_err']:.3f} "
+            f"test nat-err {row['test_nat_err']:.3f} pgd20-err {row['test_pgd20_err']:.3f} "
+            f"kappa {row['kappa_mean']:.2f} w[{row['weight_min']:.2f},{row['weight_max']:.2f}] "
+            f"{row['images_per_s']:.0f} img/s"
+        )
+
+
+def train(spec: RunSpec, out: str | Path, *, progress: bool | None = None) -> list[dict[str, Any]]:
+    """Train (or resume) the run described by ``spec`` into ``out``; returns the metrics rows."""
+    return Run(spec, Path(out), progress=progress).run()
+
+
+# ---------------------------------------------------------------------------- command line
+def build_spec(args: argparse.Namespace) -> RunSpec:
+    values: dict[str, Any] = {}
+    if args.spec:
+        path = Path(args.spec)
+        if not path.is_file():
+            raise ConfigError(f"--spec {args.spec!r} does not exist")
+        try:
+            values.update(json.loads(path.read_text()))
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"--spec {args.spec!r} is not valid JSON ({err})") from None
+    for key in ("dataset", "model", "method", "epochs", "seed"):
+        value = getattr(args, key)
+        if value is not None:
+            values[key] = value
+    for item in args.set or []:
+        key, value = parse_assignment(item)
+        values[key] = value
+    return RunSpec.from_dict(values)
+
+
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gair train",
+        description="Train one run into --out; running the same command again resumes it.",
+    )
+    parser.add_argument("--dataset")
+    parser.add_argument("--model")
+    parser.add_argument("--method")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--out", required=True, help="the run's folder")
+    parser.add_argument("--spec", help="a JSON file of run settings (--set and flags override it)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any run setting, e.g. --set lam=-1 --set milestones=[30,60]",
+    )
+    parser.add_argument("--progress", choices=("auto", "bar", "lines"), default="auto")
+    args = parser.parse_args(argv)
+    spec = build_spec(args)
+    progress = None if args.progress == "auto" else args.progress == "bar"
+    try:
+        train(spec, args.out, progress=progress)
+    except Preempted as err:
+        print(f"preempted: {err}; the same command resumes the run", file=sys.stderr)
+        return EXIT_PREEMPTED
+    return 0
