@@ -99,7 +99,7 @@ def method_names() -> list[str]:
 
 
 # Modules that register further methods when imported (each in its own file).
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = ("gair.iaat", "gair.rpat", "gair.atlas", "gair.mma", "gair.rst")
 
 
 def _load_extensions() -> None:
