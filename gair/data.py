@@ -62,6 +62,7 @@ class DataSplit:
     name: str = ""
     augment_pad: int = 4
     augment_flip: bool = True
+    n_labelled: int = 0  # > 0: only the first n_labelled training points carry true labels
 
     def to(self, device: str | torch.device) -> DataSplit:
         """The same split with every tensor on ``device``."""
@@ -532,4 +533,59 @@ def iterate_batches(
         x = as_float(split_x[idx])
         if images:
             x = crop_flip(x, dy[idx], dx[idx], flips[idx], pad=pad)
+        yield idx, x, split_y[idx]
+
+
+def iterate_mixed_batches(
+    split_x: torch.Tensor,
+    split_y: torch.Tensor,
+    *,
+    n_labelled: int,
+    batch_size: int,
+    unsup_fraction: float,
+    seed: int,
+    epoch: int,
+    augment_images: bool = True,
+    pad: int = 4,
+    flip: bool = True,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """RST's batches: a fixed share of pseudo-labelled points in every batch.
+
+    An epoch has ceil(n_labelled / batch_size) batches. Each holds
+    ``batch_size - int(batch_size * unsup_fraction)`` labelled points, taken in order from
+    fresh permutations of the labelled set, and ``int(batch_size * unsup_fraction)``
+    pseudo-labelled points (rows ``n_labelled:``) drawn uniformly with replacement, shuffled
+    within the batch. Every draw comes from the (seed, epoch) generator, so resume is exact.
+    """
+    if batch_size <= 0:
+        raise ConfigError(f"batch_size={batch_size} must be >= 1")
+    if not 0 <= unsup_fraction < 1:
+        raise ConfigError(f"unsup_fraction = {unsup_fraction!r} is invalid: it must be in [0, 1)")
+    n, device = split_x.shape[0], split_x.device
+    if not 0 < n_labelled < n:
+        raise ConfigError(f"n_labelled = {n_labelled} is invalid: it must be in [1, {n - 1}]")
+    gen = epoch_generator(seed, epoch, device)
+    batches = -(-n_labelled // batch_size)
+    n_unsup = int(batch_size * unsup_fraction)
+    n_sup = batch_size - n_unsup
+    reps = -(-batches * n_sup // n_labelled)
+    sup = torch.cat(
+        [torch.randperm(n_labelled, generator=gen, device=device) for _ in range(reps)]
+    )[: batches * n_sup].view(batches, n_sup)
+    unsup = n_labelled + torch.randint(
+        0, n - n_labelled, (batches, n_unsup), generator=gen, device=device
+    )
+    order = torch.cat([sup, unsup], 1)
+    order = order.gather(1, torch.rand(order.shape, generator=gen, device=device).argsort(1))
+    images = split_x.dim() == 4 and augment_images and (pad > 0 or flip)
+    if images:
+        dy, dx, flips = draw_crop_flip(order.numel(), gen, pad=pad, device=device)
+        if not flip:
+            flips = torch.zeros_like(flips)
+    for b in range(batches):
+        idx = order[b]
+        x = as_float(split_x[idx])
+        if images:
+            sl = slice(b * batch_size, (b + 1) * batch_size)
+            x = crop_flip(x, dy[sl], dx[sl], flips[sl], pad=pad)
         yield idx, x, split_y[idx]

@@ -113,6 +113,7 @@ def with_unlabeled(split: DataSplit, path: str | Path) -> tuple[DataSplit, int]:
         split,
         x_train=torch.cat([split.x_train, torch.from_numpy(x).to(device)]),
         y_train=torch.cat([split.y_train, torch.from_numpy(y).to(device)]),
+        n_labelled=n_labelled,
     )
     return merged, n_labelled
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import types
@@ -21,6 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gair.errors import ConfigError
+
+# Names checked here, before a run starts, so a typo fails before anything is written. The
+# implementations live in gair.reweight and gair.attacks; this module stays free of torch
+# because the workflow imports it.
+WEIGHT_FUNCTIONS = ("tanh", "sigmoid", "linear", "step", "constant")
+ATTACK_LOSSES = ("ce", "cw")
 
 
 @dataclass
@@ -43,6 +50,7 @@ class RunSpec:
     train_subset: int = 0  # 0: the whole training split; n: its first n points (fixed order)
     test_subset: int = 0  # 0: the whole test split
     unlabeled_path: str = ""  # GAIR-RST: the user's pseudo-labelled file (RST's 500K pickle)
+    unsup_fraction: float = 0.5  # share of pseudo-labelled points per batch (RST's setting)
 
     # optimiser and learning rate
     optimizer: str = "sgd"
@@ -135,10 +143,10 @@ class RunSpec:
             raise ConfigError(f"lr = {self.lr!r} is invalid: it must be a finite number > 0")
         if self.weight_decay < 0:
             raise ConfigError(f"weight_decay = {self.weight_decay!r} is invalid: it must be >= 0")
-        if not 0 <= self.burn_in < self.epochs and self.burn_in != 0:
+        if not 0 <= self.burn_in <= self.epochs:
             raise ConfigError(
-                f"burn_in = {self.burn_in!r} is invalid: it must lie in [0, epochs - 1] = "
-                f"[0, {self.epochs - 1}] (a burn-in past the last epoch never reweights)"
+                f"burn_in = {self.burn_in!r} is invalid: it must lie in [0, epochs] = "
+                f"[0, {self.epochs}] (burn_in = epochs is plain AT)"
             )
         if len(self.lr_factors) != len(self.milestones):
             raise ConfigError(
@@ -162,6 +170,21 @@ class RunSpec:
                 f"step_weights = {self.step_weights!r} is invalid: it needs len(step_kappa) + 1 "
                 f"= {len(self.step_kappa) + 1} values"
             )
+        if self.weight_fn not in WEIGHT_FUNCTIONS:
+            raise ConfigError(
+                f"weight_fn = {self.weight_fn!r} is unknown; valid weight functions are: "
+                f"{', '.join(WEIGHT_FUNCTIONS)}"
+            )
+        if self.attack_loss not in ATTACK_LOSSES:
+            raise ConfigError(
+                f"attack_loss = {self.attack_loss!r} is unknown; valid attack losses are: "
+                f"{', '.join(ATTACK_LOSSES)}"
+            )
+        for lam in (self.lam, *self.lam_values):
+            if math.isnan(lam) or lam == -math.inf:
+                raise ConfigError(f"lam = {lam!r} is invalid: it must be a number or +inf")
+        if self.weight_fn == "step":
+            self._validate_step_weights()
         if self.amp not in ("none", "bf16"):
             raise ConfigError(f"amp = {self.amp!r} is invalid: valid values are none, bf16")
         if self.best_end and self.best_end < self.best_start:
@@ -171,6 +194,23 @@ class RunSpec:
             )
         if self.eval_eps is not None and self.eval_eps < 0:
             raise ConfigError(f"eval_eps = {self.eval_eps!r} is invalid: it must be >= 0")
+
+    def _validate_step_weights(self) -> None:
+        """The step weight (``weight_fn = step``) needs increasing thresholds, weights that do
+        not increase, and one weight more than thresholds."""
+        if len(self.step_weights) != len(self.step_kappa) + 1:
+            raise ConfigError(
+                f"step_weights = {self.step_weights!r} is invalid: weight_fn = step needs "
+                f"len(step_kappa) + 1 = {len(self.step_kappa) + 1} values"
+            )
+        if any(b <= a for a, b in itertools.pairwise(self.step_kappa)):
+            raise ConfigError(
+                f"step_kappa = {self.step_kappa!r} is invalid: thresholds must increase"
+            )
+        if any(b > a for a, b in itertools.pairwise(self.step_weights)):
+            raise ConfigError(
+                f"step_weights = {self.step_weights!r} is invalid: weights must not increase"
+            )
 
     # ---------------------------------------------------------------- derived
     @property

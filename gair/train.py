@@ -100,6 +100,7 @@ class EpochStats:
         mean = float(self.w_sum.item()) / seen
         var = max(float(self.w_sq.item()) / seen - mean * mean, 0.0)
         return {
+            "seen": seen,
             "train_loss": float(self.loss_sum.item()) / seen,
             "train_adv_err": float(self.adv_wrong.item()) / seen,
             "kappa_mean": kappa_mean,
@@ -207,24 +208,39 @@ class Run:
         )
 
     def train_epoch(self, epoch: int, stop: _StopFlag) -> dict[str, Any]:
-        from gair.data import iterate_batches
+        from gair.data import iterate_batches, iterate_mixed_batches
 
         s = self.spec
         data = self.data
         stats = EpochStats(int(data.y_train.shape[0]), s.steps, self.device)
         model = self.step_model
         amp = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=s.amp == "bf16")
-        batches = iterate_batches(
-            data.x_train,
-            data.y_train,
-            batch_size=s.batch_size,
-            seed=s.seed,
-            epoch=epoch,
-            augment_images=s.augment and data.kind == "image",
-            pad=data.augment_pad,
-            flip=data.augment_flip,
-        )
-        n_batches = math.ceil(int(data.y_train.shape[0]) / s.batch_size)
+        if data.n_labelled:
+            batches = iterate_mixed_batches(
+                data.x_train,
+                data.y_train,
+                n_labelled=data.n_labelled,
+                batch_size=s.batch_size,
+                unsup_fraction=s.unsup_fraction,
+                seed=s.seed,
+                epoch=epoch,
+                augment_images=s.augment,
+                pad=data.augment_pad,
+                flip=data.augment_flip,
+            )
+            n_batches = math.ceil(data.n_labelled / s.batch_size)
+        else:
+            batches = iterate_batches(
+                data.x_train,
+                data.y_train,
+                batch_size=s.batch_size,
+                seed=s.seed,
+                epoch=epoch,
+                augment_images=s.augment and data.kind == "image",
+                pad=data.augment_pad,
+                flip=data.augment_flip,
+            )
+            n_batches = math.ceil(int(data.y_train.shape[0]) / s.batch_size)
         if self.method.before_epoch is not None:
             self.model.eval()
             self.method.before_epoch(
@@ -281,7 +297,7 @@ class Run:
                 "lam": s.lam_at(epoch),
                 "reweighting": s.reweighting(epoch),
                 "train_s": train_s,
-                "images_per_s": int(data.y_train.shape[0]) / max(train_s, 1e-9),
+                "images_per_s": row.pop("seen") / max(train_s, 1e-9),
             }
         )
         return row

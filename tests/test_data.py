@@ -388,3 +388,33 @@ def test_iterate_batches_never_augments_points() -> None:
         split.x_train, split.y_train, batch_size=8, seed=0, epoch=1
     ):
         assert torch.equal(xb, split.x_train[i])
+
+
+def test_mixed_batches_keep_rst_composition() -> None:
+    """RST's batches: a fixed labelled/pseudo-labelled split per batch, labelled points cycled."""
+    from gair.data import iterate_mixed_batches
+
+    n_lab, n_all, bs = 50, 200, 16
+    x = torch.arange(n_all, dtype=torch.float32)[:, None].repeat(1, 2)
+    y = torch.arange(n_all)
+
+    def epoch(e: int) -> list[torch.Tensor]:
+        batches = iterate_mixed_batches(
+            x, y, n_labelled=n_lab, batch_size=bs, unsup_fraction=0.5, seed=3, epoch=e
+        )
+        return [
+            idx
+            for idx, xb, yb in batches
+            if torch.equal(yb, idx) and torch.equal(xb[:, 0].long(), idx)
+        ]
+
+    first = epoch(0)
+    assert len(first) == -(-n_lab // bs)  # ceil(labelled / batch) batches, every one well formed
+    for idx in first:
+        assert (idx < n_lab).sum() == bs - bs // 2 and (idx >= n_lab).sum() == bs // 2
+    labelled = torch.cat([idx[idx < n_lab] for idx in first])
+    # Labelled points come from a permutation: none repeats before all have been used.
+    assert labelled.numel() == len(first) * (bs - bs // 2)
+    assert labelled[:n_lab].unique().numel() == min(labelled.numel(), n_lab)
+    assert all(torch.equal(a, b) for a, b in zip(first, epoch(0), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first, epoch(1), strict=True))

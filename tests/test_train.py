@@ -1,0 +1,197 @@
+"""The training loop: every method trains, metrics are sane, runs resume exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gair.checkpoint import load_checkpoint
+from gair.cli import main
+from gair.methods import method_names
+from gair.spec import RunSpec
+from gair.train import EXIT_PREEMPTED, Run, train
+
+TINY = [
+    "--set", "train_subset=192", "--set", "test_subset=64", "--set", "eval_samples=64",
+    "--set", "train_eval_samples=64", "--set", "steps=3", "--set", "batch_size=64",
+    "--set", "eval_steps=3",
+]  # fmt: skip
+
+TIMING = ["train_s", "eval_s", "images_per_s"]
+
+
+def tiny_spec(method: str = "gairat", epochs: int = 2, **overrides) -> RunSpec:
+    values = dict(
+        dataset="digits", model="smallcnn", method=method, epochs=epochs, seed=0,
+        train_subset=192, test_subset=64, eval_samples=64, train_eval_samples=64,
+        steps=3, batch_size=64, eval_steps=3, burn_in=1, device="cpu",
+    )  # fmt: skip
+    values.update(overrides)
+    return RunSpec.from_dict(values)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run(
+        [sys.executable, "-m", "gair", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_methods_command_lists_registry() -> None:
+    result = run_cli("methods")
+    assert result.returncode == 0, result.stderr
+    names = result.stdout.split()
+    assert names == method_names()
+    for required in ("at", "gairat", "fat", "gair_fat", "trades", "gair_trades", "mart",
+                     "gair_mart", "gair_mart_kl"):  # fmt: skip
+        assert required in names
+
+
+@pytest.mark.parametrize("method", method_names())
+def test_every_method_trains_two_epochs(method: str, tmp_path: Path) -> None:
+    out = tmp_path / method
+    code = main(["train", "--dataset", "digits", "--model", "smallcnn", "--method", method,
+                 "--epochs", "2", "--seed", "0", "--out", str(out), "--set", "burn_in=1",
+                 "--progress", "lines", *TINY])  # fmt: skip
+    assert code == 0
+    metrics = pd.read_parquet(out / "metrics.parquet")
+    assert list(metrics["epoch"]) == [1, 2]
+    assert metrics["train_loss"].map(lambda v: v == v and abs(v) < 1e6).all()
+    assert ((metrics["test_pgd20_err"] >= 0) & (metrics["test_pgd20_err"] <= 1)).all()
+    # Adversarial error is never below natural error on the same points, same model.
+    assert (metrics["train_pgd20_err"] >= metrics["train_nat_err"]).all()
+    for name in ("last.pt", "best.pt", "run.json"):
+        assert (out / name).is_file()
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt["epoch"] == 2 and len(ckpt["history"]) == 2
+
+
+def test_kappa_statistics_and_burn_in(tmp_path: Path) -> None:
+    rows = train(tiny_spec("gairat", epochs=2, save_kappa=True), tmp_path)
+    first, second = rows
+    # Burn-in epoch 1: every weight is exactly 1; afterwards they vary but average to 1.
+    assert (first["weight_min"], first["weight_max"], first["weight_std"]) == (1.0, 1.0, 0.0)
+    assert not first["reweighting"] and second["reweighting"]
+    assert second["weight_std"] > 0
+    assert abs(second["weight_mean"] - 1) < 1e-6
+    # The histogram counts every training point once per epoch, kappa in [0, K].
+    kappa = pd.read_parquet(tmp_path / "kappa.parquet")
+    for row in rows:
+        assert sum(row["kappa_hist"]) == 192 and len(row["kappa_hist"]) == 4
+        part = kappa[kappa["epoch"] == row["epoch"]]
+        assert len(part) == 192 and part["index"].is_unique
+        assert abs(part["kappa"].mean() - row["kappa_mean"]) < 1e-9
+        assert part["kappa"].median() == row["kappa_median"]
+
+
+def test_lambda_inf_trains_exactly_like_at(tmp_path: Path) -> None:
+    a = train(tiny_spec("at"), tmp_path / "at")
+    g = train(tiny_spec("gairat", lam=float("inf")), tmp_path / "g")
+    for ra, rg in zip(a, g, strict=True):
+        for key in ("train_loss", "test_pgd20_err", "kappa_mean", "test_nat_err"):
+            assert ra[key] == rg[key], key
+
+
+def test_best_checkpoint_respects_window(tmp_path: Path) -> None:
+    rows = train(tiny_spec("at", epochs=3, best_start=2, best_end=3, snapshots=[1]), tmp_path)
+    best = load_checkpoint(tmp_path / "best.pt")
+    window = [r for r in rows if 2 <= r["epoch"] <= 3]
+    top = max(window, key=lambda r: 1 - r["test_pgd20_err"])
+    assert best["epoch"] == top["epoch"]
+    assert load_checkpoint(tmp_path / "epoch1.pt")["epoch"] == 1
+
+
+def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=TIMING).reset_index(drop=True)
+
+
+def test_resume_after_completed_epoch_is_exact(tmp_path: Path) -> None:
+    spec = tiny_spec("gair_fat", epochs=3, tau_values=[0, 1], tau_milestones=[1])
+    full = pd.DataFrame(train(spec, tmp_path / "full"))
+    part = tmp_path / "cut"
+    run = Run(spec, part, progress=False)
+    original = run.train_epoch
+
+    def train_epoch(epoch: int, stop: object) -> dict:  # die before epoch 2, like a kill
+        if epoch > 1:
+            raise KeyboardInterrupt
+        return original(epoch, stop)
+
+    run.train_epoch = train_epoch  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        run.run()
+    assert load_checkpoint(part / "last.pt")["epoch"] == 1
+    resumed = pd.DataFrame(train(spec, part))
+    pd.testing.assert_frame_equal(_comparable(full), _comparable(resumed))
+
+
+def test_killed_run_resumes_to_identical_metrics(tmp_path: Path) -> None:
+    """SIGKILL inside epoch 2, then the same command: metrics equal an uninterrupted run."""
+    args = ["train", "--dataset", "digits", "--model", "smallcnn", "--method", "gairat",
+            "--epochs", "3", "--seed", "1", "--set", "burn_in=1", "--progress", "lines",
+            *TINY]  # fmt: skip
+    full = tmp_path / "full"
+    assert run_cli(*args, "--out", str(full)).returncode == 0
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gair", *args, "--out", str(cut)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not (cut / "metrics.parquet").exists():
+        time.sleep(0.05)
+    time.sleep(0.3)  # inside epoch 2
+    proc.kill()
+    proc.wait()
+    done = pd.read_parquet(cut / "metrics.parquet")
+    assert len(done) < 3, "the run finished before it could be killed"
+    result = run_cli(*args, "--out", str(cut))
+    assert result.returncode == 0, result.stderr
+    assert "resuming after epoch" in result.stdout
+    a = pd.read_parquet(full / "metrics.parquet")
+    b = pd.read_parquet(cut / "metrics.parquet")
+    pd.testing.assert_frame_equal(_comparable(a), _comparable(b))
+
+
+def test_sigterm_exits_with_requeue_code_and_keeps_last_epoch(tmp_path: Path) -> None:
+    args = ["train", "--dataset", "digits", "--model", "smallcnn", "--method", "at",
+            "--epochs", "50", "--seed", "0", "--out", str(tmp_path), "--progress", "lines",
+            *TINY]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "gair", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "last.pt").exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_PREEMPTED, err
+    assert "resumes" in err
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert 1 <= ckpt["epoch"] < 50
+    assert len(pd.read_parquet(tmp_path / "metrics.parquet")) == ckpt["epoch"]
+
+
+def test_resume_refuses_a_different_run(tmp_path: Path) -> None:
+    train(tiny_spec("at", epochs=1), tmp_path)
+    result = run_cli("train", "--dataset", "digits", "--model", "smallcnn", "--method",
+                     "gairat", "--epochs", "1", "--out", str(tmp_path), *TINY)  # fmt: skip
+    assert result.returncode == 2
+    assert "method" in result.stderr and "another --out" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_run_json_names_the_spec(tmp_path: Path) -> None:
+    spec = tiny_spec("at", epochs=1)
+    train(spec, tmp_path)
+    data = json.loads((tmp_path / "run.json").read_text())
+    assert data["name"] == spec.run_name() and data["spec"]["method"] == "at"
