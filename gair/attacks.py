@@ -69,7 +69,9 @@ def check_budget(eps: float, alpha: float, steps: int) -> None:
         raise ConfigError(f"eps = {eps!r} is invalid: it must be >= 0")
     if not alpha >= 0:
         raise ConfigError(f"alpha = {alpha!r} is invalid: it must be >= 0")
-    if int(steps) != steps or steps < 0:
+    if not isinstance(steps, int) and not (isinstance(steps, float) and steps.is_integer()):
+        raise ConfigError(f"steps = {steps!r} is invalid: it must be an integer >= 0")
+    if steps < 0:
         raise ConfigError(f"steps = {steps!r} is invalid: it must be an integer >= 0")
 
 
@@ -180,7 +182,7 @@ def early_stopped_pgd(
     size the active set); the result is identical to the masked version.
     """
     check_budget(eps, alpha, steps)
-    if int(tau) != tau or tau < 0:
+    if not isinstance(tau, int) or tau < 0:
         raise ConfigError(f"tau = {tau!r} is invalid: it must be an integer >= 0")
     loss_fn = attack_loss(loss)
     x0 = x.detach()

@@ -16,8 +16,7 @@ import torch
 from torch import Tensor
 
 from gair.errors import ConfigError
-
-WEIGHT_FUNCTIONS = ("tanh", "sigmoid", "linear", "step", "constant")
+from gair.spec import WEIGHT_FUNCTIONS
 
 
 def _check_lambda(lam: float) -> None:
@@ -49,7 +48,9 @@ def gair_weights(kappa: Tensor, *, steps: int, lam: float, fn: str = "tanh") -> 
         return torch.ones_like(k)
     z = lam + 5.0 * (1.0 - 2.0 * k / steps)
     if fn == "tanh":
-        return (1.0 + torch.tanh(z)) / 2.0
+        # (1 + tanh z) / 2 == sigmoid(2 z) exactly; the sigmoid form keeps tiny weights
+        # (guarded points, negative lambda) from rounding to 0 in float32.
+        return torch.sigmoid(2.0 * z)
     return torch.sigmoid(z)
 
 
