@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("gair.train:cli", "train one run; the same command again resumes it"),
     "evaluate": ("gair.evaluate:cli", "evaluate a checkpoint under a list of attacks"),
     "geometry": ("gair.geometry:cli", "kappa and 2-D PCA of logits for points of a dataset"),
+    "audit": ("gair.audit:cli", "robustness audit over PGD-20, PGD+, CW, LSA and AutoAttack"),
     "figure": ("gair.figures:cli", "render one of the paper's figures from Parquet files"),
     "table": ("gair.tables:cli", "render one of the paper's tables from Parquet files"),
     "bench": ("gair.bench:cli", "measure training and attack throughput against a reference"),

@@ -1,0 +1,211 @@
+"""The audit table and figure from synthetic evaluation files, against a hand computation."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gair import audit
+from gair.atomic import write_parquet
+from gair.errors import ConfigError, DataError
+
+ATTACKS = ["natural", "pgd20", "pgd_plus", "cw", "lsa", "autoattack", "worst_case"]
+
+# Hand-picked PGD-20 and AutoAttack accuracies (best checkpoint) for the explicit checks.
+FIXED = {
+    ("at", "best"): {"pgd20": [0.50, 0.52, 0.51], "autoattack": [0.47, 0.48, 0.46]},
+    ("gairat", "best"): {"pgd20": [0.60, 0.58, 0.62], "autoattack": [0.44, 0.45, 0.43]},
+    ("gair_fat", "best"): {"pgd20": [0.55, 0.57], "autoattack": [0.49, 0.50]},
+}
+SEEDS = {"at": [0, 1, 2], "gairat": [0, 1, 2], "gair_fat": [0, 1], "mart": [0]}
+
+
+def eval_frame(accuracies: dict[str, float]) -> pd.DataFrame:
+    """An evaluation summary in the format of `python -m gair evaluate` (docs/outputs.md)."""
+    return pd.DataFrame(
+        {
+            "attack": list(accuracies),
+            "accuracy": list(accuracies.values()),
+            "n": 1000,
+            "eps": 0.031,
+            "alpha": 0.0078,
+            "steps": 20,
+            "restarts": 1,
+            "checkpoint": "x.pt",
+            "epoch": 10,
+            "run": "r",
+        }
+    )
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> tuple[list[str], dict, dict]:
+    """Files for 4 methods x seeds x {best, last}; returns (files, meta, accuracy by key)."""
+    rng = np.random.default_rng(0)
+    files, meta, truth = [], {}, {}
+    for method, seeds in SEEDS.items():
+        for checkpoint in ("best", "last"):
+            for i, seed in enumerate(seeds):
+                acc = {a: round(float(rng.uniform(0.2, 0.9)), 4) for a in ATTACKS}
+                for attack, values in FIXED.get((method, checkpoint), {}).items():
+                    acc[attack] = values[i]
+                path = str(tmp_path / f"{method}-s{seed}-{checkpoint}.parquet")
+                write_parquet(path, eval_frame(acc))
+                files.append(path)
+                meta[path] = {"method": method, "seed": seed, "checkpoint": checkpoint}
+                truth[(method, checkpoint, seed)] = acc
+    return files, meta, truth
+
+
+def cell(table: pd.DataFrame, method: str, checkpoint: str, column: str) -> float:
+    row = table[(table["method"] == method) & (table["checkpoint"] == checkpoint)]
+    assert len(row) == 1
+    return float(row[column].iloc[0])
+
+
+def test_median_and_std_over_seeds_match_a_hand_computation(runs) -> None:
+    files, meta, truth = runs
+    table = audit.audit_table(audit.collect(files, meta), baseline="at")
+    assert [(r.method, r.checkpoint) for r in table.itertuples()] == [
+        (m, c) for m in ("at", "gairat", "gair_fat", "mart") for c in ("best", "last")
+    ]
+    for method, seeds in SEEDS.items():
+        for checkpoint in ("best", "last"):
+            assert cell(table, method, checkpoint, "n_seeds") == len(seeds)
+            for attack in ATTACKS:
+                values = [truth[(method, checkpoint, s)][attack] for s in seeds]
+                got = cell(table, method, checkpoint, f"{attack}_median")
+                assert got == pytest.approx(statistics.median(values))
+                std = cell(table, method, checkpoint, f"{attack}_std")
+                if len(values) > 1:
+                    assert std == pytest.approx(statistics.stdev(values))
+                else:
+                    assert math.isnan(std)
+
+
+def test_gains_over_baseline_and_surviving_fraction(runs) -> None:
+    files, meta, truth = runs
+    table = audit.audit_table(audit.collect(files, meta), baseline="at")
+    # GAIRAT best: PGD-20 medians 0.60 vs 0.51, AutoAttack 0.44 vs 0.47.
+    assert cell(table, "gairat", "best", "gain_pgd20") == pytest.approx(0.09)
+    assert cell(table, "gairat", "best", "gain_autoattack") == pytest.approx(-0.03)
+    assert cell(table, "gairat", "best", "surviving_fraction") == pytest.approx(-0.03 / 0.09)
+    # Two seeds: the median is their mean. 0.56 - 0.51 and 0.495 - 0.47.
+    assert cell(table, "gair_fat", "best", "gain_pgd20") == pytest.approx(0.05)
+    assert cell(table, "gair_fat", "best", "surviving_fraction") == pytest.approx(0.025 / 0.05)
+    for method in ("at", "mart"):
+        for checkpoint in ("best", "last"):
+            base = [truth[("at", checkpoint, s)] for s in SEEDS["at"]]
+            own = [truth[(method, checkpoint, s)] for s in SEEDS[method]]
+            pgd = statistics.median(a["pgd20"] for a in own) - statistics.median(
+                a["pgd20"] for a in base
+            )
+            aa = statistics.median(a["autoattack"] for a in own) - statistics.median(
+                a["autoattack"] for a in base
+            )
+            assert cell(table, method, checkpoint, "gain_pgd20") == pytest.approx(pgd)
+            assert cell(table, method, checkpoint, "gain_autoattack") == pytest.approx(aa)
+            frac = cell(table, method, checkpoint, "surviving_fraction")
+            if pgd > 0:
+                assert frac == pytest.approx(aa / pgd)
+            else:
+                assert math.isnan(frac)
+    # The baseline's own gains are zero and its fraction undefined.
+    assert cell(table, "at", "best", "gain_pgd20") == 0.0
+    assert math.isnan(cell(table, "at", "best", "surviving_fraction"))
+
+
+def test_cheap_autoattack_is_named_in_every_output(tmp_path: Path) -> None:
+    files, meta = [], {}
+    for method, pgd, aa in (("at", 0.5, 0.45), ("gairat", 0.6, 0.46)):
+        path = str(tmp_path / f"{method}.parquet")
+        write_parquet(path, eval_frame({"pgd20": pgd, "autoattack_cheap": aa, "worst_case": aa}))
+        files.append(path)
+        meta[path] = {"method": method, "seed": 0, "checkpoint": "last"}
+    table = audit.audit_table(audit.collect(files, meta), baseline="at")
+    assert "gain_autoattack" not in table
+    assert cell(table, "gairat", "last", "gain_autoattack_cheap") == pytest.approx(0.01)
+    assert cell(table, "gairat", "last", "surviving_fraction") == pytest.approx(0.1)
+    md = audit.to_markdown(table, baseline="at")
+    assert "AA (cheap)" in md and "Gain AA (cheap)" in md
+    assert "| gairat | last | 1 | 60.00 | 46.00 | 46.00 | +10.00 | +1.00 | 10.00% |" in md
+
+
+def test_writers_csv_markdown_latex(runs, tmp_path: Path) -> None:
+    files, meta, _ = runs
+    table = audit.audit_table(audit.collect(files, meta), baseline="at")
+    paths = audit.write_tables(table, tmp_path / "out" / "audit", baseline="at")
+    assert [p.suffix for p in paths] == [".csv", ".md", ".tex"]
+    back = pd.read_csv(paths[0])
+    assert list(back.columns) == list(table.columns)
+    np.testing.assert_allclose(
+        back["gain_pgd20"].to_numpy(), table["gain_pgd20"].to_numpy(), rtol=1e-5
+    )
+    md = paths[1].read_text()
+    body = [line for line in md.splitlines() if line.startswith("| ") and "Method" not in line]
+    assert len(body) == len(table) == 8
+    # GAIRAT best PGD-20: median 60.00, std of (60, 58, 62) = 2.00; gain +9.00 pp.
+    gairat = next(line for line in body if line.startswith("| gairat | best |"))
+    assert "60.00 ± 2.00" in gairat and "+9.00" in gairat and "-33.33%" in gairat
+    mart = next(line for line in body if line.startswith("| mart | best | 1 |"))
+    assert "±" not in mart
+    tex = paths[2].read_text()
+    assert "\\toprule" in tex and "gair\\_fat & best" in tex and "60.00 $\\pm$ 2.00" in tex
+    assert "\\%" in tex and "±" not in tex
+    assert tex.count("\\\\") == len(table) + 1
+
+
+def test_figure_bars_are_the_gains(runs) -> None:
+    files, meta, _ = runs
+    table = audit.audit_table(audit.collect(files, meta), baseline="at")
+    fig = audit.plot_audit(table, baseline="at")
+    axes = [ax for ax in fig.axes if ax.patches]
+    assert [ax.get_title() for ax in axes] == ["best checkpoint", "last checkpoint"]
+    best = table[(table["checkpoint"] == "best") & (table["method"] != "at")]
+    heights = [p.get_height() for p in axes[0].patches]
+    expected = list(best["gain_pgd20"] * 100) + list(best["gain_autoattack"] * 100)
+    np.testing.assert_allclose(heights, expected)
+    labels = [t.get_text() for t in axes[0].get_xticklabels()]
+    assert labels == ["gairat", "gair_fat", "mart"]
+
+
+def test_command_line_writes_table_and_figure(runs, tmp_path: Path) -> None:
+    files, meta, _ = runs
+    meta_path = tmp_path / "meta.json"
+    meta_path.write_text(json.dumps(meta))
+    prefix, fig = tmp_path / "tables" / "audit", tmp_path / "figures" / "audit"
+    argv = ["--evals", *files, "--meta", str(meta_path), "--baseline", "at"]
+    argv += ["--out-prefix", str(prefix), "--figure", str(fig)]
+    assert audit.cli(argv) == 0
+    csv = pd.read_csv(f"{prefix}.csv")
+    assert len(csv) == 8 and set(csv["method"]) == {"at", "gairat", "gair_fat", "mart"}
+    assert Path(f"{fig}.pdf").read_bytes().startswith(b"%PDF")
+    assert Path(f"{fig}.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_bad_inputs_raise_one_line_errors(runs, tmp_path: Path) -> None:
+    files, meta, _ = runs
+    long = audit.collect(files, meta)
+    with pytest.raises(ConfigError, match=r"baseline 'trades' is not among .*at, gairat"):
+        audit.audit_table(long, baseline="trades")
+    partial = {k: v for k, v in meta.items() if k != files[0]}
+    with pytest.raises(ConfigError, match="no entry in the meta file"):
+        audit.collect(files, partial)
+    twice = dict(meta)
+    twice[files[1]] = dict(meta[files[0]])
+    with pytest.raises(DataError, match="both method 'at', seed 0"):
+        audit.collect(files, twice)
+    with pytest.raises(DataError, match="does not exist"):
+        audit.collect(
+            [str(tmp_path / "nope.parquet")], {str(tmp_path / "nope.parquet"): meta[files[0]]}
+        )
+    with pytest.raises(ConfigError, match="seed '1' must be an integer"):
+        audit.read_meta(json.dumps({"a": {"method": "at", "seed": "1", "checkpoint": "best"}}))
+    with pytest.raises(ConfigError, match="needs keys method, seed, checkpoint"):
+        audit.read_meta(json.dumps({"a": {"method": "at"}}))
