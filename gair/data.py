@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gair.atomic import atomic_path
 from gair.errors import ConfigError, DataError
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x_train, y_train, x_test, y_test
@@ -407,7 +408,7 @@ def load_dataset(
     for which, n in (("train", train_subset), ("test", test_subset)):
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ConfigError(f"{which}_subset={n!r} must be an integer >= 0 (0: every point)")
-    xtr, ytr, xte, yte = info.read(Path(root), download)
+    xtr, ytr, xte, yte = _read_cached(info, Path(root), download)
     xtr, ytr = _subset(name, "train", train_subset, xtr, ytr)
     xte, yte = _subset(name, "test", test_subset, xte, yte)
 
@@ -427,6 +428,34 @@ def load_dataset(
         augment_pad=info.augment_pad,
         augment_flip=info.augment_flip,
     )
+
+
+# Generated sets are cached as .npz under the data root: building them needs scikit-learn,
+# whose import costs about a second per process, more than a smoke-scale training job.
+GENERATED = ("digits", "digits_pseudo", "moons", "circles")
+CACHE_VERSION = 1
+
+
+def _read_cached(info: DatasetInfo, root: Path, download: bool) -> Arrays:
+    if info.name not in GENERATED:
+        return info.read(root, download)
+    cache = root / "generated" / f"{info.name}-v{CACHE_VERSION}.npz"
+    if cache.is_file():
+        try:
+            with np.load(cache) as saved:
+                return tuple(saved[k] for k in ("x_train", "y_train", "x_test", "y_test"))  # type: ignore[return-value]
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable cache: rebuild it below
+    arrays = info.read(root, download)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
+            np.savez(
+                handle, **dict(zip(("x_train", "y_train", "x_test", "y_test"), arrays, strict=True))
+            )
+    except OSError:
+        pass  # a read-only data root only costs the rebuild next time
+    return arrays
 
 
 # --------------------------------------------------------------------------- batches

@@ -418,3 +418,15 @@ def test_mixed_batches_keep_rst_composition() -> None:
     assert labelled[:n_lab].unique().numel() == min(labelled.numel(), n_lab)
     assert all(torch.equal(a, b) for a, b in zip(first, epoch(0), strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(first, epoch(1), strict=True))
+
+
+def test_generated_sets_are_cached_and_a_bad_cache_is_rebuilt(tmp_path: Path) -> None:
+    fresh = data.load_dataset("moons", root=tmp_path / "a")
+    cache = tmp_path / "a" / "generated" / "moons-v1.npz"
+    assert cache.is_file()
+    again = data.load_dataset("moons", root=tmp_path / "a")  # read back from the cache
+    assert torch.equal(fresh.x_train, again.x_train) and torch.equal(fresh.y_test, again.y_test)
+    cache.write_bytes(b"not an npz file")
+    rebuilt = data.load_dataset("moons", root=tmp_path / "a")
+    assert torch.equal(fresh.x_train, rebuilt.x_train)
+    assert np.load(cache)["x_train"].shape == tuple(fresh.x_train.shape)
