@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,22 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         data = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if "weights_only" in str(err) or "global" in str(err).lower():
+        # torch's message is several lines of advice (including "load it with
+        # weights_only=False", which is what must not be done); keep only the cause.
+        text = str(err)
+        culprit = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        if culprit:
             raise CheckpointError(
-                f"checkpoint {str(file)!r} was refused: it holds objects that would run code "
-                f"when loaded, not only tensors and plain values ({first})"
+                f"checkpoint {str(file)!r} was refused: it asks to load "
+                f"{culprit.group(1).rstrip('.')}, which could run code when loaded; a gair "
+                "checkpoint holds only tensors and plain values"
             ) from None
-        raise CheckpointError(f"checkpoint {str(file)!r} is corrupt: {first}") from None
+        cause = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+        detail = cause.group(1).strip() if cause else "unreadable pickle stream"
+        raise CheckpointError(
+            f"checkpoint {str(file)!r} is truncated or corrupt ({detail}); delete it to start "
+            "that run again, or restore it from a copy"
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(

@@ -6,10 +6,12 @@ matplotlib and ``python -m gair figure`` does not pay for torch.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
+from typing import NoReturn
 
-from gair.errors import GairError
+from gair.errors import ConfigError, GairError
 
 # command -> (module:function, one-line help). Each function takes argv and returns an exit code.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -31,7 +33,13 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def _one_line_usage_error(self: argparse.ArgumentParser, message: str) -> NoReturn:
+    raise ConfigError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def main(argv: list[str] | None = None) -> int:
+    # A bad flag is bad input like any other: one line, exit status 2, no usage dump.
+    argparse.ArgumentParser.error = _one_line_usage_error  # type: ignore[method-assign]
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())

@@ -499,7 +499,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 # Models whose input is a feature vector rather than an image.
-_VECTOR_MODELS = frozenset({"mlp"})
+VECTOR_MODELS = frozenset({"mlp"})
 
 
 def model_names() -> list[str]:
@@ -527,7 +527,7 @@ def build_model(
     key = name.lower()
     _positive("in_channels", in_channels)
     _positive("num_classes", num_classes)
-    if key not in _VECTOR_MODELS:
+    if key not in VECTOR_MODELS:
         _positive("input_size", input_size)
         if input_size < MIN_INPUT_SIZE:
             raise ConfigError(f"input_size must be at least {MIN_INPUT_SIZE}, got {input_size!r}")

@@ -42,11 +42,14 @@ def load_data(spec: RunSpec, device: torch.device) -> Any:
 
 
 def build_for(spec: RunSpec, data: Any, device: torch.device) -> nn.Module:
-    from gair.models import build_model
+    from gair.models import VECTOR_MODELS, build_model
 
+    in_channels = data.in_channels
+    if spec.model in VECTOR_MODELS and data.kind == "image":
+        in_channels = data.in_channels * data.image_size**2  # an MLP sees the flattened image
     model = build_model(
         spec.model,
-        in_channels=data.in_channels,
+        in_channels=in_channels,
         num_classes=data.num_classes,
         depth=spec.depth,
         width=spec.width,

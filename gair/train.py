@@ -285,9 +285,14 @@ class Run:
         row = stats.read()
         self._epoch_kappa = stats.kappa if s.save_kappa else None
         if row.pop("first_bad_step") >= 0 or not math.isfinite(row["train_loss"]):
+            kept = (
+                f"{self.out / 'last.pt'} keeps epoch {epoch - 1}"
+                if epoch > 1
+                else "no checkpoint was written"
+            )
             raise TrainingDiverged(
-                f"the training loss became NaN or infinite in epoch {epoch} (at step "
-                f"{int(stats.first_bad.item())}); {self.out / 'last.pt'} keeps epoch {epoch - 1}"
+                f"the training loss became NaN or infinite in epoch {epoch}, at step "
+                f"{int(stats.first_bad.item()) + 1} of {n_batches}; {kept}"
             )
         row.update(
             {
