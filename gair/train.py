@@ -11,6 +11,7 @@ evaluates, writes ``last.pt`` (the resume point, holding every metrics row so fa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import signal
@@ -26,7 +27,7 @@ from torch import Tensor, nn
 from gair.atomic import write_json, write_parquet
 from gair.checkpoint import load_checkpoint, save_checkpoint
 from gair.errors import CheckpointError, ConfigError, GairError, TrainingDiverged
-from gair.methods import Method, StepContext, get_method
+from gair.methods import AttackResult, Method, StepContext, StepOutput, get_method
 from gair.schedules import check_schedule, lr_at
 from gair.spec import RunSpec, parse_assignment
 
@@ -112,6 +113,31 @@ class EpochStats:
             "weight_max": float(self.w_max.item()),
             "first_bad_step": int(self.first_bad.item()),
         }
+
+
+# ---------------------------------------------------------------------------- one step
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    method: Method,
+    ctx: StepContext,
+    x: Tensor,
+    y: Tensor,
+    amp: contextlib.AbstractContextManager[Any],
+) -> tuple[AttackResult, StepOutput]:
+    """One update: the method's attack in eval mode, its loss in train mode, one SGD step.
+
+    Nothing is read back to the host; the caller accumulates statistics on the device.
+    """
+    with amp:
+        model.eval()
+        att = method.attack(model, x, y, ctx)
+        model.train()
+        out = method.loss(model, x, y, att, ctx)
+    optimizer.zero_grad(set_to_none=True)
+    out.loss.backward()
+    optimizer.step()
+    return att, out
 
 
 # ---------------------------------------------------------------------------- the run
@@ -266,14 +292,7 @@ class Run:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             ctx = self.context(epoch, index)
-            with amp:
-                model.eval()
-                att = self.method.attack(model, x, y, ctx)
-                model.train()
-                out = self.method.loss(model, x, y, att, ctx)
-            self.optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            self.optimizer.step()
+            att, out = train_step(model, self.optimizer, self.method, ctx, x, y, amp)
             stats.add(step, index, y, out.loss, out.logits_adv, out.weights, att.kappa)
             self.iteration += 1
             if bar is not None:
