@@ -1,0 +1,692 @@
+"""The paper's figures from Parquet files: metrics per epoch, geometry, evaluations.
+
+``python -m gair figure NAME --manifest JSON --out PREFIX`` writes PREFIX.pdf, PREFIX.png and
+PREFIX.json (the panels drawn and the files read). The manifest comes from the workflow:
+group -> run label -> one entry per seed with the run's ``metrics`` Parquet, and where the
+figure needs them its ``geometry`` and ``evals`` Parquet files; ``plot`` carries options
+(class pairs, colours). Nothing here reads a checkpoint.
+
+Each figure function returns a matplotlib Figure whose panels follow the paper's caption.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from gair.atomic import atomic_path, write_json
+from gair.errors import ConfigError, DataError
+from gair.tables import load_manifest
+
+RED = "#d62728"
+# Distinct colours for methods that are not a sweep (colour-blind friendly order).
+CYCLE = ["#1f77b4", "#e6b800", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#ff7f0e", "#7f7f7f"]
+CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+# ------------------------------------------------------------------------------ data
+class Run:
+    """One run's per-epoch metrics and its resolved spec (from the Parquet metadata)."""
+
+    def __init__(self, label: str, item: dict[str, Any]) -> None:
+        self.label = label
+        self.item = item
+        path = item["metrics"]
+        if not Path(path).is_file():
+            raise DataError(f"metrics file {path!r} does not exist; run its `train` job first")
+        table = pq.read_table(path)
+        meta = table.schema.metadata or {}
+        self.spec: dict[str, Any] = json.loads(meta.get(b"gair.spec", b"{}"))
+        self.metrics: pd.DataFrame = table.to_pandas().sort_values("epoch")
+
+    def curve(self, column: str, accuracy: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(epochs, values) of one metrics column, NaN epochs dropped; errors in percent."""
+        frame = self.metrics[["epoch", column]].dropna()
+        values = frame[column].to_numpy(dtype=float)
+        if column.endswith("_err"):
+            values = 100.0 * (1.0 - values) if accuracy else 100.0 * values
+        return frame["epoch"].to_numpy(), values
+
+
+def runs_of(manifest: dict[str, Any], group: str) -> list[Run]:
+    """The runs of one group (first seed of each label), in config order."""
+    groups = manifest["groups"]
+    if group not in groups:
+        raise ConfigError(
+            f"figure {manifest.get('name')!r} needs a run group {group!r}; "
+            f"the config gives: {', '.join(groups) or 'none'}"
+        )
+    return [Run(label, items[0]) for label, items in groups[group].items()]
+
+
+def all_runs(manifest: dict[str, Any]) -> list[Run]:
+    return [run for group in manifest["groups"] for run in runs_of(manifest, group)]
+
+
+def sweep_colors(n: int, cmap: str = "Blues") -> list[Any]:
+    """n shades of one colour map, darkest first (the paper's dark-to-light sweeps)."""
+    colors = plt.get_cmap(cmap)
+    return [colors(v) for v in np.linspace(0.9, 0.4, n)] if n > 1 else [colors(0.75)]
+
+
+def method_colors(runs: list[Run], plot: dict[str, Any]) -> dict[str, Any]:
+    """Configured colours, else red for AT-like baselines and a fixed cycle for the rest."""
+    given = plot.get("colors", {})
+    out, k = {}, 0
+    for run in runs:
+        if run.label in given:
+            out[run.label] = given[run.label]
+        elif run.spec.get("method") in ("at", "st") and RED not in out.values():
+            out[run.label] = RED
+        else:
+            out[run.label] = CYCLE[k % len(CYCLE)]
+            k += 1
+    return out
+
+
+def scale_note(runs: list[Run]) -> str:
+    """What was actually trained, so that a smoke-scale figure says so."""
+    datasets = sorted({str(r.spec.get("dataset")) for r in runs})
+    models = sorted({_model_name(r.spec) for r in runs})
+    epochs = sorted({int(r.spec.get("epochs", 0)) for r in runs})
+    return (
+        f"data: {', '.join(datasets)} | models: {', '.join(models)} | "
+        f"epochs: {', '.join(map(str, epochs))}"
+    )
+
+
+def _model_name(spec: dict[str, Any]) -> str:
+    name = str(spec.get("model"))
+    if name == "wrn":
+        return f"WRN-{spec.get('depth') or 34}-{spec.get('width') or 10}"
+    if spec.get("width"):
+        return f"{name}(w{spec['width']})"
+    return name
+
+
+def _finish(fig: Figure, title: str, runs: list[Run]) -> Figure:
+    fig.suptitle(title, fontsize=11)
+    if runs:
+        fig.text(0.5, 0.005, scale_note(runs), ha="center", va="bottom", fontsize=7, color="0.35")
+    return fig
+
+
+def _legend(ax: Axes, **kwargs: Any) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, frameon=False, **kwargs)
+
+
+# ------------------------------------------------------------------------------ panels
+def plot_curves(
+    ax: Axes,
+    runs: list[Run],
+    colors: dict[str, Any],
+    column: str,
+    *,
+    accuracy: bool = False,
+    linestyle: str = "-",
+    label_suffix: str = "",
+    marker: str | None = None,
+) -> None:
+    for run in runs:
+        x, y = run.curve(column, accuracy=accuracy)
+        if len(x):
+            ax.plot(
+                x, y, linestyle=linestyle, color=colors[run.label], marker=marker, markersize=3,
+                label=f"{run.label}{label_suffix}", linewidth=1.2,
+            )  # fmt: skip
+    _epoch_axis(ax)
+
+
+def _epoch_axis(ax: Axes) -> None:
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+
+
+def weight_values(spec: dict[str, Any], kappa: np.ndarray) -> np.ndarray:
+    """Raw omega(kappa) of a run (Eqs. 6-8 or the step weight); 1 for unweighted methods."""
+    import torch
+
+    from gair.reweight import gair_weights, step_weights
+
+    if spec.get("method") in ("at", "st", "fat", "trades", "mart", "mma"):
+        return np.ones_like(kappa, dtype=float)
+    k = torch.as_tensor(kappa)
+    fn = spec.get("weight_fn", "tanh")
+    if fn == "constant":
+        return np.ones_like(kappa, dtype=float)
+    if fn == "step":
+        w = step_weights(k, spec.get("step_kappa", []), spec.get("step_weights", []))
+    else:
+        w = gair_weights(
+            k, steps=int(spec.get("steps", 10)), lam=float(spec.get("lam", 0.0)), fn=fn
+        )
+    return w.double().numpy()
+
+
+def plot_weights(ax: Axes, runs: list[Run], colors: dict[str, Any]) -> None:
+    """omega as a function of kappa = 0..K for every run (upper-left panel of Fig. 4)."""
+    for run in runs:
+        steps = int(run.spec.get("steps", 10))
+        kappa = np.arange(steps + 1)
+        ax.plot(kappa, weight_values(run.spec, kappa), marker="o", markersize=3,
+                color=colors[run.label], label=run.label, linewidth=1.2)  # fmt: skip
+    ax.set_xlabel(r"geometry value $\kappa$")
+    ax.set_ylabel(r"weight $\omega$")
+    ax.set_title("weight assignment functions", fontsize=9)
+    ax.grid(alpha=0.3)
+    _legend(ax)
+
+
+def _test_panels(axes: list[Axes], runs: list[Run], colors: dict[str, Any]) -> None:
+    """Natural and PGD-20 test accuracy per epoch (Figs. 12-20)."""
+    plot_curves(axes[0], runs, colors, "test_nat_err", accuracy=True)
+    axes[0].set_ylabel("natural test accuracy (%)")
+    axes[0].set_title("natural test data", fontsize=9)
+    plot_curves(axes[1], runs, colors, "test_pgd20_err", accuracy=True)
+    axes[1].set_ylabel("PGD-20 test accuracy (%)")
+    axes[1].set_title("PGD-20 test data", fontsize=9)
+    _legend(axes[1])
+
+
+# ------------------------------------------------------------------------------ figures
+def _capacity_panels(manifest: dict[str, Any], split: bool) -> Figure:
+    networks = runs_of(manifest, "networks")
+    eps_runs = runs_of(manifest, "eps")
+    st = runs_of(manifest, "st") if "st" in manifest["groups"] else []
+    net_colors = dict(zip([r.label for r in networks], CYCLE, strict=False))
+    net_colors.update({r.label: RED for r in st})
+    eps_colors = dict(
+        zip([r.label for r in eps_runs], sweep_colors(len(eps_runs), "viridis"), strict=True)
+    )
+    if split:  # Figs. 5, 6: natural and adversarial training error in separate panels
+        fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), squeeze=False)
+        rows = [(networks, net_colors, "networks"), (eps_runs, eps_colors, "ResNet-18, eps_train")]
+        for i, (runs, colors, what) in enumerate(rows):
+            plot_curves(axes[i][0], runs, colors, "train_nat_err")
+            if i == 0 and st:
+                plot_curves(axes[i][0], st, colors, "train_nat_err")
+                plot_curves(
+                    axes[i][0], st, colors, "test_nat_err", linestyle=":", label_suffix=" (test)"
+                )
+            axes[i][0].set_title(f"natural training error: {what}", fontsize=9)
+            plot_curves(axes[i][1], runs, colors, "train_adv_err", linestyle="--")
+            axes[i][1].set_title(f"PGD-10 training error: {what}", fontsize=9)
+            for ax in axes[i]:
+                ax.set_ylabel("error (%)")
+            _legend(axes[i][0])
+            _legend(axes[i][1])
+    else:  # Fig. 2: solid natural, dashed PGD-10 training error
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), squeeze=False)
+        for ax, runs, colors, what in (
+            (axes[0][0], networks, net_colors, "AT on different networks"),
+            (axes[0][1], eps_runs, eps_colors, r"AT on ResNet-18, different $\epsilon_{train}$"),
+        ):
+            plot_curves(ax, runs, colors, "train_nat_err")
+            plot_curves(ax, runs, colors, "train_adv_err", linestyle="--", label_suffix=" (PGD-10)")
+            ax.set_title(what, fontsize=9)
+            ax.set_ylabel("training error (%)")
+        if st:
+            plot_curves(axes[0][0], st, net_colors, "train_nat_err")
+            plot_curves(
+                axes[0][0], st, net_colors, "test_nat_err", linestyle=":", label_suffix=" (test)"
+            )
+        _legend(axes[0][0])
+        _legend(axes[0][1])
+    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+    return fig
+
+
+def fig2(manifest: dict[str, Any]) -> Figure:
+    """Fig. 2: natural (solid) and PGD-10 (dashed) training error; networks left, eps right."""
+    fig = _capacity_panels(manifest, split=False)
+    return _finish(
+        fig, "Fig. 2: model capacity in adversarial training (CIFAR-10)", all_runs(manifest)
+    )
+
+
+def fig5(manifest: dict[str, Any]) -> Figure:
+    """Fig. 5: Fig. 2 with natural and adversarial training error in separate panels."""
+    fig = _capacity_panels(manifest, split=True)
+    return _finish(
+        fig, "Fig. 5: natural / adversarial training error (CIFAR-10)", all_runs(manifest)
+    )
+
+
+def fig6(manifest: dict[str, Any]) -> Figure:
+    """Fig. 6: Fig. 5 on SVHN."""
+    fig = _capacity_panels(manifest, split=True)
+    return _finish(fig, "Fig. 6: natural / adversarial training error (SVHN)", all_runs(manifest))
+
+
+def read_geometry(path: str) -> pd.DataFrame:
+    if not Path(path).is_file():
+        raise DataError(f"geometry file {path!r} does not exist; run its `geometry` job first")
+    return pd.read_parquet(path)
+
+
+def pair_projection(frame: pd.DataFrame, a: int, b: int) -> pd.DataFrame:
+    """Points of classes a and b with 2-D coordinates: PCA of their own logits where the file
+    has them (columns logit0..), else the file's PCA of all points (pc1, pc2)."""
+    part = frame[frame["label"].isin([a, b])].copy()
+    if part.empty:
+        raise DataError(f"the geometry file has no points of classes {a} and {b}")
+    logit_cols = sorted(
+        (c for c in part.columns if c.startswith("logit")), key=lambda c: int(c[5:])
+    )
+    if logit_cols and len(part) >= 2:
+        values = part[logit_cols].to_numpy(dtype=float)
+        centred = values - values.mean(0, keepdims=True)
+        _, _, vh = np.linalg.svd(centred, full_matrices=False)
+        coords = centred @ vh[:2].T
+        part["u"] = coords[:, 0]
+        part["v"] = coords[:, 1] if coords.shape[1] > 1 else 0.0
+    else:
+        part["u"], part["v"] = part["pc1"], part["pc2"]
+    return part
+
+
+def kappa_scatter(
+    ax: Axes, part: pd.DataFrame, xcol: str, ycol: str, classes: list[int], kmax: int
+) -> None:
+    """Light = small kappa (attackable), dark = large kappa (guarded); reds and blues per class."""
+    for cls, cmap in zip(classes, ("Reds", "Blues"), strict=False):
+        pts = part[part["label"] == cls]
+        ax.scatter(
+            pts[xcol], pts[ycol], c=pts["kappa"], cmap=cmap, vmin=-0.3 * kmax, vmax=kmax,
+            s=6, linewidths=0, label=f"class {cls}",
+        )  # fmt: skip
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _class_name(cls: int, dataset: str) -> str:
+    return CIFAR10[cls] if dataset == "cifar10" and 0 <= cls < 10 else str(cls)
+
+
+def _pair_panels(axes: list[Axes], run: Run, pairs: list[list[int]]) -> None:
+    frame = read_geometry(run.item["geometry"])
+    kmax = max(int(frame["kappa"].max()), 1)
+    dataset = str(run.spec.get("dataset"))
+    for ax, pair in zip(axes, pairs, strict=True):
+        a, b = int(pair[0]), int(pair[1])
+        part = pair_projection(frame, a, b)
+        kappa_scatter(ax, part, "u", "v", [a, b], kmax)
+        ax.set_title(
+            f"{_class_name(a, dataset)} (red) vs {_class_name(b, dataset)} (blue)", fontsize=8
+        )
+
+
+def _pairs(manifest: dict[str, Any]) -> list[list[int]]:
+    pairs = manifest.get("plot", {}).get("pairs", [])
+    if not pairs or any(len(p) != 2 for p in pairs):
+        raise ConfigError(
+            f"plot.pairs = {pairs!r} is invalid: give a list of class pairs, e.g. [[3, 8]]"
+        )
+    return pairs
+
+
+def fig3(manifest: dict[str, Any]) -> Figure:
+    """Fig. 3: kappa of training points; left the 2-D toy sets in input space, right the
+    2-D PCA of logits for a pair of classes (epoch-30 AT ResNet-18)."""
+    toys = runs_of(manifest, "toy")
+    pca = runs_of(manifest, "pca")[0]
+    pairs = _pairs(manifest)
+    n = len(toys) + len(pairs)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4), squeeze=False)
+    for ax, run in zip(axes[0], toys, strict=False):
+        frame = read_geometry(run.item["geometry"])
+        kmax = max(int(frame["kappa"].max()), 1)
+        kappa_scatter(ax, frame, "x1", "x2", sorted(frame["label"].unique().tolist())[:2], kmax)
+        ax.set_title(f"toy: {run.label}", fontsize=9)
+    _pair_panels(list(axes[0][len(toys) :]), pca, pairs)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.92))
+    return _finish(
+        fig, r"Fig. 3: lighter = smaller $\kappa$ (attackable), darker = guarded", [*toys, pca]
+    )
+
+
+def _pair_grid(manifest: dict[str, Any], title: str) -> Figure:
+    run = runs_of(manifest, "pca")[0]
+    pairs = _pairs(manifest)
+    cols = min(3, len(pairs))
+    rows = math.ceil(len(pairs) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.2 * rows), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    _pair_panels(flat[: len(pairs)], run, pairs)
+    for ax in flat[len(pairs) :]:
+        ax.axis("off")
+    fig.tight_layout(rect=(0, 0.03, 1, 0.94))
+    return _finish(fig, title, [run])
+
+
+def fig7(manifest: dict[str, Any]) -> Figure:
+    """Fig. 7 (Part A): 2-D PCA of logits of class pairs, coloured by kappa."""
+    return _pair_grid(manifest, r"Fig. 7: output distribution by $\kappa$, part A")
+
+
+def fig8(manifest: dict[str, Any]) -> Figure:
+    """Fig. 8 (Part B): more class pairs."""
+    return _pair_grid(manifest, r"Fig. 8: output distribution by $\kappa$, part B")
+
+
+def _overfitting(manifest: dict[str, Any], title: str) -> Figure:
+    """Figs. 4 and 10: the six panels of the caption."""
+    runs = runs_of(manifest, "methods")
+    colors = method_colors(runs, manifest.get("plot", {}))
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5))
+    plot_weights(axes[0][0], runs, colors)
+    at = next((r for r in runs if r.spec.get("method") == "at"), runs[0])
+    for column, style, marker, name in (
+        ("kappa_median", "-", "o", "median"),
+        ("kappa_mean", ":", "x", "mean"),
+    ):
+        x, y = at.curve(column)
+        shade = RED if name == "median" else "#f4a3a3"
+        axes[1][0].plot(x, y, linestyle=style, marker=marker, markersize=3, color=shade,
+                        label=f"{at.label}: {name}")  # fmt: skip
+    _epoch_axis(axes[1][0])
+    axes[1][0].set_ylabel(r"geometry value $\kappa$ of training data")
+    axes[1][0].set_title(r"$\kappa$ over all training data (AT)", fontsize=9)
+    _legend(axes[1][0])
+    panels = (
+        (axes[0][1], "train_nat_err", "test_nat_err", "natural error (%)", "natural train / test"),
+        (
+            axes[0][2],
+            "train_pgd20_err",
+            "test_pgd20_err",
+            "PGD-20 error (%)",
+            "PGD-20 train / test",
+        ),
+    )
+    for ax, train_col, test_col, ylabel, name in panels:
+        plot_curves(ax, runs, colors, train_col, label_suffix=" train")
+        plot_curves(ax, runs, colors, test_col, linestyle="--", label_suffix=" test")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{name} (solid / dashed)", fontsize=9)
+        _legend(ax)
+    plot_curves(axes[1][1], runs, colors, "flat_friendly")
+    axes[1][1].set_title("flatness at friendly adversarial test data", fontsize=9)
+    plot_curves(axes[1][2], runs, colors, "flat_adv")
+    axes[1][2].set_title("flatness at most adversarial test data", fontsize=9)
+    for ax in (axes[1][1], axes[1][2]):
+        ax.set_ylabel(r"mean $\|\nabla_{\tilde x}\ell\|$")
+    _legend(axes[1][2])
+    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+    return _finish(fig, title, runs)
+
+
+def fig4(manifest: dict[str, Any]) -> Figure:
+    """Fig. 4: AT vs GAIRAT (omega_2, omega_3), ResNet-18 on CIFAR-10."""
+    return _overfitting(manifest, "Fig. 4: GAIRAT relieves robust overfitting (CIFAR-10)")
+
+
+def fig10(manifest: dict[str, Any]) -> Figure:
+    """Fig. 10: Fig. 4 on SVHN."""
+    return _overfitting(manifest, "Fig. 10: GAIRAT relieves robust overfitting (SVHN)")
+
+
+def fig11(manifest: dict[str, Any]) -> Figure:
+    """Fig. 11: LR schedules (top); per schedule PGD-20 (middle) and natural (bottom) test
+    error of AT (red) and GAIRAT."""
+    at = runs_of(manifest, "at")
+    gairat = {r.label: r for r in runs_of(manifest, "gairat")}
+    schedules = [r.label for r in at]
+    n = len(schedules)
+    fig = plt.figure(figsize=(3.2 * n, 8.5))
+    grid = fig.add_gridspec(3, n)
+    top = fig.add_subplot(grid[0, :])
+    colors = dict(
+        zip(schedules, ["#8c564b", "#2ca02c", "#1f77b4", "#ff7f0e", *CYCLE], strict=False)
+    )
+    for run in at:
+        x, y = run.curve("lr")
+        top.plot(x, y, color=colors[run.label], label=run.label)
+    _epoch_axis(top)
+    top.set_ylabel("learning rate")
+    top.set_title("learning-rate schedules", fontsize=9)
+    _legend(top)
+    for j, run in enumerate(at):
+        pair = [run] + ([gairat[run.label]] if run.label in gairat else [])
+        for row, column, what in ((1, "test_pgd20_err", "PGD-20"), (2, "test_nat_err", "natural")):
+            ax = fig.add_subplot(grid[row, j])
+            ax.plot(*run.curve(column), color=RED, label="AT")
+            if len(pair) > 1:
+                ax.plot(*pair[1].curve(column), color=colors[run.label], label="GAIRAT")
+            ax.set_title(f"{run.label}: {what} test error", fontsize=8)
+            _epoch_axis(ax)
+            ax.set_ylabel("error (%)")
+            _legend(ax)
+    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+    return _finish(
+        fig, "Fig. 11: AT and GAIRAT under different LR schedules", [*at, *gairat.values()]
+    )
+
+
+def _sweep_figure(
+    manifest: dict[str, Any],
+    base_group: str,
+    sweep_group: str,
+    title: str,
+    weights_panel: bool,
+    cmap: str = "Blues",
+) -> Figure:
+    """A baseline (red) against a sweep of one setting (dark to light), Figs. 13-15, 17."""
+    base = runs_of(manifest, base_group)
+    sweep = runs_of(manifest, sweep_group)
+    colors = method_colors(base, manifest.get("plot", {}))
+    colors.update(zip([r.label for r in sweep], sweep_colors(len(sweep), cmap), strict=True))
+    runs = [*base, *sweep]
+    n = 3 if weights_panel else 2
+    fig, axes = plt.subplots(1, n, figsize=(4.3 * n, 3.8), squeeze=False)
+    if weights_panel:
+        plot_weights(axes[0][0], runs, colors)
+    _test_panels(list(axes[0][n - 2 :]), runs, colors)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.92))
+    return _finish(fig, title, runs)
+
+
+def fig12(manifest: dict[str, Any]) -> Figure:
+    """Fig. 12: weight functions (Eqs. 6-8) against AT; natural and PGD-20 test accuracy."""
+    runs = runs_of(manifest, "methods")
+    colors = method_colors(runs, manifest.get("plot", {}))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), squeeze=False)
+    plot_weights(axes[0][0], runs, colors)
+    _test_panels(list(axes[0][1:]), runs, colors)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.92))
+    return _finish(fig, "Fig. 12: GAIRAT with different weight assignment functions", runs)
+
+
+def fig13(manifest: dict[str, Any]) -> Figure:
+    """Fig. 13: Eq. (6) with different lambda on CIFAR-10 (smaller lambda lighter)."""
+    title = r"Fig. 13: GAIRAT, Eq. (6) with different $\lambda$ (CIFAR-10)"
+    return _sweep_figure(manifest, "at", "gairat", title, weights_panel=True)
+
+
+def fig14(manifest: dict[str, Any]) -> Figure:
+    """Fig. 14: Fig. 13 on SVHN."""
+    title = r"Fig. 14: GAIRAT, Eq. (6) with different $\lambda$ (SVHN)"
+    return _sweep_figure(manifest, "at", "gairat", title, weights_panel=True)
+
+
+def fig15(manifest: dict[str, Any]) -> Figure:
+    """Fig. 15: burn-in lengths (shorter darker) against AT."""
+    title = "Fig. 15: GAIRAT with different burn-in periods"
+    return _sweep_figure(manifest, "at", "gairat", title, weights_panel=False)
+
+
+def fig17(manifest: dict[str, Any]) -> Figure:
+    """Fig. 17: FAT against GAIR-FAT with different lambda."""
+    title = r"Fig. 17: FAT and GAIR-FAT with different $\lambda$"
+    return _sweep_figure(manifest, "fat", "gair_fat", title, weights_panel=False)
+
+
+def _paired_columns(
+    manifest: dict[str, Any],
+    base_group: str,
+    other_group: str,
+    base_name: str,
+    other_name: str,
+    title: str,
+) -> Figure:
+    """One column per label (network, tau schedule): natural (top) and PGD-20 (bottom)."""
+    base = runs_of(manifest, base_group)
+    other = {r.label: r for r in runs_of(manifest, other_group)}
+    n = len(base)
+    fig, axes = plt.subplots(2, n, figsize=(3.6 * n, 6.5), squeeze=False)
+    for j, run in enumerate(base):
+        for i, (column, what) in enumerate(
+            (("test_nat_err", "natural"), ("test_pgd20_err", "PGD-20"))
+        ):
+            ax = axes[i][j]
+            ax.plot(*run.curve(column, accuracy=True), color=RED, label=base_name)
+            if run.label in other:
+                ax.plot(
+                    *other[run.label].curve(column, accuracy=True), color=CYCLE[0], label=other_name
+                )
+            ax.set_title(f"{run.label}: {what} test", fontsize=8)
+            _epoch_axis(ax)
+            ax.set_ylabel("accuracy (%)")
+            _legend(ax)
+    fig.tight_layout(rect=(0, 0.03, 1, 0.94))
+    return _finish(fig, title, [*base, *other.values()])
+
+
+def fig16(manifest: dict[str, Any]) -> Figure:
+    """Fig. 16: AT and GAIRAT on SmallCNN, VGG-13 and ResNet-18."""
+    title = "Fig. 16: AT and GAIRAT on different networks"
+    return _paired_columns(manifest, "at", "gairat", "AT", "GAIRAT", title)
+
+
+def fig18(manifest: dict[str, Any]) -> Figure:
+    """Fig. 18: FAT and GAIR-FAT under tau schedules 0-1-2, 0-2-4, 0-3-6."""
+    title = r"Fig. 18: FAT and GAIR-FAT under different $\tau$ schedules"
+    return _paired_columns(manifest, "fat", "gair_fat", "FAT", "GAIR-FAT", title)
+
+
+def fig19(manifest: dict[str, Any]) -> Figure:
+    """Fig. 19: MMA, MART and GAIR-MART (Eq. 10) with different weight functions."""
+    base = runs_of(manifest, "baselines")
+    gair = runs_of(manifest, "gair_mart")
+    colors = {}
+    for run, color in zip(base, [RED, "#7f7f7f", "#9467bd"], strict=False):
+        colors[run.label] = color
+    colors.update(zip([r.label for r in gair], sweep_colors(len(gair)), strict=True))
+    runs = [*base, *gair]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), squeeze=False)
+    _test_panels(list(axes[0]), runs, colors)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.92))
+    return _finish(fig, "Fig. 19: MMA, MART and GAIR-MART", runs)
+
+
+def fig20(manifest: dict[str, Any]) -> Figure:
+    """Fig. 20: MART against omega on the KL term (Eq. 11)."""
+    title = "Fig. 20: MART and GAIR-MART with Eq. (11)"
+    return _sweep_figure(manifest, "baselines", "gair_mart_kl", title, weights_panel=False)
+
+
+def fig21(manifest: dict[str, Any]) -> Figure:
+    """Fig. 21: robust test accuracy against the number of PGD iterations, best and last."""
+    checkpoints = manifest.get("checkpoints") or ["best", "last"]
+    methods = [
+        (label, items[0]) for group in manifest["groups"].values() for label, items in group.items()
+    ]
+    fig, axes = plt.subplots(
+        1, len(checkpoints), figsize=(4.5 * len(checkpoints), 3.8), squeeze=False
+    )
+    runs = [Run(label, item) for label, item in methods]
+    colors = method_colors(runs, manifest.get("plot", {}))
+    for ax, checkpoint in zip(axes[0], checkpoints, strict=True):
+        for label, item in methods:
+            path = item.get("evals", {}).get(checkpoint)
+            if path is None:
+                raise ConfigError(f"fig21 needs the {checkpoint!r} evaluation of {label!r}")
+            frame = pd.read_parquet(path)
+            pgd = frame[frame["attack"].str.fullmatch(r"pgd\d+")]
+            steps = pgd["attack"].str[3:].astype(int)
+            order = np.argsort(steps.to_numpy())
+            ax.plot(steps.to_numpy()[order], 100 * pgd["accuracy"].to_numpy()[order], marker="o",
+                    markersize=3, color=colors[label], label=label)  # fmt: skip
+        ax.set_xlabel("PGD iterations")
+        ax.set_ylabel("robust test accuracy (%)")
+        ax.set_title(f"{checkpoint} checkpoint", fontsize=9)
+        ax.grid(alpha=0.3)
+        _legend(ax)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.92))
+    return _finish(fig, "Fig. 21: PGD attacks with different numbers of iterations", runs)
+
+
+FIGURES: dict[str, Callable[[dict[str, Any]], Figure]] = {
+    "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6, "fig7": fig7,
+    "fig8": fig8, "fig10": fig10, "fig11": fig11, "fig12": fig12, "fig13": fig13,
+    "fig14": fig14, "fig15": fig15, "fig16": fig16, "fig17": fig17, "fig18": fig18,
+    "fig19": fig19, "fig20": fig20, "fig21": fig21,
+}  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ output
+def axes_with_data(fig: Figure) -> list[Axes]:
+    """Panels that show data (a line with points, or a scatter with points)."""
+    out = []
+    for ax in fig.axes:
+        has_lines = any(len(line.get_xdata()) > 0 for line in ax.get_lines())
+        has_points = any(len(c.get_offsets()) > 0 for c in ax.collections)
+        if has_lines or has_points:
+            out.append(ax)
+    return out
+
+
+def render(name: str, manifest: dict[str, Any]) -> Figure:
+    """Draw one figure from its manifest."""
+    if name not in FIGURES:
+        raise ConfigError(f"figure {name!r} is unknown; valid figures are: {', '.join(FIGURES)}")
+    return FIGURES[name](manifest)
+
+
+def save(fig: Figure, prefix: str | Path, name: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Write PREFIX.pdf, PREFIX.png and the PREFIX.json sidecar, each atomically."""
+    for ext in ("pdf", "png"):
+        with atomic_path(f"{prefix}.{ext}") as tmp:
+            fig.savefig(tmp, format=ext, dpi=150)
+    panels = [
+        {"title": ax.get_title(), "lines": len(ax.get_lines()), "collections": len(ax.collections)}
+        for ax in axes_with_data(fig)
+    ]
+    sidecar = {"figure": name, "panels": panels, "manifest": manifest}
+    write_json(f"{prefix}.json", sidecar)
+    return sidecar
+
+
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gair figure",
+        description="Render one of the paper's figures (PDF, PNG) from Parquet files.",
+    )
+    parser.add_argument("name", choices=list(FIGURES))
+    parser.add_argument("--manifest", required=True, help="JSON text or file from the workflow")
+    parser.add_argument("--out", required=True, help="output prefix, e.g. figures/fig4")
+    args = parser.parse_args(argv)
+    manifest = load_manifest(args.manifest)
+    manifest.setdefault("name", args.name)
+    fig = render(args.name, manifest)
+    sidecar = save(fig, args.out, args.name, manifest)
+    plt.close(fig)
+    print(f"{args.name}: {len(sidecar['panels'])} panels -> {args.out}.pdf, .png")
+    return 0

@@ -1,0 +1,202 @@
+"""Tests for gair.figures on synthetic Parquet files that follow docs/outputs.md."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+
+from gair.errors import ConfigError, DataError
+from gair.figures import axes_with_data, cli, pair_projection, render, save
+
+EPOCHS = 5
+
+
+def write_metrics(path: Path, spec: dict, shift: float = 0.0) -> str:
+    """Per-epoch metrics with distinct values, the spec in the schema metadata."""
+    e = np.arange(1, EPOCHS + 1)
+    frame = pd.DataFrame(
+        {
+            "epoch": e.astype(np.int32),
+            "lr": 0.1 / e,
+            "train_adv_err": 0.9 - 0.1 * e + shift,
+            "train_nat_err": 0.5 - 0.05 * e + shift,
+            "train_pgd20_err": 0.8 - 0.05 * e + shift,
+            "test_nat_err": 0.45 - 0.04 * e + shift,
+            "test_pgd20_err": 0.7 - 0.03 * e + shift,
+            "kappa_mean": 2.0 + e,
+            "kappa_median": 1.0 + e,
+            "flat_friendly": 0.1 * e,
+            "flat_adv": 0.2 * e,
+        }
+    )
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[b"gair.spec"] = json.dumps(spec).encode()
+    pq.write_table(table.replace_schema_metadata(meta), path)
+    return str(path)
+
+
+def spec(**kw: object) -> dict:
+    base = {"dataset": "digits", "model": "mlp", "method": "at", "epochs": EPOCHS, "steps": 10}
+    return {**base, **kw}
+
+
+@pytest.fixture
+def fig4_manifest(tmp_path: Path) -> dict:
+    runs = {
+        "AT": spec(),
+        "GAIRAT omega_2": spec(method="gairat", weight_fn="tanh", lam=-1.0),
+        "GAIRAT omega_3": spec(
+            method="gairat", weight_fn="step", step_kappa=[3, 6], step_weights=[1.0, 0.5, 0.2]
+        ),
+    }
+    groups = {
+        "methods": {
+            label: [
+                {
+                    "run": label,
+                    "seed": 0,
+                    "metrics": write_metrics(tmp_path / f"{i}.parquet", s, 0.01 * i),
+                }
+            ]
+            for i, (label, s) in enumerate(runs.items())
+        }
+    }
+    return {"name": "fig4", "groups": groups, "plot": {}}
+
+
+def line(ax: Axes, label: str) -> Line2D:
+    return next(ln for ln in ax.get_lines() if ln.get_label() == label)
+
+
+def test_fig4_panels_and_weight_functions(fig4_manifest: dict) -> None:
+    fig = render("fig4", fig4_manifest)
+    assert len(axes_with_data(fig)) == 6
+    weights = fig.axes[0]
+    kappa = np.arange(11)
+    # Eq. (6) with lambda = -1, K = 10, computed here independently of gair.reweight.
+    tanh = (1 + np.tanh(-1.0 + 5 * (1 - 2 * kappa / 10))) / 2
+    np.testing.assert_allclose(line(weights, "GAIRAT omega_2").get_ydata(), tanh, rtol=1e-6)
+    step = np.where(kappa < 3, 1.0, np.where(kappa < 6, 0.5, 0.2))
+    np.testing.assert_allclose(line(weights, "GAIRAT omega_3").get_ydata(), step)
+    np.testing.assert_allclose(line(weights, "AT").get_ydata(), np.ones(11))
+    # Errors are drawn in percent; kappa median of AT per epoch.
+    natural = fig.axes[1]
+    np.testing.assert_allclose(
+        line(natural, "AT test").get_ydata(), 100 * (0.45 - 0.04 * np.arange(1, EPOCHS + 1))
+    )
+    kappa_panel = fig.axes[3]
+    np.testing.assert_allclose(line(kappa_panel, "AT: median").get_ydata(), 1.0 + np.arange(1, 6))
+
+
+def test_save_writes_three_files_and_panels(fig4_manifest: dict, tmp_path: Path) -> None:
+    fig = render("fig4", fig4_manifest)
+    sidecar = save(fig, tmp_path / "out" / "fig4", "fig4", fig4_manifest)
+    assert (tmp_path / "out" / "fig4.pdf").read_bytes()[:5] == b"%PDF-"
+    assert (tmp_path / "out" / "fig4.png").read_bytes()[:4] == b"\x89PNG"
+    stored = json.loads((tmp_path / "out" / "fig4.json").read_text())
+    assert stored == sidecar and len(stored["panels"]) == 6
+    assert stored["manifest"]["groups"].keys() == fig4_manifest["groups"].keys()
+    assert not list((tmp_path / "out").glob(".*"))  # no temporary files left behind
+
+
+def test_fig21_accuracy_against_iterations(tmp_path: Path) -> None:
+    groups: dict = {"methods": {}}
+    for k, method in enumerate(("AT", "GAIRAT")):
+        evals = {}
+        for checkpoint in ("best", "last"):
+            path = tmp_path / f"{method}-{checkpoint}.parquet"
+            # Written out of order: the figure must sort by the number of PGD steps.
+            steps = [40, 10, 100, 20]
+            pd.DataFrame(
+                {"attack": [f"pgd{s}" for s in steps] + ["worst_case"],
+                 "accuracy": [0.5 - 0.001 * s - 0.1 * k for s in steps] + [0.0]}
+            ).to_parquet(path)  # fmt: skip
+            evals[checkpoint] = str(path)
+        metrics = write_metrics(tmp_path / f"{method}.parquet", spec(method=method.lower()))
+        groups["methods"][method] = [{"run": method, "seed": 0, "metrics": metrics, "evals": evals}]
+    fig = render("fig21", {"name": "fig21", "groups": groups, "checkpoints": ["best", "last"]})
+    assert len(axes_with_data(fig)) == 2
+    gairat = line(fig.axes[1], "GAIRAT")
+    np.testing.assert_array_equal(gairat.get_xdata(), [10, 20, 40, 100])
+    np.testing.assert_allclose(
+        gairat.get_ydata(), [100 * (0.4 - 0.001 * s) for s in (10, 20, 40, 100)]
+    )
+
+
+def test_pair_projection_is_pca_of_the_pair(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    n = 60
+    logits = rng.normal(size=(n, 4)) * [3.0, 1.0, 0.5, 0.1]
+    frame = pd.DataFrame({f"logit{i}": logits[:, i] for i in range(4)})
+    frame["label"] = np.repeat([0, 1, 2], n // 3)
+    frame["kappa"], frame["pc1"], frame["pc2"] = 1, 0.0, 0.0
+    part = pair_projection(frame, 0, 2)
+    from sklearn.decomposition import PCA
+
+    expected = PCA(2).fit_transform(logits[frame["label"].isin([0, 2])])
+    for got, want in ((part["u"], expected[:, 0]), (part["v"], expected[:, 1])):
+        sign = math.copysign(1.0, float(np.dot(got, want)))
+        np.testing.assert_allclose(sign * got.to_numpy(), want, atol=1e-9)
+    # Without logit columns the file's own PCA is used.
+    plain = pair_projection(frame.drop(columns=[f"logit{i}" for i in range(4)]), 0, 2)
+    assert (plain["u"] == 0.0).all()
+
+
+def test_fig3_toy_and_pair_panels(tmp_path: Path) -> None:
+    def geometry(path: Path, points: bool) -> str:
+        rng = np.random.default_rng(1)
+        frame = pd.DataFrame(
+            {"index": np.arange(40), "label": np.repeat([0, 1], 20).astype(np.int16),
+             "pred": 0, "kappa": rng.integers(0, 11, 40).astype(np.int16),
+             "pc1": rng.normal(size=40), "pc2": rng.normal(size=40)}
+        )  # fmt: skip
+        if points:
+            frame["x1"], frame["x2"] = rng.random(40), rng.random(40)
+        frame.to_parquet(path)
+        return str(path)
+
+    def entry(name: str, points: bool) -> list[dict]:
+        metrics = write_metrics(tmp_path / f"{name}.m.parquet", spec())
+        geo = geometry(tmp_path / f"{name}.g.parquet", points)
+        return [{"run": name, "seed": 0, "metrics": metrics, "geometry": geo}]
+
+    manifest = {
+        "name": "fig3",
+        "groups": {"toy": {"moons": entry("moons", True), "circles": entry("circles", True)},
+                   "pca": {"AT": entry("at", False)}},
+        "plot": {"pairs": [[0, 1]]},
+    }  # fmt: skip
+    fig = render("fig3", manifest)
+    assert len(axes_with_data(fig)) == 3
+    moons = fig.axes[0]
+    assert sum(len(c.get_offsets()) for c in moons.collections) == 40
+    manifest["plot"]["pairs"] = [[0]]
+    with pytest.raises(ConfigError, match=r"plot\.pairs"):
+        render("fig3", manifest)
+
+
+def test_errors_name_the_problem(fig4_manifest: dict, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="figure 'fig9'"):
+        render("fig9", fig4_manifest)
+    with pytest.raises(ConfigError, match="run group 'networks'"):
+        render("fig2", fig4_manifest)
+    fig4_manifest["groups"]["methods"]["AT"][0]["metrics"] = str(tmp_path / "gone.parquet")
+    with pytest.raises(DataError, match=r"gone\.parquet"):
+        render("fig4", fig4_manifest)
+
+
+def test_cli_writes_the_figure(fig4_manifest: dict, tmp_path: Path) -> None:
+    manifest_file = tmp_path / "manifest.json"
+    manifest_file.write_text(json.dumps(fig4_manifest))
+    assert cli(["fig4", "--manifest", str(manifest_file), "--out", str(tmp_path / "f4")]) == 0
+    assert (tmp_path / "f4.png").stat().st_size > 10_000

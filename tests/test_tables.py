@@ -1,0 +1,147 @@
+"""Tests for gair.tables on synthetic evaluation files: median/std over seeds, Diff., paper."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gair.errors import ConfigError, DataError
+from gair.paper_numbers import TABLE1, TABLE1_DIFF, TABLE2, paper_number
+from gair.tables import attack_title, cli, write_table
+
+ATTACKS = ("natural", "pgd20", "pgd_plus")
+
+
+def accuracy(method: str, checkpoint: str, attack: str, seed: int) -> float:
+    """A distinct, irregular accuracy per cell so that median and std are not trivial."""
+    base = {"AT": 0.80, "GAIRAT": 0.70}[method] + {"best": 0.0, "last": -0.03}[checkpoint]
+    base -= {"natural": 0.0, "pgd20": 0.3, "pgd_plus": 0.32}[attack]
+    return round(base + [0.011, -0.02, 0.005, 0.031, -0.004][seed], 6)
+
+
+def write_eval(path: Path, method: str, checkpoint: str, seed: int, attacks=ATTACKS) -> None:
+    rows = [
+        {"attack": a, "accuracy": accuracy(method, checkpoint, a, seed), "n": 1000} for a in attacks
+    ]
+    rows.append({"attack": "worst_case", "accuracy": 0.0, "n": 1000})
+    pd.DataFrame(rows).to_parquet(path)
+
+
+def make_manifest(tmp_path: Path, name: str = "table1", baseline: str | None = "AT") -> dict:
+    groups: dict = {"methods": {}}
+    for method in ("AT", "GAIRAT"):
+        items = []
+        for seed in range(5):
+            evals = {}
+            for checkpoint in ("best", "last"):
+                path = tmp_path / f"{method}-{seed}-{checkpoint}.parquet"
+                write_eval(path, method, checkpoint, seed)
+                evals[checkpoint] = str(path)
+            items.append({"run": f"r-{method}-{seed}", "seed": seed, "evals": evals})
+        groups["methods"][method] = items
+    return {"name": name, "groups": groups, "baseline": baseline, "checkpoints": ["best", "last"]}
+
+
+def test_median_std_and_diff_by_hand(tmp_path: Path) -> None:
+    summary = write_table(make_manifest(tmp_path), tmp_path / "t1")
+    assert len(summary) == 2 * 2 * 3  # worst_case is not a column of the paper's table
+    for method in ("AT", "GAIRAT"):
+        for checkpoint in ("best", "last"):
+            for attack in ATTACKS:
+                values = [100 * accuracy(method, checkpoint, attack, s) for s in range(5)]
+                base = [100 * accuracy("AT", checkpoint, attack, s) for s in range(5)]
+                row = summary[
+                    (summary["method"] == method)
+                    & (summary["checkpoint"] == checkpoint)
+                    & (summary["attack"] == attack)
+                ].iloc[0]
+                assert row["median"] == pytest.approx(statistics.median(values))
+                assert row["std"] == pytest.approx(statistics.stdev(values))
+                assert row["n_seeds"] == 5
+                assert row["diff"] == pytest.approx(
+                    statistics.median(values) - statistics.median(base)
+                )
+                paper = paper_number("table1", method, checkpoint, attack)
+                assert paper is not None
+                assert row["paper_median"] == paper[0] and row["paper_std"] == paper[1]
+                assert row["minus_paper"] == pytest.approx(row["median"] - paper[0])
+
+
+def test_paper_numbers_and_their_diff_columns(tmp_path: Path) -> None:
+    summary = write_table(make_manifest(tmp_path), tmp_path / "t1").set_index(
+        ["method", "checkpoint", "attack"]
+    )
+    # The paper's Diff. for GAIRAT, recomputed from its medians, as printed in Table 1.
+    for checkpoint in ("best", "last"):
+        for attack in ATTACKS:
+            expected = TABLE1_DIFF["GAIRAT"][checkpoint][attack]
+            got = summary.loc[("GAIRAT", checkpoint, attack), "paper_diff"]
+            assert round(got, 2) == pytest.approx(expected)
+    assert summary.loc[("AT", "best", "natural"), "paper_median"] == 86.92
+    # The transcription itself: every printed Diff. equals the difference of printed medians.
+    for method, cells in TABLE1_DIFF.items():
+        for checkpoint, attacks in cells.items():
+            for attack, diff in attacks.items():
+                own = TABLE1[method][checkpoint][attack][0]
+                at = TABLE1["AT"][checkpoint][attack][0]
+                assert round(own - at, 2) == pytest.approx(diff)
+    assert TABLE2["GAIR-TRADES"]["best"]["pgd20"] == (63.32, 0.50)
+
+
+def test_outputs_have_the_rows_and_cells(tmp_path: Path) -> None:
+    write_table(make_manifest(tmp_path), tmp_path / "t1")
+    csv = pd.read_csv(tmp_path / "t1.csv")
+    assert list(csv["method"].unique()) == ["AT", "GAIRAT"]  # config order, baseline first
+    markdown = (tmp_path / "t1.md").read_text()
+    assert "86.92 ± 0.24" in markdown and "| GAIRAT |" in markdown
+    assert markdown.count("## ") == 2  # a block per checkpoint
+    assert "PGD+" in markdown and "Diff." in markdown
+    gairat = csv[(csv["method"] == "GAIRAT") & (csv["checkpoint"] == "best")]
+    diff = gairat[gairat["attack"] == "natural"]["diff"].iloc[0]
+    assert f"{diff:+.2f}" in markdown
+    tex = (tmp_path / "t1.tex").read_text()
+    assert tex.count("\\begin{tabular}") == 2 and "$\\pm$" in tex
+    assert "\nGAIRAT & " in tex and "\nGAIR-FAT & " not in tex  # rows only for trained methods
+
+
+def test_single_seed_table3_with_context_rows(tmp_path: Path) -> None:
+    path = tmp_path / "rst.parquet"
+    pd.DataFrame({"attack": ["natural", "autoattack"], "accuracy": [0.9, 0.6]}).to_parquet(path)
+    manifest = {
+        "name": "table3",
+        "groups": {
+            "methods": {"GAIR-RST": [{"run": "r", "seed": 0, "evals": {"last": str(path)}}]}
+        },
+        "baseline": None,
+    }
+    summary = write_table(manifest, tmp_path / "t3")
+    assert list(summary["attack"]) == ["natural", "autoattack"]
+    assert math.isnan(summary["std"].iloc[0])  # one seed: no spread
+    assert summary["paper_median"].tolist() == [89.36, 59.64]
+    markdown = (tmp_path / "t3.md").read_text()
+    assert "| Gowal et al. (2020) | 89.48 | 62.60 |" in markdown
+    assert attack_title("autoattack") == "AA" and attack_title("pgd40") == "PGD-40"
+
+
+def test_errors_name_the_problem(tmp_path: Path) -> None:
+    manifest = make_manifest(tmp_path, baseline="TRADES")
+    with pytest.raises(ConfigError, match="baseline 'TRADES'"):
+        write_table(manifest, tmp_path / "bad")
+    manifest = make_manifest(tmp_path)
+    manifest["groups"]["methods"]["AT"][0]["evals"]["best"] = str(tmp_path / "missing.parquet")
+    with pytest.raises(DataError, match=r"missing\.parquet"):
+        write_table(manifest, tmp_path / "bad")
+    with pytest.raises(ConfigError, match="table 'table9'"):
+        write_table({**make_manifest(tmp_path), "name": "table9"}, tmp_path / "bad")
+
+
+def test_cli_reads_inline_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = make_manifest(tmp_path)
+    assert cli(["table1", "--manifest", json.dumps(manifest), "--out", str(tmp_path / "c")]) == 0
+    assert "12 rows" in capsys.readouterr().out
+    assert len(pd.read_csv(tmp_path / "c.csv")) == 12

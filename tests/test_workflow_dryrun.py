@@ -1,0 +1,208 @@
+"""Dry-runs of the Snakemake workflow: job counts per paper target, shared runs, config errors.
+
+One `snakemake --dag all` gives the whole planned DAG; the jobs a target needs are its
+ancestors in that graph. A direct dry-run of `table1` cross-checks the count against
+Snakemake's own job statistics.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+
+# Jobs per target with config/paper.yaml (train / evaluate / geometry). Derivations:
+# fig2, fig5, fig6: 3 networks + 1 ST + 6 eps values, ResNet-18 at 8/255 shared = 9 runs;
+# fig3: 2 toy runs + the AT ResNet-18 of Fig. 4, one geometry each; fig7, fig8: that run only;
+# fig4, fig10: AT + 2 GAIRAT; fig11: 4 schedules x (AT, GAIRAT); fig12: AT + 3 weight
+# functions; fig13, fig14: AT + 4 lambdas; fig15: AT + 5 burn-ins; fig16: 3 networks x 2;
+# fig17: FAT + 2 lambdas; fig18: 3 tau schedules x 2; fig19: MMA, MART + 3 GAIR-MART;
+# fig20: MART + 1; fig21: seed 0 of Table 1's 4 methods, best and last evaluated;
+# table1: 4 methods x 5 seeds, 2 checkpoints each; table2: 2 x 5, 2 checkpoints;
+# table3: GAIR-RST, last checkpoint.
+EXPECTED = {
+    "fig2": {"train": 9},
+    "fig3": {"train": 3, "geometry": 3},
+    "fig4": {"train": 3},
+    "fig5": {"train": 9},
+    "fig6": {"train": 9},
+    "fig7": {"train": 1, "geometry": 1},
+    "fig8": {"train": 1, "geometry": 1},
+    "fig10": {"train": 3},
+    "fig11": {"train": 8},
+    "fig12": {"train": 4},
+    "fig13": {"train": 5},
+    "fig14": {"train": 5},
+    "fig15": {"train": 6},
+    "fig16": {"train": 6},
+    "fig17": {"train": 3},
+    "fig18": {"train": 6},
+    "fig19": {"train": 5},
+    "fig20": {"train": 2},
+    "fig21": {"train": 4, "evaluate": 8},
+    "table1": {"train": 20, "evaluate": 40},
+    "table2": {"train": 10, "evaluate": 20},
+    "table3": {"train": 1, "evaluate": 1},
+    # Shared runs are trained once: 71 distinct runs behind the figures (the figures' own
+    # counts sum to 98), 98 in all.
+    "figures": {"train": 71, "evaluate": 8, "geometry": 3},
+    "tables": {"train": 31, "evaluate": 61},
+    "all": {"train": 98, "evaluate": 69, "geometry": 3},
+}
+WORK_RULES = ("train", "evaluate", "geometry")
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE),
+         "--directory", str(workdir), "--cores", "1", *args],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    if check and done.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def write_config(path: Path, data: dict) -> str:
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty working directory with a stand-in for RST's pseudo-labelled file."""
+    root = tmp_path_factory.mktemp("dryrun")
+    (root / "ti_500K_pseudo_labeled.pickle").write_bytes(b"stand-in")
+    write_config(
+        root / "unlabeled.yaml",
+        {
+            "presets": {
+                "table3_rst": {"unlabeled_path": str(root / "ti_500K_pseudo_labeled.pickle")}
+            }
+        },
+    )
+    return root
+
+
+def parse_dag(dot: str) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """Node id -> rule name, and node id -> the ids of the jobs it needs."""
+    rules = {m[0]: m[1] for m in re.findall(r'^\s*(\d+)\[label = "([^"\\]+)', dot, re.M)}
+    needs: dict[str, set[str]] = {n: set() for n in rules}
+    for src, dst in re.findall(r"^\s*(\d+) -> (\d+)", dot, re.M):
+        needs[dst].add(src)
+    return rules, needs
+
+
+def ancestors(node: str, needs: dict[str, set[str]]) -> set[str]:
+    seen: set[str] = set()
+    todo = [node]
+    while todo:
+        for parent in needs[todo.pop()]:
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return seen
+
+
+def job_counts(dot: str) -> dict[str, Counter]:
+    rules, needs = parse_dag(dot)
+    out = {}
+    for node, rule in rules.items():
+        counts = Counter(rules[a] for a in ancestors(node, needs))
+        out[rule] = Counter({r: counts[r] for r in WORK_RULES if counts[r]})
+    return out
+
+
+@pytest.fixture(scope="module")
+def paper_dag(workdir: Path) -> str:
+    unlabeled = str(workdir / "unlabeled.yaml")
+    return snakemake(workdir, "all", "figures", "tables", "--dag", "--configfile", unlabeled).stdout
+
+
+def test_job_counts_of_every_paper_target(paper_dag: str) -> None:
+    counts = job_counts(paper_dag)
+    for target, expected in EXPECTED.items():
+        assert dict(counts[target]) == expected, target
+
+
+def test_figures_share_runs(paper_dag: str) -> None:
+    rules, needs = parse_dag(paper_dag)
+    node = {rule: n for n, rule in rules.items() if rule in ("fig3", "fig4", "fig7", "fig8")}
+
+    def trains(fig: str) -> set[str]:
+        return {a for a in ancestors(node[fig], needs) if rules[a] == "train"}
+
+    # The epoch-30 snapshot of Fig. 4's AT run serves Figs. 3 (right), 7 and 8.
+    shared = trains("fig3") & trains("fig4") & trains("fig7") & trains("fig8")
+    assert len(shared) == 1
+    assert trains("fig7") == shared == trains("fig8")
+
+
+def test_table1_count_matches_snakemake_statistics(workdir: Path) -> None:
+    out = snakemake(workdir, "table1", "-n").stdout
+    stats = dict(re.findall(r"^(train|evaluate|table1)\s+(\d+)$", out.split("Job stats:")[1], re.M))
+    assert stats == {"train": "20", "evaluate": "40", "table1": "1"}
+    # Five seeds of each of four methods, each in its own run folder.
+    names = set(re.findall(r"results/runs/(cifar10-wrn-[a-z_]+-s\d-[0-9a-f]{8})/done\.json", out))
+    assert len(names) == 20
+    assert {n.split("-s")[-1][0] for n in names} == {"0", "1", "2", "3", "4"}
+
+
+def test_smoke_config_has_the_same_dag_shape(workdir: Path, paper_dag: str) -> None:
+    smoke_config = str(REPO / "config" / "smoke.yaml")
+    smoke = snakemake(workdir, "all", "figures", "tables", "--dag", "--configfile", smoke_config)
+    paper_rules, paper_needs = parse_dag(paper_dag)
+    smoke_rules, smoke_needs = parse_dag(smoke.stdout)
+
+    def shape(rules: dict[str, str], needs: dict[str, set[str]]) -> dict[str, set[str]]:
+        return {
+            r: {rules[a] for a in ancestors(n, needs)}
+            for n, r in rules.items()
+            if r.startswith(("fig", "table"))
+        }
+
+    # The same targets, each built from the same kinds of jobs.
+    assert shape(smoke_rules, smoke_needs) == shape(paper_rules, paper_needs)
+    assert set(smoke_rules.values()) == set(paper_rules.values())
+
+
+def test_missing_pseudo_labelled_file_fails_with_one_line(workdir: Path) -> None:
+    done = snakemake(workdir, "table3", "-n", check=False)
+    assert done.returncode != 0
+    text = done.stdout + done.stderr
+    lines = [line for line in text.splitlines() if "ti_500K_pseudo_labeled.pickle" in line]
+    assert any("github.com/yaircarmon/semisup-adv" in line for line in lines), text[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"rescale_epochs_to": -1}, "rescale_epochs_to"),
+        ({"figurez": "out"}, "figurez"),
+        ({"evaluations": {"table1": {"attacks": ["pgd_pluss"]}}}, "pgd_pluss"),
+        (
+            {"experiments": {"fig4": {"groups": {"methods": {"runs": {"AT": {"lamda": 1}}}}}}},
+            "lamda",
+        ),
+        ({"presets": {"c3_cifar10": {"burn_in": -3}}}, "burn_in"),
+    ],
+)
+def test_bad_config_names_the_key(workdir: Path, tmp_path: Path, config: dict, key: str) -> None:
+    done = snakemake(
+        workdir,
+        "fig4",
+        "-n",
+        "--configfile",
+        write_config(tmp_path / "bad.yaml", config),
+        check=False,
+    )
+    assert done.returncode != 0
+    assert key in done.stdout + done.stderr

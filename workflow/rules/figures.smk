@@ -1,0 +1,35 @@
+# One rule per figure, named after it (fig2 ... fig21). A figure reads Parquet files only.
+for _fig in FIGURES:
+
+    rule:
+        name:
+            _fig
+        input:
+            experiment_inputs(_fig),
+        output:
+            pdf=f"{FIGDIR}/{_fig}.pdf",
+            png=report(
+                f"{FIGDIR}/{_fig}.png",
+                caption=f"../report/{_fig}.rst",
+                category="Figures",
+            ),
+            panels=f"{FIGDIR}/{_fig}.json",
+        params:
+            name=_fig,
+            manifest=manifest_json(_fig),
+            prefix=lambda wildcards, output: output.pdf[: -len(".pdf")],
+            gair=GAIR,
+        log:
+            f"{RESULTS}/logs/figures/{_fig}.log",
+        localrule: True
+        conda:
+            "../envs/gair.yaml"
+        shell:
+            "{params.gair} figure {params.name} --manifest {params.manifest:q} "
+            "--out {params.prefix} > {log} 2>&1"
+
+
+rule figures:
+    input:
+        [f"{FIGDIR}/{name}.{ext}" for name in FIGURES for ext in ("pdf", "png")],
+    localrule: True

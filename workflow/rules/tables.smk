@@ -1,0 +1,35 @@
+# Tables 1-3 as CSV, Markdown and LaTeX, our numbers beside the paper's.
+for _table in TABLES:
+
+    rule:
+        name:
+            _table
+        input:
+            experiment_inputs(_table),
+        output:
+            csv=report(
+                f"{RESULTS}/tables/{_table}.csv",
+                caption=f"../report/{_table}.rst",
+                category="Tables",
+            ),
+            md=f"{RESULTS}/tables/{_table}.md",
+            tex=f"{RESULTS}/tables/{_table}.tex",
+        params:
+            name=_table,
+            manifest=manifest_json(_table),
+            prefix=lambda wildcards, output: output.csv[: -len(".csv")],
+            gair=GAIR,
+        log:
+            f"{RESULTS}/logs/tables/{_table}.log",
+        localrule: True
+        conda:
+            "../envs/gair.yaml"
+        shell:
+            "{params.gair} table {params.name} --manifest {params.manifest:q} "
+            "--out {params.prefix} > {log} 2>&1"
+
+
+rule tables:
+    input:
+        [f"{RESULTS}/tables/{name}.{ext}" for name in TABLES for ext in ("csv", "md", "tex")],
+    localrule: True
