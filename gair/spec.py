@@ -248,7 +248,16 @@ class RunSpec:
         return d
 
     def digest(self) -> str:
-        text = json.dumps(self.identity(), sort_keys=True, default=_json_default)
+        """Short hash of the settings that differ from their defaults.
+
+        Leaving defaults out keeps every existing run's name when a new setting is added
+        with a default that reproduces the old behaviour.
+        """
+        defaults = _defaults(type(self))
+        changed = {
+            k: v for k, v in self.identity().items() if k not in defaults or v != defaults[k]
+        }
+        text = json.dumps(changed, sort_keys=True, default=_json_default)
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
     def run_name(self) -> str:
@@ -274,6 +283,17 @@ class RunSpec:
         d = self.to_dict()
         d.update(overrides)
         return RunSpec.from_dict(d)
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    """Each field's default value (the four required fields have none)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
 
 
 def _json_default(value: Any) -> Any:

@@ -216,3 +216,18 @@ def test_to_dict_round_trip() -> None:
     again = RunSpec.from_dict(s.to_dict())
     assert again == s
     assert "device" not in s.identity() and "data_root" not in s.identity()
+
+
+def test_a_new_setting_with_a_default_keeps_existing_run_names() -> None:
+    """Run names must survive the addition of a setting whose default changes nothing."""
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Extended(RunSpec):
+        some_new_setting: float = 1.0
+
+    base = dict(dataset="digits", model="smallcnn", method="gairat", epochs=3, lam=-1.0)
+    assert Extended(**base).digest() == RunSpec(**base).digest()
+    assert Extended(**base, some_new_setting=2.0).digest() != RunSpec(**base).digest()
+    assert RunSpec(**base, burn_in=0).digest() == RunSpec(**base).digest()
+    assert RunSpec(**base, burn_in=1).digest() != RunSpec(**base).digest()
