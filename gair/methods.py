@@ -143,6 +143,7 @@ def early_stopped_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContex
         tau=ctx.tau,
         random_start=s.random_start,
         loss=s.attack_loss,
+        compact=s.compact_early_stop,
     )
     return AttackResult(x_adv, kappa)
 

@@ -76,6 +76,10 @@ class RunSpec:
     # early-stopped PGD-K-tau (FAT, GAIR-FAT): tau_values[i] applies after tau_milestones[i-1]
     tau_values: list[int] = field(default_factory=lambda: [0])
     tau_milestones: list[int] = field(default_factory=list)
+    # Forward only the samples still running (identical results; one host read per PGD step
+    # to size the active set). False keeps the attack free of host reads but does the work
+    # of every stopped sample too.
+    compact_early_stop: bool = True
 
     # geometry-aware reweighting
     weight_fn: str = "tanh"

@@ -195,3 +195,13 @@ def test_run_json_names_the_spec(tmp_path: Path) -> None:
     train(spec, tmp_path)
     data = json.loads((tmp_path / "run.json").read_text())
     assert data["name"] == spec.run_name() and data["spec"]["method"] == "at"
+
+
+def test_compacted_early_stop_trains_exactly_like_the_masked_one(tmp_path: Path) -> None:
+    """Forwarding only the running samples changes the work, never the numbers."""
+    kw = dict(tau_values=[0, 1], tau_milestones=[1])
+    compact = train(tiny_spec("gair_fat", compact_early_stop=True, **kw), tmp_path / "c")
+    masked = train(tiny_spec("gair_fat", compact_early_stop=False, **kw), tmp_path / "m")
+    for a, b in zip(compact, masked, strict=True):
+        for key in ("train_loss", "kappa_mean", "kappa_hist", "weight_std", "test_pgd20_err"):
+            assert a[key] == b[key], key
