@@ -115,6 +115,7 @@ class RunSpec:
     amp: str = "none"  # none | bf16
     channels_last: bool = False
     compile: bool = False
+    cudnn_benchmark: bool = False  # let cuDNN time its algorithms (non-deterministic choice)
 
     # method-specific extras (IAAT, RPAT, ATLAS, MMA, RST): a flat name -> number mapping
     extra: dict[str, float] = field(default_factory=dict)

@@ -156,6 +156,7 @@ class Run:
         self.log = log or (lambda msg: print(msg, flush=True))
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.device = resolve_device(spec.device)
+        torch.backends.cudnn.benchmark = spec.cudnn_benchmark
         torch.manual_seed(spec.seed)
         self.data = load_data(spec, self.device)
         self.model = build_for(spec, self.data, self.device)
@@ -435,7 +436,12 @@ class Run:
                 row = self.train_epoch(epoch, stop)
                 kappa = self._epoch_kappa
                 row |= self.evaluate_epoch(epoch)
-                row |= {"amp": s.amp, "channels_last": s.channels_last, "compile": s.compile}
+                row |= {
+                    "amp": s.amp,
+                    "channels_last": s.channels_last,
+                    "compile": s.compile,
+                    "cudnn_benchmark": s.cudnn_benchmark,
+                }
                 self.history.append(row)
                 self.epoch = epoch
                 self._log_row(row)

@@ -133,8 +133,10 @@ def test_resume_after_completed_epoch_is_exact(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(_comparable(full), _comparable(resumed))
 
 
-def test_killed_run_resumes_to_identical_metrics(tmp_path: Path) -> None:
-    """SIGKILL inside epoch 2, then the same command: metrics equal an uninterrupted run."""
+@pytest.mark.parametrize("delay", [0.0, 0.4])
+def test_killed_run_resumes_to_identical_metrics(tmp_path: Path, delay: float) -> None:
+    """SIGKILL just after epoch 1's files, or inside epoch 2; then the same command: the
+    metrics equal an uninterrupted run's."""
     args = ["train", "--dataset", "digits", "--model", "smallcnn", "--method", "gairat",
             "--epochs", "3", "--seed", "1", "--set", "burn_in=1", "--progress", "lines",
             *TINY]  # fmt: skip
@@ -150,7 +152,7 @@ def test_killed_run_resumes_to_identical_metrics(tmp_path: Path) -> None:
     deadline = time.time() + 120
     while time.time() < deadline and not (cut / "metrics.parquet").exists():
         time.sleep(0.05)
-    time.sleep(0.3)  # inside epoch 2
+    time.sleep(delay)
     proc.kill()
     proc.wait()
     done = pd.read_parquet(cut / "metrics.parquet")
