@@ -6,12 +6,14 @@ group -> run label -> one entry per seed with the run's ``metrics`` Parquet, and
 figure needs them its ``geometry`` and ``evals`` Parquet files; ``plot`` carries options
 (class pairs, colours). Nothing here reads a checkpoint.
 
-Each figure function returns a matplotlib Figure whose panels follow the paper's caption.
+Each figure function returns a matplotlib Figure whose panels follow the paper's caption;
+``tradeoff`` (every method's natural against robust accuracy) is ours, not the paper's.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 from collections.abc import Callable
@@ -633,11 +635,96 @@ def fig21(manifest: dict[str, Any]) -> Figure:
     return _finish(fig, "Fig. 21: PGD attacks with different numbers of iterations", runs)
 
 
+def method_palette(labels: list[str], specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A distinct colour per method for up to 18 methods: red for AT, tab20 for the rest
+    (its reds left out so that only the baseline is red)."""
+    table = plt.get_cmap("tab20")
+    order = [i for i in (*range(0, 20, 2), *range(1, 20, 2)) if i not in (6, 7)]
+    out, k = {}, 0
+    for label in labels:
+        if specs.get(label, {}).get("method") == "at" and RED not in out.values():
+            out[label] = RED
+        else:
+            out[label] = table(order[k % len(order)])
+            k += 1
+    return out
+
+
+def seed_summary(long: pd.DataFrame) -> pd.DataFrame:
+    """Median and sample std (ddof 1; 0 with one seed) over seeds per method, checkpoint and
+    attack, from the long table of :func:`gair.tables.collect` (accuracies in percent)."""
+    grouped = long.groupby(["method", "checkpoint", "attack"], sort=False)["accuracy"]
+    out = grouped.agg(median="median", std=lambda s: s.std(ddof=1) if len(s) > 1 else 0.0)
+    return out.reset_index()
+
+
+TITLE_OF = {"pgd20": "PGD-20", "autoattack": "AutoAttack", "autoattack_cheap": "AutoAttack (cheap)"}
+
+
+def tradeoff(manifest: dict[str, Any]) -> Figure:
+    """Natural test accuracy against PGD-20 (left) and against AutoAttack (right) accuracy:
+    one point per method and checkpoint (filled: best, open: last) at the median over seeds,
+    error bars one standard deviation over seeds on both axes."""
+    from matplotlib.lines import Line2D
+
+    from gair.tables import collect
+
+    summary = seed_summary(collect({**manifest, "columns": None}))
+    attacks = set(summary["attack"])
+    aa = next((a for a in ("autoattack", "autoattack_cheap") if a in attacks), None)
+    missing = [a for a in ("natural", "pgd20") if a not in attacks] + ([] if aa else ["autoattack"])
+    if missing:
+        raise DataError(
+            f"the trade-off figure needs {', '.join(missing)} in its evaluation files; "
+            f"they hold: {', '.join(sorted(attacks))}"
+        )
+    runs = all_runs(manifest)
+    labels = list(dict.fromkeys(summary["method"]))
+    colors = method_palette(labels, {r.label: r.spec for r in runs})
+    # A marker shape per method as well: twelve colours alone are hard to tell apart.
+    markers = dict(zip(labels, itertools.cycle("osD^vP<X>*hp"), strict=False))
+    cell = summary.set_index(["method", "checkpoint", "attack"])
+    present = set(summary["checkpoint"])
+    checkpoints = [c for c in manifest.get("checkpoints") or ["best", "last"] if c in present]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), squeeze=False)
+    for ax, attack in zip(axes[0], ("pgd20", aa), strict=True):
+        for label in labels:
+            for k, checkpoint in enumerate(checkpoints):
+                if (label, checkpoint, attack) not in cell.index:
+                    continue
+                x = cell.loc[(label, checkpoint, attack)]
+                y = cell.loc[(label, checkpoint, "natural")]
+                ax.errorbar(
+                    x["median"], y["median"], xerr=x["std"], yerr=y["std"], fmt=markers[label],
+                    color=colors[label], mfc=colors[label] if k == 0 else "white",
+                    markersize=6, capsize=2, linewidth=0.8,
+                    label=f"{label} ({checkpoint})",
+                )  # fmt: skip
+        name = TITLE_OF.get(attack, attack)
+        ax.set_xlabel(f"{name} test accuracy (%)")
+        ax.set_ylabel("natural test accuracy (%)")
+        ax.set_title(f"natural vs {name}", fontsize=9)
+        ax.grid(alpha=0.3)
+    handles = [
+        Line2D([], [], marker=markers[label], linestyle="", color=colors[label], label=label)
+        for label in labels
+    ]
+    handles += [
+        Line2D([], [], marker="o", linestyle="", color="0.3", mfc=fill, label=f"{ckpt} checkpoint")
+        for ckpt, fill in zip(checkpoints, ("0.3", "white"), strict=False)
+    ]
+    axes[0][1].legend(
+        handles=handles, fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.02, 0.5)
+    )
+    fig.tight_layout(rect=(0, 0.04, 1, 0.92))
+    return _finish(fig, "Trade-off: natural against robust accuracy, every method", runs)
+
+
 FIGURES: dict[str, Callable[[dict[str, Any]], Figure]] = {
     "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6, "fig7": fig7,
     "fig8": fig8, "fig10": fig10, "fig11": fig11, "fig12": fig12, "fig13": fig13,
     "fig14": fig14, "fig15": fig15, "fig16": fig16, "fig17": fig17, "fig18": fig18,
-    "fig19": fig19, "fig20": fig20, "fig21": fig21,
+    "fig19": fig19, "fig20": fig20, "fig21": fig21, "tradeoff": tradeoff,
 }  # fmt: skip
 
 

@@ -157,6 +157,9 @@ def cli(argv: list[str]) -> int:
             "pc2": pcs[:, 1].cpu().numpy(),
         }
     )
+    # The logits themselves, so that a figure can redo the PCA on any pair of classes.
+    values = logits.cpu().float().numpy()
+    frame = frame.join(pd.DataFrame({f"logit{c}": values[:, c] for c in range(values.shape[1])}))
     if data.kind == "points":
         frame["x1"] = xs[:, 0].cpu().double().numpy()
         frame["x2"] = xs[:, 1].cpu().double().numpy()

@@ -1,4 +1,5 @@
-"""Tables 1-3 of the paper from evaluation Parquet files, our numbers beside the paper's.
+"""Tables 1-3 of the paper from evaluation Parquet files, our numbers beside the paper's,
+and the trade-off table of every method (natural, PGD-20, AutoAttack; no paper numbers).
 
 Input is the workflow's manifest (``python -m gair table NAME --manifest JSON --out PREFIX``):
 method label -> one entry per seed -> {checkpoint: evaluation Parquet}. Every cell is the
@@ -6,6 +7,9 @@ median over seeds of the test accuracy in percent, with the standard deviation o
 (sample std, ddof = 1; empty with a single seed). ``Diff.`` is a method's median minus the
 baseline's (AT in Table 1, TRADES in Table 2), as the paper prints it. Each cell also carries
 the paper's number (:mod:`gair.paper_numbers`) and ours minus the paper's.
+
+The manifest's ``columns`` (when given) names the attacks a table shows; Tables 1 and 2 show
+the paper's three, while their evaluation files also hold the audit's attacks.
 
 Outputs: ``PREFIX.csv`` (one row per method, checkpoint and attack), ``PREFIX.md`` and
 ``PREFIX.tex`` (one block per checkpoint, laid out like the paper's table).
@@ -33,7 +37,14 @@ COLUMNS = [
 
 def attack_title(attack: str) -> str:
     """The paper's column name for an attack."""
-    names = {"natural": "Natural", "pgd_plus": "PGD+", "autoattack": "AA", "cw": "CW", "lsa": "LSA"}
+    names = {
+        "natural": "Natural",
+        "pgd_plus": "PGD+",
+        "autoattack": "AA",
+        "autoattack_cheap": "AA (cheap)",
+        "cw": "CW",
+        "lsa": "LSA",
+    }
     if attack in names:
         return names[attack]
     if attack.startswith("pgd") and attack[3:].isdigit():
@@ -64,8 +75,22 @@ def read_eval(path: str) -> pd.DataFrame:
     return frame
 
 
+def shown(attack: str, columns: list[str] | None) -> bool:
+    """Whether a table with these ``columns`` (None: every attack) shows an attack; a column
+    ``autoattack`` also shows the cheap setting, under its own name."""
+    if attack == "worst_case":
+        return False
+    if not columns:
+        return True
+    return attack in columns or (attack == "autoattack_cheap" and "autoattack" in columns)
+
+
 def collect(manifest: dict[str, Any]) -> pd.DataFrame:
-    """Long table: method, seed, checkpoint, attack, accuracy (percent), in manifest order."""
+    """Long table: method, seed, checkpoint, attack, accuracy (percent), in manifest order.
+
+    Only the attacks in the manifest's ``columns`` (when given) are kept, never worst_case.
+    """
+    columns = manifest.get("columns")
     rows = []
     for labels in manifest["groups"].values():
         for method, items in labels.items():
@@ -73,7 +98,7 @@ def collect(manifest: dict[str, Any]) -> pd.DataFrame:
                 for checkpoint, path in item.get("evals", {}).items():
                     frame = read_eval(path)
                     for attack, accuracy in zip(frame["attack"], frame["accuracy"], strict=True):
-                        if attack == "worst_case":
+                        if not shown(attack, columns):
                             continue
                         rows.append(
                             {
@@ -179,31 +204,41 @@ def _cell(median: float, std: float) -> str:
     return _num(median) if math.isnan(std) else f"{median:.2f} ± {std:.2f}"
 
 
+def has_paper(summary: pd.DataFrame) -> bool:
+    """Whether any cell has a paper number (tables beyond the paper's have none)."""
+    return bool(summary["paper_median"].notna().any())
+
+
 def _blocks(
     summary: pd.DataFrame, baseline: str | None
 ) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(checkpoint, header, rows) per checkpoint, cells as the paper prints them."""
+    """(checkpoint, header, rows) per checkpoint, cells as the paper prints them; the paper
+    columns are left out where no cell has a paper number."""
+    paper = has_paper(summary)
+    per_attack = 1 + bool(baseline) + 2 * paper
     blocks = []
     for checkpoint, part in summary.groupby("checkpoint", sort=False):
         attacks = list(dict.fromkeys(part["attack"]))
         header = ["Method"]
         for attack in attacks:
             title = attack_title(attack)
-            header += [title] + (["Diff."] if baseline else []) + [f"{title} paper", "ours - paper"]
+            header += [title] + (["Diff."] if baseline else [])
+            header += [f"{title} paper", "ours - paper"] if paper else []
         rows = []
         for method, rows_of in part.groupby("method", sort=False):
             cells = [method]
             by_attack = rows_of.set_index("attack")
             for attack in attacks:
                 if attack not in by_attack.index:
-                    cells += ["-"] * (4 if baseline else 3)
+                    cells += ["-"] * per_attack
                     continue
                 r = by_attack.loc[attack]
                 cells.append(_cell(r["median"], r["std"]))
                 if baseline:
                     cells.append("-" if method == baseline else _num(r["diff"], signed=True))
-                cells.append(_cell(r["paper_median"], r["paper_std"]))
-                cells.append(_num(r["minus_paper"], signed=True))
+                if paper:
+                    cells.append(_cell(r["paper_median"], r["paper_std"]))
+                    cells.append(_num(r["minus_paper"], signed=True))
             rows.append(cells)
         blocks.append((str(checkpoint), header, rows))
     return blocks
@@ -223,9 +258,10 @@ def to_markdown(summary: pd.DataFrame, title: str, baseline: str | None, note: s
     lines = [f"# {title}", ""]
     if note:
         lines += [note, ""]
+    paper = " `paper`: the paper's number; `ours - paper`: our median minus it."
     lines.append(
-        "Test accuracy (%), median ± std over seeds. `paper`: the paper's number; "
-        "`ours - paper`: our median minus it."
+        "Test accuracy (%), median ± std over seeds."
+        + (paper if has_paper(summary) else "")
         + (f" Diff.: median minus {baseline}'s." if baseline else "")
     )
     for checkpoint, header, rows in _blocks(summary, baseline):
@@ -271,6 +307,8 @@ TITLES = {
     "table1": "Table 1: test accuracy of WRN-32-10 on CIFAR-10 (AT, FAT, GAIRAT, GAIR-FAT)",
     "table2": "Table 2: test accuracy of TRADES and GAIR-TRADES (WRN-34-10) on CIFAR-10",
     "table3": "Table 3: GAIR-RST with 500K pseudo-labelled images (WRN-28-10)",
+    "tradeoff": "Trade-off: natural, PGD-20 and AutoAttack accuracy of every method, "
+    "one dataset, model and schedule",
 }
 
 

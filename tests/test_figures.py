@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import matplotlib.colors
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -200,3 +201,104 @@ def test_cli_writes_the_figure(fig4_manifest: dict, tmp_path: Path) -> None:
     manifest_file.write_text(json.dumps(fig4_manifest))
     assert cli(["fig4", "--manifest", str(manifest_file), "--out", str(tmp_path / "f4")]) == 0
     assert (tmp_path / "f4.png").stat().st_size > 10_000
+
+
+def tradeoff_manifest(tmp_path: Path, aa: str = "autoattack") -> tuple[dict, dict]:
+    """Three methods x three seeds x best/last; returns the manifest and the accuracies."""
+    rng = np.random.default_rng(3)
+    methods = {"AT": "at", "GAIRAT": "gairat", "MMA": "mma"}
+    groups: dict = {"methods": {}}
+    truth: dict = {}
+    for label, method in methods.items():
+        items = []
+        for seed in range(3):
+            evals = {}
+            for checkpoint in ("best", "last"):
+                acc = {"natural": rng.uniform(0.6, 0.9), "pgd20": rng.uniform(0.3, 0.5)}
+                acc[aa] = acc["pgd20"] - rng.uniform(0.0, 0.1)
+                for attack, value in acc.items():
+                    truth[(label, checkpoint, attack, seed)] = value
+                path = tmp_path / f"{label}-{seed}-{checkpoint}.parquet"
+                pd.DataFrame(
+                    {"attack": [*acc, "worst_case"], "accuracy": [*acc.values(), 0.0]}
+                ).to_parquet(path)
+                evals[checkpoint] = str(path)
+            metrics = write_metrics(tmp_path / f"{label}-{seed}.m.parquet", spec(method=method))
+            items.append(
+                {"run": f"{label}-{seed}", "seed": seed, "metrics": metrics, "evals": evals}
+            )
+        groups["methods"][label] = items
+    manifest = {"name": "tradeoff", "groups": groups, "checkpoints": ["best", "last"]}
+    return manifest, truth
+
+
+def test_tradeoff_points_are_medians_with_std_error_bars(tmp_path: Path) -> None:
+    manifest, truth = tradeoff_manifest(tmp_path)
+    fig = render("tradeoff", manifest)
+    assert len(axes_with_data(fig)) == 2
+    pgd_panel, aa_panel = fig.axes[:2]
+    assert aa_panel.get_title() == "natural vs AutoAttack"
+    for ax, attack in ((pgd_panel, "pgd20"), (aa_panel, "autoattack")):
+        containers = {c.get_label(): c for c in ax.containers}
+        assert len(containers) == 3 * 2  # one point per method and checkpoint
+        for label in ("AT", "GAIRAT", "MMA"):
+            for checkpoint in ("best", "last"):
+                x = [100 * truth[(label, checkpoint, attack, s)] for s in range(3)]
+                y = [100 * truth[(label, checkpoint, "natural", s)] for s in range(3)]
+                data, _, (xbars, ybars) = containers[f"{label} ({checkpoint})"].lines
+                assert data.get_xdata()[0] == pytest.approx(np.median(x))
+                assert data.get_ydata()[0] == pytest.approx(np.median(y))
+                (x0, _), (x1, _) = xbars.get_segments()[0]
+                (_, y0), (_, y1) = ybars.get_segments()[0]
+                assert (x1 - x0) / 2 == pytest.approx(np.std(x, ddof=1))
+                assert (y1 - y0) / 2 == pytest.approx(np.std(y, ddof=1))
+                # Filled marker for the best checkpoint, open for the last.
+                assert (data.get_markerfacecolor() == "white") == (checkpoint == "last")
+    # AT is the red baseline; the other methods get other colours.
+    at = next(c for c in pgd_panel.containers if c.get_label() == "AT (best)")
+    assert matplotlib.colors.to_hex(at.lines[0].get_color()) == "#d62728"
+
+
+def test_tradeoff_names_the_cheap_autoattack_and_needs_it(tmp_path: Path) -> None:
+    manifest, _ = tradeoff_manifest(tmp_path, aa="autoattack_cheap")
+    fig = render("tradeoff", manifest)
+    assert fig.axes[1].get_title() == "natural vs AutoAttack (cheap)"
+    assert fig.axes[1].get_xlabel() == "AutoAttack (cheap) test accuracy (%)"
+    for items in manifest["groups"]["methods"].values():
+        for item in items:
+            for path in item["evals"].values():
+                frame = pd.read_parquet(path)
+                frame[frame["attack"] != "autoattack_cheap"].to_parquet(path)
+    with pytest.raises(DataError, match="needs autoattack"):
+        render("tradeoff", manifest)
+
+
+def test_fig7_projects_each_pair_from_its_logits(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    n = 90
+    logits = rng.normal(size=(n, 10)) * np.linspace(3.0, 0.2, 10)
+    frame = pd.DataFrame({f"logit{c}": logits[:, c].astype(np.float32) for c in range(10)})
+    frame["label"] = np.repeat([0, 1, 2], n // 3).astype(np.int16)
+    frame["kappa"] = rng.integers(0, 11, n).astype(np.int16)
+    frame["pc1"], frame["pc2"] = 7.0, 7.0  # a stale global projection the figure must not use
+    frame.to_parquet(tmp_path / "geo.parquet")
+    metrics = write_metrics(tmp_path / "m.parquet", spec(dataset="cifar10"))
+    item = {"run": "at", "seed": 0, "metrics": metrics, "geometry": str(tmp_path / "geo.parquet")}
+    manifest = {"name": "fig7", "groups": {"pca": {"AT": [item]}}, "plot": {"pairs": [[0, 2]]}}
+    fig = render("fig7", manifest)
+    ax = axes_with_data(fig)[0]
+    assert ax.get_title() == "airplane (red) vs bird (blue)"
+    from sklearn.decomposition import PCA
+
+    pair = frame["label"].isin([0, 2]).to_numpy()
+    expected = PCA(2).fit_transform(frame.loc[pair, [f"logit{c}" for c in range(10)]])
+    drawn = np.concatenate([c.get_offsets() for c in ax.collections])
+    labels = np.concatenate(
+        [np.full(len(c.get_offsets()), i) for i, c in enumerate(ax.collections)]
+    )
+    order = np.concatenate([np.flatnonzero(frame.loc[pair, "label"] == cls) for cls in (0, 2)])
+    want = expected[order]
+    for k in range(2):
+        sign = math.copysign(1.0, float(np.dot(drawn[:, k], want[:, k])))
+        np.testing.assert_allclose(sign * drawn[:, k], want[:, k], rtol=1e-4, atol=1e-4)
+    assert (np.bincount(labels) == [30, 30]).all()

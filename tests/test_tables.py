@@ -145,3 +145,50 @@ def test_cli_reads_inline_manifest(tmp_path: Path, capsys: pytest.CaptureFixture
     assert cli(["table1", "--manifest", json.dumps(manifest), "--out", str(tmp_path / "c")]) == 0
     assert "12 rows" in capsys.readouterr().out
     assert len(pd.read_csv(tmp_path / "c.csv")) == 12
+
+
+def test_columns_keep_the_papers_attacks_and_name_the_cheap_autoattack(tmp_path: Path) -> None:
+    # Evaluation files that also hold the audit's attacks: Table 1 shows its columns only.
+    manifest = make_manifest(tmp_path)
+    for items in manifest["groups"]["methods"].values():
+        for item in items:
+            for path in item["evals"].values():
+                frame = pd.read_parquet(path)
+                extra = pd.DataFrame(
+                    {"attack": ["cw", "lsa", "autoattack_cheap"], "accuracy": [0.1, 0.2, 0.05]}
+                )
+                pd.concat([frame, extra], ignore_index=True).to_parquet(path)
+    full = write_table(manifest, tmp_path / "full")
+    assert set(full["attack"]) == {"natural", "pgd20", "pgd_plus", "cw", "lsa", "autoattack_cheap"}
+    manifest["columns"] = list(ATTACKS)
+    summary = write_table(manifest, tmp_path / "t1")
+    assert list(dict.fromkeys(summary["attack"])) == list(ATTACKS)
+    assert len(summary) == 2 * 2 * 3
+    # A column `autoattack` shows the cheap setting too, under its own heading.
+    manifest["columns"] = ["natural", "autoattack"]
+    summary = write_table(manifest, tmp_path / "aa")
+    assert list(dict.fromkeys(summary["attack"])) == ["natural", "autoattack_cheap"]
+    assert summary[summary["attack"] == "autoattack_cheap"]["paper_median"].isna().all()
+    header = next(
+        line for line in (tmp_path / "aa.md").read_text().splitlines() if line.startswith("| Me")
+    )
+    assert header.split(" | ")[5:7] == ["AA (cheap)", "Diff."]
+    assert attack_title("autoattack_cheap") == "AA (cheap)"
+
+
+def test_tradeoff_table_has_no_paper_columns(tmp_path: Path) -> None:
+    manifest = make_manifest(tmp_path, name="tradeoff")
+    summary = write_table(manifest, tmp_path / "tr")
+    assert summary["paper_median"].isna().all()
+    at = [100 * accuracy("AT", "best", "pgd20", s) for s in range(5)]
+    gairat = [100 * accuracy("GAIRAT", "best", "pgd20", s) for s in range(5)]
+    row = summary.set_index(["method", "checkpoint", "attack"]).loc[("GAIRAT", "best", "pgd20")]
+    assert row["median"] == pytest.approx(statistics.median(gairat))
+    assert row["diff"] == pytest.approx(statistics.median(gairat) - statistics.median(at))
+    markdown = (tmp_path / "tr.md").read_text()
+    header = next(line for line in markdown.splitlines() if line.startswith("| Method"))
+    assert header == "| Method | Natural | Diff. | PGD-20 | Diff. | PGD+ | Diff. |"
+    assert "paper" not in header and "`paper`" not in markdown
+    assert f"{statistics.median(gairat):.2f} ± {statistics.stdev(gairat):.2f}" in markdown
+    tex = (tmp_path / "tr.tex").read_text()
+    assert "paper" not in tex.split("\\toprule")[1].split("\\midrule")[0]

@@ -7,6 +7,7 @@ Snakemake's own job statistics.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -27,7 +28,9 @@ SNAKEFILE = REPO / "workflow" / "Snakefile"
 # fig17: FAT + 2 lambdas; fig18: 3 tau schedules x 2; fig19: MMA, MART + 3 GAIR-MART;
 # fig20: MART + 1; fig21: seed 0 of Table 1's 4 methods, best and last evaluated;
 # table1: 4 methods x 5 seeds, 2 checkpoints each; table2: 2 x 5, 2 checkpoints;
-# table3: GAIR-RST, last checkpoint.
+# table3: GAIR-RST, last checkpoint; audit: Tables 1 and 2's runs and their evaluation files
+# (the tables' own: one job per checkpoint serves both); tradeoff: 12 methods x 3 seeds, best
+# and last evaluated.
 EXPECTED = {
     "fig2": {"train": 9},
     "fig3": {"train": 3, "geometry": 3},
@@ -51,11 +54,17 @@ EXPECTED = {
     "table1": {"train": 20, "evaluate": 40},
     "table2": {"train": 10, "evaluate": 20},
     "table3": {"train": 1, "evaluate": 1},
+    "audit_table1": {"train": 20, "evaluate": 40},
+    "audit_table2": {"train": 10, "evaluate": 20},
+    "audit": {"train": 30, "evaluate": 60},
+    "tradeoff": {"train": 36, "evaluate": 72},
     # Shared runs are trained once: 71 distinct runs behind the figures (the figures' own
-    # counts sum to 98), 98 in all.
+    # counts sum to 98), 98 behind the paper's figures and tables. The trade-off's seed-0 runs
+    # of AT, GAIRAT, FAT and GAIR-FAT are Figs. 12-18's: 32 more runs, 130 in all. The audit
+    # adds no job of these kinds.
     "figures": {"train": 71, "evaluate": 8, "geometry": 3},
     "tables": {"train": 31, "evaluate": 61},
-    "all": {"train": 98, "evaluate": 69, "geometry": 3},
+    "all": {"train": 130, "evaluate": 141, "geometry": 3},
 }
 WORK_RULES = ("train", "evaluate", "geometry")
 
@@ -124,7 +133,8 @@ def job_counts(dot: str) -> dict[str, Counter]:
 @pytest.fixture(scope="module")
 def paper_dag(workdir: Path) -> str:
     unlabeled = str(workdir / "unlabeled.yaml")
-    return snakemake(workdir, "all", "figures", "tables", "--dag", "--configfile", unlabeled).stdout
+    targets = ("all", "figures", "tables", "audit")
+    return snakemake(workdir, *targets, "--dag", "--configfile", unlabeled).stdout
 
 
 def test_job_counts_of_every_paper_target(paper_dag: str) -> None:
@@ -156,9 +166,70 @@ def test_table1_count_matches_snakemake_statistics(workdir: Path) -> None:
     assert {n.split("-s")[-1][0] for n in names} == {"0", "1", "2", "3", "4"}
 
 
+def test_trade_off_shares_the_figures_seed_0_runs(paper_dag: str) -> None:
+    rules, needs = parse_dag(paper_dag)
+    node = {rule: n for n, rule in rules.items()}
+
+    def trains(target: str) -> set[str]:
+        return {a for a in ancestors(node[target], needs) if rules[a] == "train"}
+
+    shared = trains("tradeoff") & (trains("fig12") | trains("fig17") | trains("fig18"))
+    assert len(shared) == 4  # AT, GAIRAT (Eq. 6, lambda -1, burn-in 30), FAT, GAIR-FAT
+    # The audit reads exactly the tables' evaluation files.
+    audit_evals = {a for a in ancestors(node["audit"], needs) if rules[a] == "evaluate"}
+    table_evals = {
+        a for t in ("table1", "table2") for a in ancestors(node[t], needs) if rules[a] == "evaluate"
+    }
+    assert audit_evals == table_evals
+
+
+def test_audit_and_tradeoff_commands(workdir: Path) -> None:
+    unlabeled = str(workdir / "unlabeled.yaml")
+    out = snakemake(workdir, "audit", "tradeoff", "-n", "-p", "--configfile", unlabeled).stdout
+    evaluate = re.findall(r"gair evaluate --checkpoint (\S+) --attacks (\S+) .*", out)
+    # Tables 1-2's runs (WRN) are evaluated once per checkpoint with the paper's attacks and
+    # the audit's.
+    tables = [attacks for ckpt, attacks in evaluate if "cifar10-wrn-" in ckpt]
+    assert len(tables) == 60
+    assert set(tables) == {"natural,pgd20,pgd_plus,cw,lsa,autoattack"}
+    with_aa = [
+        line for line in out.splitlines() if "gair evaluate" in line and "autoattack" in line
+    ]
+    assert len(with_aa) == 60 + 72 and all("--aa-version standard" in line for line in with_aa)
+    audit = re.findall(r"gair audit --evals (.*?) --meta '(\{.*?\})' --baseline (\S+)", out)
+    assert sorted(b for _, _, b in audit) == ["AT", "TRADES"]
+    for evals, meta, _ in audit:
+        files, entries = evals.split(), json.loads(meta)
+        assert sorted(files) == sorted(entries)
+        assert {e["checkpoint"] for e in entries.values()} == {"best", "last"}
+    labels = {e["method"] for _, meta, _ in audit for e in json.loads(meta).values()}
+    assert labels == {"AT", "FAT", "GAIRAT", "GAIR-FAT", "TRADES", "GAIR-TRADES"}
+    trade = re.findall(r"gair evaluate .*--attacks natural,pgd20,autoattack --eps 0.031 .*", out)
+    assert len(trade) == 72
+    assert "gair figure tradeoff" in out and "gair table tradeoff" in out
+
+
+def test_audit_samples_limit_gives_the_audit_its_own_evaluations(
+    workdir: Path, tmp_path: Path
+) -> None:
+    config = yaml.safe_load((workdir / "unlabeled.yaml").read_text())
+    config["audit"] = {"samples_limit": 1000}
+    extra = write_config(tmp_path / "limit.yaml", config)
+    out = snakemake(workdir, "table1", "audit", "-n", "-p", "--configfile", extra).stdout
+    stats = dict(re.findall(r"^(train|evaluate)\s+(\d+)$", out.split("Job stats:")[1], re.M))
+    # Table 1's 40 evaluations (its columns only) and the audit's own 40 + 20.
+    assert stats == {"train": "30", "evaluate": "100"}
+    audit_jobs = re.findall(r"--attacks (\S+) .*--samples-limit 1000 --out \S+_audit\.parquet", out)
+    assert len(audit_jobs) == 60
+    assert set(audit_jobs) == {"natural,pgd20,pgd_plus,cw,lsa,autoattack"}
+    table_jobs = re.findall(r"--attacks (\S+) .* --out \S+/(?:best|last)-table1\.parquet", out)
+    assert len(table_jobs) == 40 and set(table_jobs) == {"natural,pgd20,pgd_plus"}
+
+
 def test_smoke_config_has_the_same_dag_shape(workdir: Path, paper_dag: str) -> None:
     smoke_config = str(REPO / "config" / "smoke.yaml")
-    smoke = snakemake(workdir, "all", "figures", "tables", "--dag", "--configfile", smoke_config)
+    targets = ("all", "figures", "tables", "audit")
+    smoke = snakemake(workdir, *targets, "--dag", "--configfile", smoke_config)
     paper_rules, paper_needs = parse_dag(paper_dag)
     smoke_rules, smoke_needs = parse_dag(smoke.stdout)
 
@@ -166,7 +237,7 @@ def test_smoke_config_has_the_same_dag_shape(workdir: Path, paper_dag: str) -> N
         return {
             r: {rules[a] for a in ancestors(n, needs)}
             for n, r in rules.items()
-            if r.startswith(("fig", "table"))
+            if r.startswith(("fig", "table", "audit", "tradeoff"))
         }
 
     # The same targets, each built from the same kinds of jobs.
@@ -193,6 +264,9 @@ def test_missing_pseudo_labelled_file_fails_with_one_line(workdir: Path) -> None
             "lamda",
         ),
         ({"presets": {"c3_cifar10": {"burn_in": -3}}}, "burn_in"),
+        ({"evaluations": {"tradeoff": {"aa_version": "fast"}}}, "fast"),
+        ({"audit": {"tables": {"table1": "ATT"}}}, "baseline 'ATT'"),
+        ({"evaluations": {"table2": {"attacks": ["natural", "pgd20"]}}}, "needs pgd_plus, cw, lsa"),
     ],
 )
 def test_bad_config_names_the_key(workdir: Path, tmp_path: Path, config: dict, key: str) -> None:

@@ -1,8 +1,9 @@
 """The whole smoke DAG, for real: every figure and table of the paper at smoke scale.
 
-Runs `snakemake --cores 2 --configfile config/smoke.yaml all` in a temporary directory (about
-ten minutes on two CPU cores), then checks what it produced: each figure re-rendered from the
-Parquet files it read has the panels its caption describes, and each table has its rows.
+Runs `snakemake --cores 2 --configfile config/smoke.yaml all` in a temporary directory (minutes
+on two CPU cores), then checks what it produced: each figure re-rendered from the Parquet
+files it read has the panels its caption describes, each table has its rows, the audit has a
+row per method and checkpoint, and the trade-off figure its two panels.
 Select with `-m smoke`. Set GAIR_SMOKE_DIR to keep (and reuse) the output directory.
 """
 
@@ -40,9 +41,18 @@ PANELS = {
     "fig11": 9, "fig12": 3, "fig13": 3, "fig14": 3, "fig15": 2, "fig16": 6, "fig17": 2,
     "fig18": 6, "fig19": 2, "fig20": 2, "fig21": 2,
 }  # fmt: skip
-# method x checkpoint x attack rows per table (smoke: Table 3 reports natural and PGD-20).
+# method x checkpoint x attack rows per table (Table 3: natural and the cheap AutoAttack).
 TABLE_ROWS = {"table1": 4 * 2 * 3, "table2": 2 * 2 * 3, "table3": 1 * 1 * 2}
 SMOKE_SEEDS = 3
+# The audit: methods of each table and its baseline; a row per method and checkpoint.
+AUDIT = {
+    "table1": (["AT", "FAT", "GAIRAT", "GAIR-FAT"], "AT"),
+    "table2": (["TRADES", "GAIR-TRADES"], "TRADES"),
+}
+TRADEOFF_METHODS = [
+    "AT", "GAIRAT", "FAT", "GAIR-FAT", "TRADES", "GAIR-TRADES", "MART", "GAIR-MART", "IAAT",
+    "RPAT", "ATLAS", "MMA",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +109,93 @@ def test_table_has_its_rows(smoke_dir: Path, name: str) -> None:
     assert "\\begin{tabular}" in (folder / f"{name}.tex").read_text()
 
 
+def test_table3_heads_the_cheap_autoattack_as_such(smoke_dir: Path) -> None:
+    folder = smoke_dir / "results" / "smoke" / "tables"
+    table = pd.read_csv(folder / "table3.csv")
+    assert list(table["attack"]) == ["natural", "autoattack_cheap"]
+    # The cheap setting is never compared with the paper's AutoAttack number.
+    assert table.set_index("attack")["paper_median"].isna().tolist() == [False, True]
+    assert "AA (cheap)" in (folder / "table3.md").read_text()
+
+
+@pytest.mark.parametrize("name", list(AUDIT))
+def test_audit_has_a_row_per_method_and_checkpoint(smoke_dir: Path, name: str) -> None:
+    from gair.audit import plot_audit
+
+    methods, baseline = AUDIT[name]
+    tables = smoke_dir / "results" / "smoke" / "tables"
+    table = pd.read_csv(tables / f"audit_{name}.csv")
+    assert list(zip(table["method"], table["checkpoint"], strict=True)) == [
+        (m, c) for m in methods for c in ("best", "last")
+    ]
+    assert (table["n_seeds"] == SMOKE_SEEDS).all()
+    for attack in ("natural", "pgd20", "pgd_plus", "cw", "lsa", "autoattack_cheap", "worst_case"):
+        assert table[f"{attack}_median"].between(0, 1).all(), attack
+    assert "autoattack_median" not in table  # the smoke's AutoAttack is named as the cheap one
+    # Worst case over every attack of the same points is never above any single attack.
+    for attack in ("pgd20", "pgd_plus", "cw", "lsa", "autoattack_cheap"):
+        assert (table["worst_case_median"] <= table[f"{attack}_median"] + 1e-12).all()
+    # Gains are medians minus the baseline's median at the same checkpoint.
+    base = table[table["method"] == baseline].set_index("checkpoint")
+    for column in ("pgd20", "autoattack_cheap"):
+        expected = table[f"{column}_median"] - table["checkpoint"].map(base[f"{column}_median"])
+        assert (table[f"gain_{column}"] - expected).abs().max() < 1e-5
+    assert "AA (cheap)" in (tables / f"audit_{name}.md").read_text()
+    assert "\\begin{tabular}" in (tables / f"audit_{name}.tex").read_text()
+    png = smoke_dir / "figures" / "smoke" / f"audit_{name}.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    # The figure: one panel per checkpoint, a PGD-20 and an AutoAttack bar per method.
+    fig = plot_audit(table, baseline=baseline)
+    panels = [ax for ax in fig.axes if ax.patches]
+    assert [ax.get_title() for ax in panels] == ["best checkpoint", "last checkpoint"]
+    assert all(len(ax.patches) == 2 * (len(methods) - 1) for ax in panels)
+
+
+def test_tradeoff_table_and_panels(smoke_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gair.figures import axes_with_data, render
+
+    table = pd.read_csv(smoke_dir / "results" / "smoke" / "tables" / "tradeoff.csv")
+    assert list(dict.fromkeys(table["method"])) == TRADEOFF_METHODS
+    assert len(table) == len(TRADEOFF_METHODS) * 2 * 3  # best and last x 3 attacks
+    assert set(table["attack"]) == {"natural", "pgd20", "autoattack_cheap"}
+    # The smoke trade-off trains one seed per method (config/smoke.yaml): no spread.
+    assert (table["n_seeds"] == 1).all() and table["std"].isna().all()
+    folder = smoke_dir / "figures" / "smoke"
+    assert (folder / "tradeoff.pdf").read_bytes()[:5] == b"%PDF-"
+    manifest = json.loads((folder / "tradeoff.json").read_text())["manifest"]
+    monkeypatch.chdir(smoke_dir)
+    fig = render("tradeoff", manifest)
+    panels = axes_with_data(fig)
+    assert [ax.get_title() for ax in panels] == [
+        "natural vs PGD-20",
+        "natural vs AutoAttack (cheap)",
+    ]
+    cells = table.set_index(["method", "checkpoint", "attack"])["median"]
+    for ax, attack in zip(panels, ("pgd20", "autoattack_cheap"), strict=True):
+        assert len(ax.containers) == len(TRADEOFF_METHODS) * 2
+        for container in ax.containers:
+            method, checkpoint = container.get_label()[:-1].rsplit(" (", 1)
+            point = container.lines[0]
+            assert point.get_xdata()[0] == pytest.approx(cells[(method, checkpoint, attack)])
+            assert point.get_ydata()[0] == pytest.approx(cells[(method, checkpoint, "natural")])
+
+
+def test_geometry_keeps_the_logits(smoke_dir: Path) -> None:
+    from sklearn.decomposition import PCA
+
+    files = sorted((smoke_dir / "results" / "smoke" / "geometry").glob("*/kappa_pca.parquet"))
+    assert len(files) == 1
+    frame = pd.read_parquet(files[0])
+    logits = frame[[f"logit{c}" for c in range(10)]].to_numpy(dtype=float)
+    assert (logits.argmax(1) == frame["pred"].to_numpy()).all()
+    # pc1, pc2: the PCA of every point's logits, up to the sign of each component.
+    expected = PCA(2).fit_transform(logits)
+    for k, column in enumerate(("pc1", "pc2")):
+        got = frame[column].to_numpy()
+        sign = 1.0 if float(got @ expected[:, k]) >= 0 else -1.0
+        assert abs(sign * got - expected[:, k]).max() < 1e-3 * (1 + abs(expected[:, k]).max())
+
+
 def test_report_gathers_every_figure_with_a_caption(smoke_dir: Path) -> None:
     report = smoke_dir / "report.html"
     command = snakemake_command(smoke_dir, "--report", str(report))
@@ -107,9 +204,13 @@ def test_report_gathers_every_figure_with_a_caption(smoke_dir: Path) -> None:
     html = report.read_text()
     for name in PANELS:
         assert f"{name}.png" in html
-    # One caption per figure and per table, each naming the paper's figure or table.
-    assert html.count("What to look for") == len(PANELS) + len(TABLE_ROWS)
+    # One caption per figure and per table, each naming the paper's figure or table; the
+    # audit and trade-off captions go with both their figure and their table.
+    for name in [*(f"audit_{table}" for table in AUDIT), "tradeoff"]:
+        assert f"{name}.png" in html
+    assert html.count("What to look for") == len(PANELS) + len(TABLE_ROWS) + 2 * (len(AUDIT) + 1)
     assert "Figure 21</strong> of GAIRAT" in html
+    assert "Robustness audit of Table 1</strong>" in html
 
 
 def test_jobs_ran_on_both_simulated_gpus(smoke_dir: Path) -> None:

@@ -35,6 +35,9 @@ FIGURES = [
     "fig14", "fig15", "fig16", "fig17", "fig18", "fig19", "fig20", "fig21",
 ]  # fmt: skip
 TABLES = ["table1", "table2", "table3"]
+# Beyond the paper: the robustness audit of Tables 1-2 and the trade-off of every method.
+TRADEOFF = "tradeoff"
+AUDIT_ATTACKS = ("pgd20", "pgd_plus", "cw", "lsa", "autoattack")
 RESULTS = config["results"].rstrip("/")
 FIGDIR = config["figures"].rstrip("/")
 GAIR = "python -m gair"
@@ -203,12 +206,51 @@ def check_checkpoint(spec, ckpt, where):
 
 
 PLAN, RUNS, GEOMETRY_CKPT = build_plan()
-for _name in FIGURES + TABLES:
+for _name in FIGURES + TABLES + [TRADEOFF]:
     _exp = config["experiments"][_name]
     if _exp.get("evaluation") and _exp["evaluation"] not in config["evaluations"]:
         fail(f"experiments.{_name}.evaluation", f"{_exp['evaluation']!r} is not in `evaluations`")
     if _exp.get("baseline") and all(_exp["baseline"] not in labels for labels in PLAN[_name].values()):
         fail(f"experiments.{_name}.baseline", f"{_exp['baseline']!r} is not a run label")
+
+
+# ------------------------------------------------------------------------- audit plan
+def plan_audit():
+    """table -> the evaluation set the audit reads. With audit.samples_limit N > 0 the audit
+    gets its own set `<table set>_audit` (every attack on the first N test points) and the
+    table's set keeps only the table's `columns`."""
+    audit = config["audit"]
+    limit = audit.get("samples_limit", 0)
+    out = {}
+    for table, baseline in audit["tables"].items():
+        where = f"audit.tables.{table}"
+        if table not in TABLES or not config["experiments"][table].get("evaluation"):
+            fail(where, f"{table!r} is not a table with evaluations, e.g. table1, table2")
+        exp = config["experiments"][table]
+        if all(baseline not in labels for labels in PLAN[table].values()):
+            labels = [label for labels in PLAN[table].values() for label in labels]
+            fail(where, f"baseline {baseline!r} is not a run label of {table}: {', '.join(labels)}")
+        for _, _, entry in entries(table):
+            for ckpt in audit["checkpoints"]:
+                check_checkpoint(RUNS[entry["run"]], ckpt, "audit.checkpoints")
+        evaluation = exp["evaluation"]
+        if limit:
+            sets = config["evaluations"]
+            sets[f"{evaluation}_audit"] = dict(sets[evaluation], samples_limit=limit)
+            if exp.get("columns"):
+                kept = [a for a in sets[evaluation]["attacks"] if a in exp["columns"]]
+                sets[evaluation] = dict(sets[evaluation], attacks=kept)
+            evaluation = f"{evaluation}_audit"
+        have = {a.removesuffix("_cheap") for a in config["evaluations"][evaluation]["attacks"]}
+        missing = [a for a in AUDIT_ATTACKS if a not in have]
+        if missing:
+            fail(
+                f"evaluations.{evaluation}.attacks",
+                f"the audit of {table} needs {', '.join(missing)} in this set "
+                f"(it has {', '.join(config['evaluations'][evaluation]['attacks'])})",
+            )
+        out[table] = evaluation
+    return out
 
 
 # ------------------------------------------------------------------------- paths
@@ -274,12 +316,38 @@ def manifest(name):
         "baseline": exp.get("baseline"),
         "evaluation": exp.get("evaluation"),
         "checkpoints": exp.get("checkpoints", []),
+        "columns": exp.get("columns"),
     }
 
 
 def manifest_json(name):
     # Key order is the config's order: legends, colour sweeps and table rows follow it.
     return json.dumps(manifest(name))
+
+
+def audit_meta(table):
+    """What `python -m gair audit` reads: evaluation file -> {method, seed, checkpoint}, the
+    method being the run label (the table's row name)."""
+    meta = {}
+    for _, label, entry in entries(table):
+        for ckpt in config["audit"]["checkpoints"]:
+            path = eval_file(entry["run"], ckpt, AUDIT[table])
+            meta[path] = {"method": label, "seed": entry["seed"], "checkpoint": ckpt}
+    return meta
+
+
+def audit_outputs(table):
+    tables = [f"{RESULTS}/tables/audit_{table}.{ext}" for ext in ("csv", "md", "tex")]
+    return tables + [f"{FIGDIR}/audit_{table}.{ext}" for ext in ("pdf", "png")]
+
+
+def tradeoff_outputs():
+    figure = [f"{FIGDIR}/{TRADEOFF}.{ext}" for ext in ("pdf", "png", "json")]
+    return figure + [f"{RESULTS}/tables/{TRADEOFF}.{ext}" for ext in ("csv", "md", "tex")]
+
+
+# Before the wildcard constraints: the audit may add evaluation sets.
+AUDIT = plan_audit()
 
 
 wildcard_constraints:
@@ -357,6 +425,8 @@ def runtime_minutes(wildcards):
 def evaluate_args(wildcards):
     e = config["evaluations"][wildcards.evaluation]
     args = [f"--attacks {','.join(e['attacks'])}", f"--eps {e['eps']!r}"]
+    if "autoattack" in e["attacks"]:
+        args.append(f"--aa-version {e.get('aa_version', 'standard')}")
     if e.get("alpha") is not None:
         args.append(f"--alpha {e['alpha']!r}")
     args.append(f"--pgd-plus-alpha {e.get('pgd_plus_alpha', 0.01)!r}")
@@ -375,6 +445,37 @@ def geometry_args(wildcards):
     )
 
 
+TEST_SIZE = {"cifar10": 10000, "cifar100": 10000, "svhn": 26032, "mnist": 10000}
+# Forward-backward passes per test point. AutoAttack's are a rough count of the published
+# ensemble on a model about half robust: APGD-CE 100 iterations on every point, APGD-T and
+# FAB-T 9 targets x 100 on the points still robust, Square 5000 forward-only queries.
+AUTOATTACK_PASSES = {"standard": 2000, "cheap": 70}
+
+
+def attack_passes(attack, evaluation):
+    e = config["evaluations"][evaluation]
+    if attack == "natural":
+        return 1 / 3
+    if attack.startswith("autoattack"):
+        version = "cheap" if attack.endswith("_cheap") else e.get("aa_version", "standard")
+        return AUTOATTACK_PASSES[version]
+    if attack == "pgd_plus":
+        return 5 * 40
+    if attack in ("cw", "lsa"):
+        return {"cw": 30, "lsa": 20}[attack]
+    return int(attack[3:])  # pgd<k>
+
+
+def eval_hours(run, evaluation):
+    """Rough GPU-hours of one checkpoint's evaluation (the FLOP model of gpu_hours)."""
+    spec, e = RUNS[run], config["evaluations"][evaluation]
+    n_test = spec.test_subset or TEST_SIZE.get(spec.dataset, 2000)
+    if e.get("samples_limit"):
+        n_test = min(n_test, e["samples_limit"])
+    passes = sum(attack_passes(a, evaluation) for a in e["attacks"])
+    return 3 * 2e9 * gmacs(spec) * n_test * passes / (EFFECTIVE_TFLOPS * 1e12) / 3600
+
+
 def eval_minutes(wildcards):
-    """About a tenth of training's compute per checkpoint, at least 30 minutes."""
-    return max(30, int(60 * 0.2 * gpu_hours(RUNS[wildcards.run])) + 30)
+    """SLURM time limit: twice the estimate plus 30 minutes."""
+    return int(60 * 2 * eval_hours(wildcards.run, wildcards.evaluation)) + 30
