@@ -107,15 +107,17 @@ def ga_pgd(
     random_start: bool = True,
     logit_scale: float = 1.0,
     generator: torch.Generator | None = None,
+    start: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Geometry-aware PGD (Algorithm 1): the most adversarial point and kappa.
 
+    ``start``, when given, is the first iterate x^0 and replaces the random start.
     Returns ``(x_adv, kappa)`` with ``kappa`` an int64 tensor in [0, steps].
     """
     check_budget(eps, alpha, steps)
     loss_fn = attack_loss(loss, logit_scale)
     x0 = x.detach()
-    x_adv = _start(x0, eps, random_start, generator)
+    x_adv = _start(x0, eps, random_start, generator) if start is None else start.detach()
     kappa = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
     for _ in range(steps):
         logits, grad = _input_grad(model, x_adv, y, loss_fn)

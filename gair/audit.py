@@ -33,6 +33,7 @@ import pandas as pd
 
 from gair.atomic import atomic_path, write_text
 from gair.errors import ConfigError, DataError
+from gair.tables import tex_escape
 
 ATTACK_ORDER = [
     "natural", "pgd20", "pgd_plus", "cw", "lsa", "autoattack", "autoattack_cheap", "worst_case",
@@ -259,26 +260,19 @@ def to_markdown(table: pd.DataFrame, *, baseline: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _tex_escape(text: str) -> str:
-    out = text.replace("\\", r"\textbackslash{}")
-    for ch in "&%$#_{}":
-        out = out.replace(ch, "\\" + ch)
-    return out.replace("±", r"$\pm$")
-
-
 def to_latex(table: pd.DataFrame, *, baseline: str) -> str:
     header, rows = _display(table, baseline)
     lines = [
         "% Robustness audit: test accuracy (%), median $\\pm$ std over seeds; gains over "
-        + _tex_escape(baseline)
+        + tex_escape(baseline)
         + " in percentage points",
         "% needs \\usepackage{booktabs}",
         "\\begin{tabular}{ll" + "r" * (len(header) - 2) + "}",
         "\\toprule",
-        " & ".join(_tex_escape(h) for h in header) + " \\\\",
+        " & ".join(tex_escape(h) for h in header) + " \\\\",
         "\\midrule",
     ]
-    lines += [" & ".join(_tex_escape(c) for c in r) + " \\\\" for r in rows]
+    lines += [" & ".join(tex_escape(c) for c in r) + " \\\\" for r in rows]
     lines += ["\\bottomrule", "\\end{tabular}", ""]
     return "\n".join(lines)
 

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from gair.attacks import project
+from gair.data import as_float
 from gair.errors import ConfigError
 
 MIN_CLASSES = 4  # the DLR-targeted loss of APGD-T uses the 4 largest logits
@@ -183,7 +184,7 @@ def autoattack_correct(
     with torch.random.fork_rng(devices=devices):
         for start in range(0, x.shape[0], batch_size):
             sl = slice(start, start + batch_size)
-            xb, yb = _float(x[sl]), y[sl]
+            xb, yb = as_float(x[sl]), y[sl]
             with torch.no_grad():
                 logits = model(xb)
             correct = logits.argmax(1) == yb
@@ -204,7 +205,3 @@ def autoattack_correct(
                     correct &= model(x_adv).argmax(1) == yb
             out[sl] = correct
     return out
-
-
-def _float(x: Tensor) -> Tensor:
-    return x.float().div_(255.0) if x.dtype == torch.uint8 else x

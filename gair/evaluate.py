@@ -18,13 +18,10 @@ import torch
 from torch import Tensor, nn
 
 from gair import attacks
+from gair.data import as_float
 from gair.errors import ConfigError
 
 DEFAULT_BATCH = 256
-
-
-def _float(x: Tensor) -> Tensor:
-    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
 
 
 def natural_correct(
@@ -35,7 +32,7 @@ def natural_correct(
     with torch.no_grad():
         for start in range(0, x.shape[0], batch_size):
             sl = slice(start, start + batch_size)
-            out[sl] = model(_float(x[sl])).argmax(1) == y[sl]
+            out[sl] = model(as_float(x[sl])).argmax(1) == y[sl]
     return out
 
 
@@ -59,7 +56,7 @@ def pgd_correct(
     out = torch.empty(x.shape[0], dtype=torch.bool, device=x.device)
     for start in range(0, x.shape[0], batch_size):
         sl = slice(start, start + batch_size)
-        xb, yb = _float(x[sl]), y[sl]
+        xb, yb = as_float(x[sl]), y[sl]
         survived = torch.ones(yb.shape[0], dtype=torch.bool, device=x.device)
         for _ in range(restarts):
             x_adv = attacks.pgd(

@@ -16,13 +16,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gair import attacks
+from gair.data import as_float
 from gair.errors import ConfigError
 
 DEFAULT_BATCH = 256
-
-
-def _float(x: Tensor) -> Tensor:
-    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
 
 
 def kappa_of(
@@ -41,7 +38,7 @@ def kappa_of(
     logits = []
     for start in range(0, x.shape[0], batch_size):
         sl = slice(start, start + batch_size)
-        xb = _float(x[sl])
+        xb = as_float(x[sl])
         _, kappa[sl] = attacks.ga_pgd(
             model, xb, y[sl], eps=eps, alpha=alpha, steps=steps, random_start=random_start
         )
@@ -103,7 +100,7 @@ def flatness(
     adversarial = torch.zeros((), device=x.device)
     for start in range(0, x.shape[0], batch_size):
         sl = slice(start, start + batch_size)
-        xb, yb = _float(x[sl]), y[sl]
+        xb, yb = as_float(x[sl]), y[sl]
         x_fr, _ = attacks.early_stopped_pgd(model, xb, yb, eps=eps, alpha=alpha, steps=steps, tau=0)
         x_adv = attacks.pgd(model, xb, yb, eps=eps, alpha=alpha, steps=steps)
         friendly = friendly + gradient_norms(model, x_fr, yb).sum()

@@ -160,19 +160,11 @@ def cw_pgd(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """PGD-K on the summed CW-inf margin loss from x + xi * N(0, I) (the authors' x^CW)."""
-    attacks.check_budget(eps, alpha, steps)
-    x0 = x.detach()
-    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-    x_adv = x0 + xi * noise
-    for _ in range(steps):
-        x_adv = x_adv.detach().requires_grad_(True)
-        with torch.enable_grad():
-            loss = attacks.cw_margin_loss(model(x_adv).float(), y)
-            (grad,) = torch.autograd.grad(loss, x_adv)
-        x_adv = attacks.project(x_adv.detach() + alpha * grad.sign(), x0, eps)
-    if steps == 0:
-        x_adv = attacks.project(x_adv, x0, eps)
-    return x_adv.detach()
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    x_cw, _ = attacks.ga_pgd(
+        model, x, y, eps=eps, alpha=alpha, steps=steps, loss="cw", start=x.detach() + xi * noise
+    )
+    return x_cw if steps else attacks.project(x_cw, x.detach(), eps)
 
 
 def rst_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> AttackResult:

@@ -279,7 +279,8 @@ def to_markdown(summary: pd.DataFrame, title: str, baseline: str | None, note: s
     return "\n".join(lines) + "\n"
 
 
-def _tex_escape(text: str) -> str:
+def tex_escape(text: str) -> str:
+    """Escape LaTeX's special characters and write ± as $\\pm$."""
     out = text.replace("\\", r"\textbackslash{}")
     for ch in "&%$#_{}":
         out = out.replace(ch, "\\" + ch)
@@ -295,10 +296,10 @@ def to_latex(summary: pd.DataFrame, title: str, baseline: str | None, note: str 
             f"% {checkpoint} checkpoint",
             "\\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
             "\\toprule",
-            " & ".join(_tex_escape(h) for h in header) + " \\\\",
+            " & ".join(tex_escape(h) for h in header) + " \\\\",
             "\\midrule",
         ]
-        lines += [" & ".join(_tex_escape(c) for c in r) + " \\\\" for r in rows]
+        lines += [" & ".join(tex_escape(c) for c in r) + " \\\\" for r in rows]
         lines += ["\\bottomrule", "\\end{tabular}", ""]
     return "\n".join(lines)
 
