@@ -1,6 +1,6 @@
 """The whole smoke DAG, for real: every figure and table of the paper at smoke scale.
 
-Runs `snakemake --cores 2 --configfile config/smoke.yaml all` in a temporary directory (minutes
+Runs `snakemake all --cores 2 --configfile config/smoke.yaml` in a temporary directory (minutes
 on two CPU cores), then checks what it produced: each figure re-rendered from the Parquet
 files it read has the panels its caption describes, each table has its rows, the audit has a
 row per method and checkpoint, and the trade-off figure its two panels.
