@@ -46,7 +46,14 @@ from torch import Tensor, nn
 from gair import attacks
 from gair.errors import ConfigError
 from gair.iaat import extra_settings
-from gair.methods import AttackResult, Method, StepContext, StepOutput, register
+from gair.methods import (
+    AttackResult,
+    Method,
+    StepContext,
+    StepOutput,
+    ga_pgd_attack,
+    register,
+)
 from gair.spec import RunSpec
 
 
@@ -88,37 +95,26 @@ def local_points(
     rows [j * n, (j + 1) * n) hold probe j of every sample."""
     centres = x_adv.detach().repeat(points, *([1] * (x_adv.dim() - 1)))
     z = attacks.random_start(centres, rho, generator)
-    if adversarial:
-        labels = y.repeat(points)
-        z = z.requires_grad_(True)
-        with torch.enable_grad():
-            (grad,) = torch.autograd.grad(attacks.ce_loss(model(z).float(), labels), z)
-        z = attacks.project(z.detach() + rho * grad.sign(), centres, rho)
+    if adversarial:  # one signed-gradient step of size rho, projected back onto the ball
+        z, _ = attacks.ga_pgd(
+            model, centres, y.repeat(points), eps=rho, alpha=rho, steps=1, start=z
+        )
     return z.detach()
 
 
 def atlas_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> AttackResult:
     s = ctx.spec
     cfg = settings(s)
-    x_adv, kappa = attacks.ga_pgd(
-        model,
-        x,
-        y,
-        eps=s.eps,
-        alpha=s.alpha,
-        steps=s.steps,
-        loss=s.attack_loss,
-        random_start=s.random_start,
-    )
+    adv = ga_pgd_attack(model, x, y, ctx)
     z = local_points(
         model,
-        x_adv,
+        adv.x_adv,
         y,
         rho=cfg["atlas_rho"],
         points=int(cfg["atlas_points"]),
         adversarial=cfg["atlas_adversarial"] == 1.0,
     )
-    return AttackResult(x_adv, kappa, {"local": z})
+    return AttackResult(adv.x_adv, adv.kappa, {"local": z})
 
 
 def atlas_objective(logits_adv: Tensor, logits_local: Tensor, y: Tensor, *, gamma: float) -> Tensor:
