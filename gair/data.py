@@ -479,13 +479,22 @@ def epoch_order(n: int, *, seed: int, epoch: int, device: str | torch.device) ->
 
 
 def draw_crop_flip(
-    n: int, generator: torch.Generator, *, pad: int, device: str | torch.device
+    n: int,
+    generator: torch.Generator,
+    *,
+    pad: int,
+    device: str | torch.device,
+    flip: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-sample crop offsets in [0, 2 * pad] (rows, then columns) and flip bits."""
+    """Per-sample crop offsets in [0, 2 * pad] (rows, then columns) and flip bits.
+
+    The flip bits are drawn even with ``flip=False`` (then all false), so the generator's
+    stream after this call does not depend on ``flip``.
+    """
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=device)
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=device)
     flips = torch.randint(0, 2, (n,), generator=generator, device=device) == 1
-    return dy, dx, flips
+    return dy, dx, flips if flip else torch.zeros_like(flips)
 
 
 def crop_flip(
@@ -517,9 +526,7 @@ def augment(
         raise ConfigError(f"augment pad={pad} must be >= 0")
     if pad == 0 and not flip:
         return x
-    dy, dx, flips = draw_crop_flip(x.shape[0], generator, pad=pad, device=x.device)
-    if not flip:
-        flips = torch.zeros_like(flips)
+    dy, dx, flips = draw_crop_flip(x.shape[0], generator, pad=pad, device=x.device, flip=flip)
     return crop_flip(x, dy, dx, flips, pad=pad)
 
 
@@ -553,9 +560,7 @@ def iterate_batches(
         order = torch.arange(n, device=device)
     images = split_x.dim() == 4 and augment_images and (pad > 0 or flip)
     if images:
-        dy, dx, flips = draw_crop_flip(n, gen, pad=pad, device=device)
-        if not flip:
-            flips = torch.zeros_like(flips)
+        dy, dx, flips = draw_crop_flip(n, gen, pad=pad, device=device, flip=flip)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
         idx = order[start : start + batch_size]
@@ -608,9 +613,7 @@ def iterate_mixed_batches(
     order = order.gather(1, torch.rand(order.shape, generator=gen, device=device).argsort(1))
     images = split_x.dim() == 4 and augment_images and (pad > 0 or flip)
     if images:
-        dy, dx, flips = draw_crop_flip(order.numel(), gen, pad=pad, device=device)
-        if not flip:
-            flips = torch.zeros_like(flips)
+        dy, dx, flips = draw_crop_flip(order.numel(), gen, pad=pad, device=device, flip=flip)
     for b in range(batches):
         idx = order[b]
         x = as_float(split_x[idx])
