@@ -169,6 +169,7 @@ class Run:
         self.best: dict[str, Any] = {"epoch": 0, "pgd20_acc": -1.0}
         self.epoch = 0
         self.iteration = 0
+        self._epoch_kappa: Tensor | None = None  # the last epoch's per-sample kappa
 
     def _optimizer(self) -> torch.optim.Optimizer:
         s = self.spec
@@ -456,8 +457,6 @@ class Run:
         if s.save_kappa:
             self.merge_kappa()
         return self.history
-
-    _epoch_kappa: Tensor | None = None
 
     def _save(self, epoch: int, row: dict[str, Any]) -> None:
         s = self.spec
