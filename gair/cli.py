@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("gair.audit:cli", "robustness audit over PGD-20, PGD+, CW, LSA and AutoAttack"),
     "figure": ("gair.figures:cli", "render one of the paper's figures from Parquet files"),
     "table": ("gair.tables:cli", "render one of the paper's tables from Parquet files"),
+    "protocol": ("gair.protocol:cli", "print every run of a target epoch by epoch (no training)"),
     "bench": ("gair.bench:cli", "measure training and attack throughput against a reference"),
     "gpu": ("gair.gpu:cli", "show which GPU index this process would take"),
 }

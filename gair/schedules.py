@@ -1,8 +1,12 @@
 """Learning-rate schedules, as functions of the 1-based epoch (and iteration for MMA).
 
-``multistep`` multiplies the base LR by ``lr_factors[i]`` for every milestone passed; a
-milestone m acts from epoch m + 1 on. The named schedules are those of the reference
-implementation (REFERENCE.md), evaluated at t = the 1-based epoch with E = total epochs.
+Every schedule follows the spec's epoch convention (:mod:`gair.spec`): ``multistep``
+multiplies the base LR by ``lr_factors[i]`` from epoch ``milestones[i]`` on, and ``onedrop``
+switches to ``lr_drop_value`` from epoch ``lr_drop_epoch`` on. The named schedules are those
+of GAIRAT's and FAT's scripts (REFERENCE.md), which evaluate them at t = the 1-based epoch
+with E = total epochs, with the same integer divisions (E // 3, E * 2 // 5, E // 10).
+``rst_cosine`` is RST's cosine (Table 3), evaluated at t = epoch - 1, so that its first epoch
+trains at the base LR and its last one above 0; GAIRAT's ``cosine`` reaches 0 at epoch E.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import math
 import numpy as np
 
 from gair.errors import ConfigError
-from gair.spec import RunSpec
+from gair.spec import RunSpec, changes_passed
 
 SCHEDULES = (
     "multistep",
@@ -24,15 +28,16 @@ SCHEDULES = (
     "onedrop",
     "multipledecay",
     "cosine",
+    "rst_cosine",
     "iterations",
 )
 
 
 def multistep_lr(base: float, epoch: int, milestones: list[int], factors: list[float]) -> float:
+    """base times every factor whose milestone holds at ``epoch`` (from epoch m on)."""
     lr = base
     for milestone, factor in zip(milestones, factors, strict=True):
-        if epoch > milestone:
-            lr *= factor
+        lr *= factor if changes_passed(epoch, [milestone]) else 1.0
     return lr
 
 
@@ -48,16 +53,16 @@ def piecewise_lr(base: float, t: float, total: int) -> float:
 
 def linear_lr(base: float, t: float, total: int) -> float:
     return float(
-        np.interp(t, [0, total / 3, 2 * total / 3, total], [base, base, base / 10, base / 100])
+        np.interp(t, [0, total // 3, total * 2 // 3, total], [base, base, base / 10, base / 100])
     )
 
 
 def superconverge_lr(base: float, t: float, total: int) -> float:
-    return float(np.interp(t, [0, 2 * total / 5, total], [0.0, base, 0.0]))
+    return float(np.interp(t, [0, total * 2 // 5, total], [0.0, base, 0.0]))
 
 
 def multipledecay_lr(base: float, t: float, total: int) -> float:
-    return base - (t // (total / 10)) * (base / 10)
+    return base - (t // max(total // 10, 1)) * (base / 10)
 
 
 def cosine_lr(base: float, t: float, total: int) -> float:
@@ -78,11 +83,13 @@ def lr_at(spec: RunSpec, epoch: int, iteration: int = 0) -> float:
     if name == "superconverge":
         return superconverge_lr(base, epoch, total)
     if name == "onedrop":
-        return base if epoch <= spec.lr_drop_epoch else spec.lr_drop_value
+        return spec.lr_drop_value if changes_passed(epoch, [spec.lr_drop_epoch]) else base
     if name == "multipledecay":
         return multipledecay_lr(base, epoch, total)
     if name == "cosine":
         return cosine_lr(base, epoch, total)
+    if name == "rst_cosine":
+        return cosine_lr(base, epoch - 1, total)
     if name == "iterations":
         passed = bisect.bisect_right(spec.lr_iter_milestones, iteration)
         return base if passed == 0 else spec.lr_iter_values[passed - 1]
@@ -104,4 +111,9 @@ def check_schedule(spec: RunSpec) -> None:
         raise ConfigError(
             f"lr_iter_values = {spec.lr_iter_values!r} is invalid: it needs one value per "
             f"iteration milestone ({spec.lr_iter_milestones!r})"
+        )
+    if spec.lr_schedule == "onedrop" and spec.lr_drop_epoch < 1:
+        raise ConfigError(
+            f"lr_drop_epoch = {spec.lr_drop_epoch!r} is invalid for lr_schedule onedrop: it "
+            "must be the first epoch at lr_drop_value (>= 1)"
         )

@@ -4,9 +4,18 @@ A run is named by its resolved spec: every field below, with defaults filled in.
 workflow, the command line and checkpoints all carry the same dictionary, so two runs with
 the same spec are the same run.
 
-Epochs are counted from 1. A milestone ``m`` takes effect from epoch ``m + 1`` on, which is
-the convention of PyTorch's ``MultiStepLR`` and of the authors' scripts (``if epoch >= m``
-with epochs counted from 0). ``burn_in = b`` keeps every weight at 1 for epochs 1..b.
+The epoch convention (one for every schedule of a run)
+------------------------------------------------------
+Epochs are counted from 1. Every setting that names an epoch names the first epoch at which
+its change holds: a learning-rate milestone ``m`` (``milestones``, ``lr_drop_epoch``), a tau
+or lambda milestone, ``reweight_from`` (the first epoch whose loss is reweighted, GAIRAT's
+``begin_epoch``), a snapshot (the model after training epoch ``m``) and the best-checkpoint
+window ``best_start..best_end`` (both ends included). "The LR is divided by 10 at epoch 30"
+therefore reads ``milestones: [30]``: epochs 1..29 train at the first LR and epoch 30 is the
+first at the lower one, as in the authors' scripts (GAIRAT.py evaluates its schedules at
+``epoch + 1`` with a 0-based loop; TRADES' and MART's scripts test ``epoch >= 75`` with epochs
+from 1). :func:`changes_passed` is the one place this rule is written in code; where the
+paper's words and the scripts differ by one epoch, docs/fidelity.md lists it.
 """
 
 from __future__ import annotations
@@ -22,6 +31,39 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gair.errors import ConfigError
+
+# Bump when a change alters what an existing spec trains (the epoch convention, a method's
+# definition): it enters every run's digest, so a folder trained under an older protocol is
+# never resumed or reported as a run of this one. 2: the epoch convention above, MART's KL
+# direction and start, GAIR-RST's pseudo-labelled data, training errors on fixed points.
+PROTOCOL = 2
+
+# Settings that were renamed: an old config gets the new name and how to convert.
+RENAMED = {
+    "burn_in": "reweight_from (the first reweighted epoch: burn_in b was reweight_from b + 1)",
+}
+
+
+def changes_passed(epoch: int, milestones: list[int]) -> int:
+    """How many of ``milestones`` hold at the 1-based ``epoch``: a change at ``m`` holds from
+    epoch ``m`` on (the module docstring's convention)."""
+    return sum(epoch >= m for m in milestones)
+
+
+def rescale_epoch(epoch: int, total: int, new_total: int) -> int:
+    """An epoch setting of a ``total``-epoch run moved to a ``new_total``-epoch run: epoch
+    ``e`` starts after ``e - 1`` of ``total`` epochs, so it maps to the epoch that starts after
+    the same share of ``new_total`` (rounded half up), within 1..new_total. 0 stays 0."""
+    if epoch <= 0:
+        return epoch
+    moved = 1 + math.floor((epoch - 1) * new_total / total + 0.5)
+    return min(new_total, max(1, moved))
+
+
+# Field metadata of a setting whose value is an epoch (or a list of epochs), under the
+# convention above: these are the settings rescaled together and checked to be >= 0.
+EPOCHS = {"epochs": True}
+
 
 # Names checked here, before a run starts, so a typo fails before anything is written. The
 # implementations live in gair.reweight and gair.attacks; this module stays free of torch
@@ -59,9 +101,12 @@ class RunSpec:
     weight_decay: float = 5e-4
     nesterov: bool = False
     lr_schedule: str = "multistep"
-    milestones: list[int] = field(default_factory=lambda: [30, 60])
+    # multistep: the LR is multiplied by lr_factors[i] from epoch milestones[i] on
+    milestones: list[int] = field(default_factory=lambda: [30, 60], metadata=EPOCHS)
     lr_factors: list[float] = field(default_factory=lambda: [0.1, 0.1])
-    lr_drop_epoch: int = 0  # onedrop: epoch after which the LR is lr_drop_value
+    lr_drop_epoch: int = field(
+        default=0, metadata=EPOCHS
+    )  # onedrop: the first epoch at lr_drop_value
     lr_drop_value: float = 0.01
     lr_iter_milestones: list[int] = field(default_factory=list)  # iteration-based steps (MMA)
     lr_iter_values: list[float] = field(default_factory=list)
@@ -73,9 +118,9 @@ class RunSpec:
     random_start: bool = True
     attack_loss: str = "ce"
 
-    # early-stopped PGD-K-tau (FAT, GAIR-FAT): tau_values[i] applies after tau_milestones[i-1]
+    # early-stopped PGD-K-tau (FAT, GAIR-FAT): tau_values[i] from epoch tau_milestones[i-1] on
     tau_values: list[int] = field(default_factory=lambda: [0])
-    tau_milestones: list[int] = field(default_factory=list)
+    tau_milestones: list[int] = field(default_factory=list, metadata=EPOCHS)
     # Forward only the samples still running (identical results; one host read per PGD step
     # to size the active set). False keeps the attack free of host reads but does the work
     # of every stopped sample too.
@@ -84,9 +129,11 @@ class RunSpec:
     # geometry-aware reweighting
     weight_fn: str = "tanh"
     lam: float = 0.0
-    lam_values: list[float] = field(default_factory=list)  # lam_values[i] after lam_milestones[i]
-    lam_milestones: list[int] = field(default_factory=list)
-    burn_in: int = 0
+    lam_values: list[float] = field(default_factory=list)  # lam_values[i] from lam_milestones[i]
+    lam_milestones: list[int] = field(default_factory=list, metadata=EPOCHS)
+    # The first epoch whose loss is reweighted (0 or 1: every epoch; epochs + 1: never).
+    # Before it every weight is 1: the paper's burn-in period.
+    reweight_from: int = field(default=0, metadata=EPOCHS)
     step_kappa: list[int] = field(default_factory=list)  # step weight: thresholds on kappa
     step_weights: list[float] = field(default_factory=list)  # len(step_kappa) + 1 values
 
@@ -106,9 +153,10 @@ class RunSpec:
     flatness_samples: int = 1000
 
     # checkpoints and extra outputs
-    best_start: int = 1
-    best_end: int = 0  # 0: the last epoch
-    snapshots: list[int] = field(default_factory=list)
+    # best.pt: the best PGD-20 test epoch in best_start..best_end (0: the last epoch)
+    best_start: int = field(default=1, metadata=EPOCHS)
+    best_end: int = field(default=0, metadata=EPOCHS)
+    snapshots: list[int] = field(default_factory=list, metadata=EPOCHS)  # epochN.pt
     save_kappa: bool = False
 
     # numerics and speed (recorded; fp32 unless asked)
@@ -148,11 +196,18 @@ class RunSpec:
             raise ConfigError(f"lr = {self.lr!r} is invalid: it must be a finite number > 0")
         if self.weight_decay < 0:
             raise ConfigError(f"weight_decay = {self.weight_decay!r} is invalid: it must be >= 0")
-        if not 0 <= self.burn_in <= self.epochs:
+        if not 0 <= self.reweight_from <= self.epochs + 1:
             raise ConfigError(
-                f"burn_in = {self.burn_in!r} is invalid: it must lie in [0, epochs] = "
-                f"[0, {self.epochs}] (burn_in = epochs is plain AT)"
+                f"reweight_from = {self.reweight_from!r} is invalid: it must lie in "
+                f"[0, epochs + 1] = [0, {self.epochs + 1}] (epochs + 1: never reweight)"
             )
+        for name in self.epoch_settings():
+            value = getattr(self, name)
+            bad = [v for v in (value if isinstance(value, list) else [value]) if v < 0]
+            if bad:
+                raise ConfigError(
+                    f"{name} = {value!r} is invalid: epochs are counted from 1 (0: unset)"
+                )
         if len(self.lr_factors) != len(self.milestones):
             raise ConfigError(
                 f"lr_factors = {self.lr_factors!r} is invalid: it needs one factor per milestone "
@@ -232,15 +287,49 @@ class RunSpec:
 
     def tau_at(self, epoch: int) -> int:
         """FAT's tau for a 1-based epoch."""
-        return self.tau_values[sum(epoch > m for m in self.tau_milestones)]
+        return self.tau_values[changes_passed(epoch, self.tau_milestones)]
 
     def lam_at(self, epoch: int) -> float:
         """Eq. 6's lambda for a 1-based epoch (a schedule when lam_milestones is set)."""
-        passed = sum(epoch > m for m in self.lam_milestones)
+        passed = changes_passed(epoch, self.lam_milestones)
         return self.lam if passed == 0 else self.lam_values[passed - 1]
 
     def reweighting(self, epoch: int) -> bool:
-        return epoch > self.burn_in
+        """Whether the loss of the 1-based ``epoch`` is reweighted (burn-in over)."""
+        return changes_passed(epoch, [self.reweight_from]) == 1
+
+    def in_best_window(self, epoch: int) -> bool:
+        """Whether ``epoch`` may become best.pt (best_start..best_end, both included)."""
+        return self.best_start <= epoch <= self.last_best_epoch
+
+    @classmethod
+    def epoch_settings(cls) -> list[str]:
+        """The fields whose values are epochs (the convention above; rescaled together)."""
+        return [f.name for f in dataclasses.fields(cls) if f.metadata.get("epochs")]
+
+    def rescaled(self, epochs: int) -> RunSpec:
+        """The same run shortened (or lengthened) to ``epochs``: every epoch setting moved by
+        :func:`rescale_epoch`, so that each change falls at the same share of training."""
+        if epochs <= 0 or epochs == self.epochs:
+            return self
+
+        def move(value: int) -> int:
+            return rescale_epoch(value, self.epochs, epochs)
+
+        changes: dict[str, Any] = {"epochs": epochs}
+        for name in self.epoch_settings():
+            value = getattr(self, name)
+            if name == "snapshots":
+                changes[name] = sorted({move(v) for v in value})
+            elif isinstance(value, list):  # one entry per factor or value: keep them all
+                changes[name] = [move(v) for v in value]
+            else:
+                changes[name] = move(value)
+        if self.reweight_from > self.epochs:  # never reweight stays never
+            changes["reweight_from"] = epochs + 1
+        if self.best_end and changes["best_end"] < changes["best_start"]:
+            changes["best_end"] = changes["best_start"]
+        return self.with_overrides(changes)
 
     # ---------------------------------------------------------------- identity
     def to_dict(self) -> dict[str, Any]:
@@ -256,12 +345,13 @@ class RunSpec:
         """Short hash of the settings that differ from their defaults.
 
         Leaving defaults out keeps every existing run's name when a new setting is added
-        with a default that reproduces the old behaviour.
+        with a default that reproduces the old behaviour; :data:`PROTOCOL` is always in.
         """
         defaults = _defaults(type(self))
         changed = {
             k: v for k, v in self.identity().items() if k not in defaults or v != defaults[k]
         }
+        changed["protocol"] = PROTOCOL
         text = json.dumps(changed, sort_keys=True, default=_json_default)
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
@@ -272,6 +362,9 @@ class RunSpec:
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(known))
+        renamed = [k for k in unknown if k in RENAMED]
+        if renamed:
+            raise ConfigError(f"run setting {renamed[0]!r} was renamed: use {RENAMED[renamed[0]]}")
         if unknown:
             raise ConfigError(
                 f"unknown run setting {unknown[0]!r}; "

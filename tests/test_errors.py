@@ -81,7 +81,9 @@ TRAIN_CASES = {
     "list expected": (["--set", "milestones=30"], ["milestones", "30", "list"]),
     "negative eps": (["--set", "eps=-0.1"], ["eps", "-0.1", ">= 0"]),
     "zero steps": (["--set", "steps=0"], ["steps", "0", ">= 1"]),
-    "burn-in past the end": (["--set", "burn_in=3"], ["burn_in", "3", "[0, 2]"]),
+    "reweighting past the end": (["--set", "reweight_from=4"], ["reweight_from", "4", "[0, 3]"]),
+    "renamed setting": (["--set", "burn_in=1"], ["'burn_in'", "reweight_from", "b + 1"]),
+    "negative epoch": (["--set", "snapshots=[-1]"], ["snapshots", "[-1]", "counted from 1"]),
     "tau values": (
         ["--set", "tau_values=[0,1,2]", "--set", "tau_milestones=[1]"],
         ["tau_values", "[0, 1, 2]", "tau_milestones", "[1]"],
@@ -95,7 +97,7 @@ TRAIN_CASES = {
         ["step_kappa", "[3, 1]", "increase"],
     ),
     "lambda nan": (["--set", "lam=.nan"], ["lam", "nan", "+inf"]),
-    "unknown setting": (["--set", "epsilon=0.1"], ["'epsilon'", "eps", "burn_in", "lam"]),
+    "unknown setting": (["--set", "epsilon=0.1"], ["'epsilon'", "eps", "reweight_from", "lam"]),
     "set without value": (["--set", "eps"], ["--set 'eps'", "key=value"]),
     "subset too large": (["--set", "train_subset=5000"], ["train_subset", "5000", "1437"]),
     "device": (["--set", "device=tpu"], ["'tpu'", "cpu", "cuda"]),
@@ -184,7 +186,7 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(
 ) -> None:
     """Epoch 1 trains normally; from epoch 2 the LR is 1e29 and the loss overflows."""
     folder = tmp_path / "run"
-    argv = [*base(folder, method="at"), *TINY, "--set", "milestones=[1]",
+    argv = [*base(folder, method="at"), *TINY, "--set", "milestones=[2]",
             "--set", "lr_factors=[1e30]"]  # fmt: skip
     line = check_error(capsys, argv, "NaN or infinite", "epoch 2", "step", "last.pt")
     # Step 1 of epoch 2 still uses epoch 1's finite weights; its 1e29 update overflows them,

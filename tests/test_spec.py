@@ -134,8 +134,10 @@ def test_from_dict_names_unknown_and_mistyped_settings() -> None:
         ({"eps": -0.1}, "eps"),
         ({"eps": math.inf}, "eps"),
         ({"lr": 0.0}, "lr"),
-        ({"burn_in": 11}, "burn_in"),
-        ({"burn_in": -1}, "burn_in"),
+        ({"reweight_from": 12}, "reweight_from"),
+        ({"reweight_from": -1}, "reweight_from"),
+        ({"snapshots": [3, -2]}, "snapshots"),
+        ({"best_start": -1}, "best_start"),
         ({"milestones": [5], "lr_factors": [0.1, 0.1]}, "lr_factors"),
         ({"tau_values": [0, 3]}, "tau_values"),
         ({"tau_values": [-1]}, "tau_values"),
@@ -229,5 +231,38 @@ def test_a_new_setting_with_a_default_keeps_existing_run_names() -> None:
     base = dict(dataset="digits", model="smallcnn", method="gairat", epochs=3, lam=-1.0)
     assert Extended(**base).digest() == RunSpec(**base).digest()
     assert Extended(**base, some_new_setting=2.0).digest() != RunSpec(**base).digest()
-    assert RunSpec(**base, burn_in=0).digest() == RunSpec(**base).digest()
-    assert RunSpec(**base, burn_in=1).digest() != RunSpec(**base).digest()
+    assert RunSpec(**base, reweight_from=0).digest() == RunSpec(**base).digest()
+    assert RunSpec(**base, reweight_from=1).digest() != RunSpec(**base).digest()
+
+
+def test_the_protocol_version_is_part_of_every_run_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run trained under an older protocol (epoch convention, a method's definition) must
+    never be resumed or reported as a run of the current one: its name differs."""
+    import gair.spec as spec_module
+
+    base = dict(dataset="digits", model="smallcnn", method="at", epochs=3)
+    now = RunSpec(**base).run_name()
+    monkeypatch.setattr(spec_module, "PROTOCOL", spec_module.PROTOCOL - 1)
+    assert RunSpec(**base).run_name() != now
+
+
+def test_rescaling_moves_every_epoch_setting_to_the_same_share_of_training() -> None:
+    s = RunSpec(
+        dataset="digits", model="mlp", method="gairat", epochs=100, milestones=[30, 60],
+        lr_factors=[0.1, 0.1], reweight_from=30, snapshots=[30], best_start=59, best_end=100,
+        tau_values=[0, 3, 6], tau_milestones=[41, 71], lam_milestones=[50], lam_values=[1.0],
+    )  # fmt: skip
+    r = s.rescaled(10)
+    # epoch e starts after e - 1 of 100 epochs: 1 + round((e - 1) / 10) of 10
+    assert r.milestones == [4, 7] and r.reweight_from == 4 and r.snapshots == [4]
+    assert r.tau_milestones == [5, 8] and r.lam_milestones == [6]
+    assert (r.best_start, r.best_end) == (7, 10)
+    # the epoch-30 snapshot stays the first epoch at the dropped LR, as at full length
+    assert r.snapshots[0] == r.milestones[0]
+    assert set(RunSpec.epoch_settings()) == {
+        "milestones", "lr_drop_epoch", "tau_milestones", "lam_milestones", "reweight_from",
+        "best_start", "best_end", "snapshots",
+    }  # fmt: skip
+    assert s.rescaled(100) is s and s.rescaled(0) is s
+    never = RunSpec(dataset="digits", model="mlp", method="gairat", epochs=100, reweight_from=101)
+    assert never.rescaled(4).reweight_from == 5

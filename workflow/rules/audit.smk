@@ -9,7 +9,7 @@ for _table, _baseline in config["audit"]["tables"].items():
             f"audit_{_table}"
         input:
             # Config order (label, seed, checkpoint): the audit's rows follow it.
-            evals=list(audit_meta(_table)),
+            evals=list(PLAN.audit_meta(_table)),
         output:
             csv=report(
                 f"{RESULTS}/tables/audit_{_table}.csv",
@@ -25,7 +25,7 @@ for _table, _baseline in config["audit"]["tables"].items():
                 category="Audit",
             ),
         params:
-            meta=json.dumps(audit_meta(_table)),
+            meta=json.dumps(PLAN.audit_meta(_table)),
             baseline=_baseline,
             prefix=lambda wildcards, output: output.csv[: -len(".csv")],
             figure=lambda wildcards, output: output.pdf[: -len(".pdf")],
@@ -43,5 +43,5 @@ for _table, _baseline in config["audit"]["tables"].items():
 
 rule audit:
     input:
-        [path for table in config["audit"]["tables"] for path in audit_outputs(table)],
+        [path for table in PLAN.audit for path in PLAN.audit_outputs(table)],
     localrule: True

@@ -3,12 +3,12 @@
 
 rule evaluate:
     input:
-        lambda wildcards: done_file(wildcards.run),
+        lambda wildcards: PLAN.done_file(wildcards.run),
     output:
-        eval_file("{run}", "{ckpt}", "{evaluation}"),
+        PLAN.eval_file("{run}", "{ckpt}", "{evaluation}"),
     params:
-        args=evaluate_args,
-        checkpoint=lambda wildcards: f"{run_dir(wildcards.run)}/{wildcards.ckpt}.pt",
+        args=lambda wildcards: PLAN.evaluate_args(wildcards.evaluation),
+        checkpoint=lambda wildcards: f"{PLAN.run_dir(wildcards.run)}/{wildcards.ckpt}.pt",
         gpu=ON_GPU,
         gair=GAIR,
     log:
@@ -26,11 +26,11 @@ rule evaluate:
 
 rule geometry:
     input:
-        lambda wildcards: done_file(wildcards.run),
+        lambda wildcards: PLAN.done_file(wildcards.run),
     output:
-        geometry_file("{run}", "{profile}"),
+        PLAN.geometry_file("{run}", "{profile}"),
     params:
-        args=geometry_args,
+        args=lambda wildcards: PLAN.geometry_args(wildcards.run, wildcards.profile),
         gpu=ON_GPU,
         gair=GAIR,
     log:

@@ -5,7 +5,7 @@ for _fig in FIGURES:
         name:
             _fig
         input:
-            experiment_inputs(_fig),
+            PLAN.experiment_inputs(_fig),
         output:
             pdf=f"{FIGDIR}/{_fig}.pdf",
             png=report(
@@ -16,7 +16,7 @@ for _fig in FIGURES:
             panels=f"{FIGDIR}/{_fig}.json",
         params:
             name=_fig,
-            manifest=manifest_json(_fig),
+            manifest=json.dumps(PLAN.manifest(_fig)),
             prefix=lambda wildcards, output: output.pdf[: -len(".pdf")],
             gair=GAIR,
         log:

@@ -5,7 +5,7 @@ for _table in TABLES:
         name:
             _table
         input:
-            experiment_inputs(_table),
+            PLAN.experiment_inputs(_table),
         output:
             csv=report(
                 f"{RESULTS}/tables/{_table}.csv",
@@ -16,7 +16,7 @@ for _table in TABLES:
             tex=f"{RESULTS}/tables/{_table}.tex",
         params:
             name=_table,
-            manifest=manifest_json(_table),
+            manifest=json.dumps(PLAN.manifest(_table)),
             prefix=lambda wildcards, output: output.csv[: -len(".csv")],
             gair=GAIR,
         log:

@@ -4,7 +4,7 @@
 
 rule tradeoff:
     input:
-        experiment_inputs(TRADEOFF),
+        PLAN.experiment_inputs(TRADEOFF),
     output:
         pdf=f"{FIGDIR}/{TRADEOFF}.pdf",
         png=report(
@@ -19,7 +19,7 @@ rule tradeoff:
         md=f"{RESULTS}/tables/{TRADEOFF}.md",
         tex=f"{RESULTS}/tables/{TRADEOFF}.tex",
     params:
-        manifest=manifest_json(TRADEOFF),
+        manifest=json.dumps(PLAN.manifest(TRADEOFF)),
         figure=lambda wildcards, output: output.pdf[: -len(".pdf")],
         table=lambda wildcards, output: output.csv[: -len(".csv")],
         gair=GAIR,

@@ -7,11 +7,11 @@ rule train:
     input:
         unlabeled=unlabeled_input,
     output:
-        done_file("{run}"),
+        PLAN.done_file("{run}"),
     params:
-        spec=lambda wildcards: spec_json(wildcards.run),
+        spec=lambda wildcards: PLAN.spec_json(wildcards.run),
         spec_file=lambda wildcards: f"{RESULTS}/specs/{wildcards.run}.json",
-        out=lambda wildcards: run_dir(wildcards.run),
+        out=lambda wildcards: PLAN.run_dir(wildcards.run),
         gpu=ON_GPU,
         gair=GAIR,
     log:

@@ -1,0 +1,531 @@
+"""The plan: a workflow config turned into runs, run names, the files every target reads and
+the compute each job costs.
+
+Plain Python, free of torch and of Snakemake: ``workflow/rules/common.smk`` builds one
+:class:`Plan` and wires its answers into rules; ``python -m gair protocol`` prints it; tests
+check it directly. A plan never changes the config it was given.
+
+How a run is resolved (config/paper.yaml documents the keys)::
+
+    RunSpec defaults <- defaults <- presets[experiment.preset] <- experiment.set
+        <- presets[group.preset] <- group.set <- the run's own settings
+        <- alpha = eps * group.alpha_per_eps <- force <- rescale_epochs_to
+
+Every epoch-valued setting follows the spec's epoch convention (gair.spec); rescaling moves
+them all with :meth:`gair.spec.RunSpec.rescaled`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gair.datasets import DATASETS
+from gair.errors import ConfigError
+from gair.spec import RunSpec, rescale_epoch
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = REPO / "config" / "paper.yaml"
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+FIGURES = [
+    "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "fig10", "fig11", "fig12", "fig13",
+    "fig14", "fig15", "fig16", "fig17", "fig18", "fig19", "fig20", "fig21",
+]  # fmt: skip
+TABLES = ["table1", "table2", "table3"]
+# Beyond the paper: the robustness audit of Tables 1-2 and the trade-off of every method.
+TRADEOFF = "tradeoff"
+AUDIT_ATTACKS = ("pgd20", "pgd_plus", "cw", "lsa", "autoattack")
+
+
+class PlanError(ConfigError):
+    """A config value that cannot be planned; the message names its key."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"config {where}: {message}")
+
+
+# ---------------------------------------------------------------------------- config files
+def merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """``overlay`` merged into ``base`` key by key, mappings recursively (Snakemake's rule
+    for --configfile); returns ``base``."""
+    for key, value in overlay.items():
+        if isinstance(value, Mapping):
+            inner = base.get(key)
+            base[key] = merge(inner if isinstance(inner, dict) else {}, value)
+        else:
+            base[key] = value
+    return base
+
+
+def load_config(overlays: list[str | Path] = (), base: str | Path = DEFAULT_CONFIG) -> dict:
+    """config/paper.yaml with each overlay merged on top, as ``snakemake --configfile`` does."""
+    import yaml
+
+    config: dict[str, Any] = {}
+    for path in [base, *overlays]:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"config file {str(file)!r} does not exist")
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as err:
+            first = " ".join(str(err).split())
+            raise ConfigError(f"config file {str(file)!r} is not valid YAML ({first})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {str(file)!r} must hold a mapping of keys")
+        merge(config, data)
+    return config
+
+
+def validate(config: dict[str, Any]) -> None:
+    """Check ``config`` against the workflow's JSON schema (Snakemake's validator)."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate as snakemake_validate
+
+    try:
+        snakemake_validate(copy.deepcopy(config), str(SCHEMA), set_default=False)
+    except WorkflowError as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        raise ConfigError("config does not match the schema: " + " | ".join(lines[:3])) from None
+
+
+# ---------------------------------------------------------------------------- the plan
+@dataclass
+class Entry:
+    """One trained run as a figure or table sees it."""
+
+    run: str
+    seed: int
+    paper_epochs: int
+    geometry: tuple[str, str] | None = None  # (profile, checkpoint) of its geometry job
+
+
+@dataclass
+class Plan:
+    """Everything the workflow derives from a config; built once, read by the rules."""
+
+    config: dict[str, Any]
+    experiments: dict[str, dict[str, dict[str, list[Entry]]]] = field(default_factory=dict)
+    runs: dict[str, RunSpec] = field(default_factory=dict)
+    evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    audit: dict[str, str] = field(default_factory=dict)  # table -> evaluation set
+
+    def __post_init__(self) -> None:
+        self.config = copy.deepcopy(self.config)
+        self.evaluations = copy.deepcopy(self.config["evaluations"])
+        self.results = self.config["results"].rstrip("/")
+        self.figdir = self.config["figures"].rstrip("/")
+        self._build()
+        self._check_targets()
+        self._plan_audit()
+
+    # ------------------------------------------------------------------ resolution
+    def fail(self, where: str, message: str) -> None:
+        raise PlanError(where, message)
+
+    def preset_settings(self, name: str, where: str, chain: tuple[str, ...] = ()) -> dict:
+        """A preset's settings, its `base` chain applied first."""
+        presets = self.config["presets"]
+        if name not in presets:
+            self.fail(
+                where, f"preset {name!r} is not defined; defined presets: {', '.join(presets)}"
+            )
+        if name in chain:
+            self.fail(where, f"preset {name!r} is its own base ({' -> '.join((*chain, name))})")
+        own = dict(presets[name])
+        base = own.pop("base", None)
+        out = self.preset_settings(base, f"presets.{name}.base", (*chain, name)) if base else {}
+        out.update(own)
+        return out
+
+    def layer(self, settings: dict | None, where: str) -> dict:
+        """Settings with an optional `preset` key expanded underneath them."""
+        own = dict(settings or {})
+        name = own.pop("preset", None)
+        out = self.preset_settings(name, f"{where}.preset") if name else {}
+        out.update(own)
+        return out
+
+    def experiment(self, name: str, chain: tuple[str, ...] = ()) -> dict:
+        """The keys that decide an experiment's runs, following `runs_from`."""
+        experiments = self.config["experiments"]
+        exp = experiments[name]
+        source = exp.get("runs_from")
+        if not source:
+            if "groups" not in exp:
+                self.fail(
+                    f"experiments.{name}",
+                    "needs `groups` (or `runs_from` naming another experiment)",
+                )
+            return exp
+        if source not in experiments:
+            self.fail(f"experiments.{name}.runs_from", f"{source!r} is not an experiment")
+        if source in chain or source == name:
+            self.fail(f"experiments.{name}.runs_from", f"{source!r} refers back to {name!r}")
+        merged = dict(self.experiment(source, (*chain, name)))
+        for key in ("preset", "set", "groups", "seeds"):
+            if key in exp:
+                merged[key] = exp[key]
+        return merged
+
+    def resolve(
+        self, exp_name: str, group: str, label: str, seed: int | None = None
+    ) -> tuple[RunSpec, int]:
+        """RunSpec of one run and its epochs before rescaling (the order in the docstring)."""
+        exp = self.experiment(exp_name)
+        where = f"experiments.{exp_name}.groups.{group}"
+        grp = exp["groups"][group]
+        values = dict(self.config.get("defaults") or {})
+        if exp.get("preset"):
+            values.update(self.preset_settings(exp["preset"], f"experiments.{exp_name}.preset"))
+        values.update(self.layer(exp.get("set"), f"experiments.{exp_name}.set"))
+        if grp.get("preset"):
+            values.update(self.preset_settings(grp["preset"], f"{where}.preset"))
+        values.update(self.layer(grp.get("set"), f"{where}.set"))
+        values.update(self.layer(grp["runs"][label], f"{where}.runs.{label}"))
+        if seed is not None:
+            values["seed"] = seed
+        values["data_root"] = self.config["data_root"]
+        try:
+            spec = RunSpec.from_dict(values)
+            if grp.get("alpha_per_eps"):
+                spec = spec.with_overrides({"alpha": spec.eps * grp["alpha_per_eps"]})
+            if self.config.get("force"):
+                spec = spec.with_overrides(self.config["force"])
+            paper_epochs = spec.epochs
+            spec = spec.rescaled(self.config.get("rescale_epochs_to", 0))
+        except ConfigError as err:
+            self.fail(f"{where}.runs.{label}", str(err))
+        return spec, paper_epochs
+
+    def scaled_checkpoint(self, checkpoint: str, paper_epochs: int) -> str:
+        """`epochN` follows its snapshot under rescaling; best and last stay."""
+        n = self.config.get("rescale_epochs_to", 0)
+        if not checkpoint.startswith("epoch") or n <= 0 or paper_epochs == n:
+            return checkpoint
+        return f"epoch{rescale_epoch(int(checkpoint[5:]), paper_epochs, n)}"
+
+    def check_checkpoint(self, spec: RunSpec, ckpt: str, where: str) -> None:
+        """An `epochN` checkpoint exists only where the run lists N in `snapshots`."""
+        if ckpt.startswith("epoch") and int(ckpt[5:]) not in spec.snapshots:
+            self.fail(
+                where,
+                f"checkpoint {ckpt!r} needs snapshots: [{ckpt[5:]}] in run {spec.run_name()} "
+                f"(its snapshots: {spec.snapshots})",
+            )
+
+    def _build(self) -> None:
+        geometry_profiles = self.config["geometry"]
+        for exp_name in self.config["experiments"]:
+            exp = self.experiment(exp_name)
+            seeds = exp.get("seeds") or [None]
+            groups: dict[str, dict[str, list[Entry]]] = {}
+            for group, grp in exp["groups"].items():
+                profile = grp.get("geometry")
+                if profile and profile not in geometry_profiles:
+                    self.fail(
+                        f"experiments.{exp_name}.groups.{group}.geometry",
+                        f"{profile!r} is not defined; defined: {', '.join(geometry_profiles)}",
+                    )
+                groups[group] = {}
+                for label in grp["runs"]:
+                    entries = []
+                    for seed in seeds:
+                        spec, paper_epochs = self.resolve(exp_name, group, label, seed)
+                        name = spec.run_name()
+                        self.runs[name] = spec
+                        entry = Entry(name, spec.seed, paper_epochs)
+                        if profile:
+                            ckpt = self.scaled_checkpoint(
+                                geometry_profiles[profile]["checkpoint"], paper_epochs
+                            )
+                            self.check_checkpoint(spec, ckpt, f"geometry.{profile}.checkpoint")
+                            entry.geometry = (profile, ckpt)
+                        entries.append(entry)
+                    groups[group][label] = entries
+            self.experiments[exp_name] = groups
+
+    def _check_targets(self) -> None:
+        for name in [*FIGURES, *TABLES, TRADEOFF]:
+            exp = self.config["experiments"][name]
+            if exp.get("evaluation") and exp["evaluation"] not in self.evaluations:
+                self.fail(
+                    f"experiments.{name}.evaluation",
+                    f"{exp['evaluation']!r} is not in `evaluations`",
+                )
+            if exp.get("baseline") and exp["baseline"] not in self.labels(name):
+                self.fail(f"experiments.{name}.baseline", f"{exp['baseline']!r} is not a run label")
+
+    def _plan_audit(self) -> None:
+        """table -> the evaluation set the audit reads. With audit.samples_limit N > 0 the
+        audit gets its own set `<table set>_audit` (every attack on the first N test points)
+        and the table's set keeps only the table's `columns`."""
+        audit = self.config["audit"]
+        limit = audit.get("samples_limit", 0)
+        sets = self.evaluations
+        for table, baseline in audit["tables"].items():
+            where = f"audit.tables.{table}"
+            if table not in TABLES or not self.config["experiments"][table].get("evaluation"):
+                self.fail(where, f"{table!r} is not a table with evaluations, e.g. table1, table2")
+            exp = self.config["experiments"][table]
+            if baseline not in self.labels(table):
+                self.fail(
+                    where,
+                    f"baseline {baseline!r} is not a run label of {table}: "
+                    f"{', '.join(self.labels(table))}",
+                )
+            for _, _, entry in self.entries(table):
+                for ckpt in audit["checkpoints"]:
+                    self.check_checkpoint(self.runs[entry.run], ckpt, "audit.checkpoints")
+            evaluation = exp["evaluation"]
+            if limit:
+                sets[f"{evaluation}_audit"] = dict(sets[evaluation], samples_limit=limit)
+                if exp.get("columns"):
+                    kept = [a for a in sets[evaluation]["attacks"] if a in exp["columns"]]
+                    sets[evaluation] = dict(sets[evaluation], attacks=kept)
+                evaluation = f"{evaluation}_audit"
+            have = {a.removesuffix("_cheap") for a in sets[evaluation]["attacks"]}
+            missing = [a for a in AUDIT_ATTACKS if a not in have]
+            if missing:
+                self.fail(
+                    f"evaluations.{evaluation}.attacks",
+                    f"the audit of {table} needs {', '.join(missing)} in this set "
+                    f"(it has {', '.join(sets[evaluation]['attacks'])})",
+                )
+            self.audit[table] = evaluation
+
+    # ------------------------------------------------------------------ queries
+    def labels(self, name: str) -> list[str]:
+        return [label for labels in self.experiments[name].values() for label in labels]
+
+    def entries(self, name: str) -> Iterator[tuple[str, str, Entry]]:
+        for group, labels in self.experiments[name].items():
+            for label, items in labels.items():
+                for entry in items:
+                    yield group, label, entry
+
+    def target_experiments(self, target: str) -> list[str]:
+        """The experiments whose runs a target trains."""
+        audit_tables = list(self.config["audit"]["tables"])
+        named = {
+            "figures": FIGURES,
+            "tables": TABLES,
+            "audit": audit_tables,
+            "all": [*FIGURES, *TABLES, *audit_tables, TRADEOFF],
+        }
+        if target in named:
+            return list(dict.fromkeys(named[target]))
+        if target.startswith("audit_") and target[6:] in audit_tables:
+            return [target[6:]]
+        if target in self.experiments:
+            return [target]
+        valid = [*FIGURES, *TABLES, TRADEOFF, "audit", *(f"audit_{t}" for t in audit_tables)]
+        raise ConfigError(
+            f"target {target!r} is unknown; valid targets are: {', '.join([*valid, *named])}"
+        )
+
+    def target_runs(self, target: str) -> list[str]:
+        """Distinct run names a target trains, in config order."""
+        names = [e.run for exp in self.target_experiments(target) for _, _, e in self.entries(exp)]
+        return list(dict.fromkeys(names))
+
+    # ------------------------------------------------------------------ paths
+    def run_dir(self, run: str) -> str:
+        return f"{self.results}/runs/{run}"
+
+    def done_file(self, run: str) -> str:
+        """Written after `train` exits 0: the run is complete (metrics, best.pt, last.pt)."""
+        return f"{self.run_dir(run)}/done.json"
+
+    def eval_file(self, run: str, ckpt: str, evaluation: str) -> str:
+        return f"{self.results}/evals/{run}/{ckpt}-{evaluation}.parquet"
+
+    def geometry_file(self, run: str, profile: str) -> str:
+        return f"{self.results}/geometry/{run}/{profile}.parquet"
+
+    def experiment_inputs(self, name: str) -> list[str]:
+        """Every file a figure or table reads (Parquet only) or waits for."""
+        exp = self.config["experiments"][name]
+        files = []
+        for _, _, entry in self.entries(name):
+            files.append(self.done_file(entry.run))
+            if entry.geometry:
+                files.append(self.geometry_file(entry.run, entry.geometry[0]))
+            for ckpt in exp.get("checkpoints", []) if exp.get("evaluation") else []:
+                files.append(self.eval_file(entry.run, ckpt, exp["evaluation"]))
+        return sorted(set(files))
+
+    def manifest(self, name: str) -> dict[str, Any]:
+        """What `python -m gair figure|table` reads: labels -> Parquet paths, plot options."""
+        exp = self.config["experiments"][name]
+        groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for group, label, entry in self.entries(name):
+            item: dict[str, Any] = {
+                "run": entry.run,
+                "seed": entry.seed,
+                "metrics": f"{self.run_dir(entry.run)}/metrics.parquet",
+            }
+            if entry.geometry:
+                item["geometry"] = self.geometry_file(entry.run, entry.geometry[0])
+            if exp.get("evaluation"):
+                item["evals"] = {
+                    ckpt: self.eval_file(entry.run, ckpt, exp["evaluation"])
+                    for ckpt in exp.get("checkpoints", [])
+                }
+            groups.setdefault(group, {}).setdefault(label, []).append(item)
+        return {
+            "name": name,
+            "groups": groups,
+            "plot": exp.get("plot", {}),
+            "baseline": exp.get("baseline"),
+            "evaluation": exp.get("evaluation"),
+            "checkpoints": exp.get("checkpoints", []),
+            "columns": exp.get("columns"),
+        }
+
+    def audit_meta(self, table: str) -> dict[str, dict[str, Any]]:
+        """What `python -m gair audit` reads: evaluation file -> {method, seed, checkpoint},
+        the method being the run label (the table's row name)."""
+        meta = {}
+        for _, label, entry in self.entries(table):
+            for ckpt in self.config["audit"]["checkpoints"]:
+                path = self.eval_file(entry.run, ckpt, self.audit[table])
+                meta[path] = {"method": label, "seed": entry.seed, "checkpoint": ckpt}
+        return meta
+
+    def audit_outputs(self, table: str) -> list[str]:
+        tables = [f"{self.results}/tables/audit_{table}.{ext}" for ext in ("csv", "md", "tex")]
+        return tables + [f"{self.figdir}/audit_{table}.{ext}" for ext in ("pdf", "png")]
+
+    def tradeoff_outputs(self) -> list[str]:
+        figure = [f"{self.figdir}/{TRADEOFF}.{ext}" for ext in ("pdf", "png", "json")]
+        return figure + [f"{self.results}/tables/{TRADEOFF}.{ext}" for ext in ("csv", "md", "tex")]
+
+    def spec_json(self, run: str) -> str:
+        return json.dumps(self.runs[run].to_dict(), sort_keys=True)
+
+    # ------------------------------------------------------------------ job arguments
+    def evaluate_args(self, evaluation: str) -> str:
+        e = self.evaluations[evaluation]
+        args = [f"--attacks {','.join(e['attacks'])}", f"--eps {e['eps']!r}"]
+        if "autoattack" in e["attacks"]:
+            args.append(f"--aa-version {e.get('aa_version', 'standard')}")
+        if e.get("alpha") is not None:
+            args.append(f"--alpha {e['alpha']!r}")
+        args.append(f"--pgd-plus-alpha {e.get('pgd_plus_alpha', 0.01)!r}")
+        if e.get("samples_limit"):
+            args.append(f"--samples-limit {e['samples_limit']}")
+        return " ".join(args)
+
+    def geometry_checkpoint(self, run: str, profile: str) -> str:
+        for exp in self.experiments.values():
+            for labels in exp.values():
+                for items in labels.values():
+                    for entry in items:
+                        if entry.run == run and entry.geometry and entry.geometry[0] == profile:
+                            return entry.geometry[1]
+        raise ConfigError(f"run {run!r} has no geometry job {profile!r}")
+
+    def geometry_args(self, run: str, profile: str) -> str:
+        g = self.config["geometry"][profile]
+        ckpt = self.geometry_checkpoint(run, profile)
+        return (
+            f"--checkpoint {self.run_dir(run)}/{ckpt}.pt --split {g['split']} "
+            f"--per-class {g['per_class']} --eps {g['eps']!r} --alpha {g['alpha']!r} "
+            f"--steps {g['steps']}"
+        )
+
+    # ------------------------------------------------------------------ cost model
+    def gpu_hours(self, run: str) -> float:
+        return gpu_hours(self.runs[run])
+
+    def eval_hours(self, run: str, evaluation: str) -> float:
+        """Rough GPU-hours of one checkpoint's evaluation (the FLOP model of gpu_hours)."""
+        spec, e = self.runs[run], self.evaluations[evaluation]
+        n_test = spec.test_subset or DATASETS[spec.dataset].n_test
+        if e.get("samples_limit"):
+            n_test = min(n_test, e["samples_limit"])
+        passes = sum(attack_passes(a, e) for a in e["attacks"])
+        return 3 * 2e9 * gmacs(spec) * n_test * passes / (EFFECTIVE_TFLOPS * 1e12) / 3600
+
+
+# ---------------------------------------------------------------------------- cost model
+# Forward multiply-adds (G) per 32x32 image; the basis of the compute estimates below and in
+# docs/targets.md. A Wide ResNet costs about 1.31 G per block per stage at widen factor 10
+# (WRN-28-10: 4 blocks, 5.24 G; WRN-32-10 and WRN-34-10: 5 blocks, 6.55 G).
+GMACS = {
+    "resnet18": 0.56, "preactresnet18": 0.56, "resnet34": 1.16, "resnet50": 1.30,
+    "vgg13": 0.23, "smallcnn": 0.13, "mlp": 0.0001,
+}  # fmt: skip
+EFFECTIVE_TFLOPS = 40.0  # sustained fp32/TF32 convnet throughput assumed for one A100/H100
+# Forward-backward passes per test point. AutoAttack's are a rough count of the published
+# ensemble on a model about half robust: APGD-CE 100 iterations on every point, APGD-T and
+# FAB-T 9 targets x 100 on the points still robust, Square 5000 forward-only queries.
+AUTOATTACK_PASSES = {"standard": 2000, "cheap": 70}
+
+
+def batches_per_epoch(spec: RunSpec) -> int:
+    """Training steps of one epoch: ceil(labelled points / batch size), also with a
+    pseudo-labelled pool, whose batches mix both kinds (RST's epoch of 50K points)."""
+    n = spec.train_subset or DATASETS[spec.dataset].n_train
+    return -(-n // spec.batch_size)
+
+
+def points_per_epoch(spec: RunSpec) -> int:
+    """Training points one epoch forwards: every labelled point once, or full mixed batches
+    when the run has a pseudo-labelled pool."""
+    has_pool = bool(spec.unlabeled_path) or DATASETS[spec.dataset].pool is not None
+    n = spec.train_subset or DATASETS[spec.dataset].n_train
+    return batches_per_epoch(spec) * spec.batch_size if has_pool else n
+
+
+def gmacs(spec: RunSpec) -> float:
+    if spec.model == "wrn":
+        depth = spec.depth or 34
+        blocks = max(1, (depth - 2) // 6)
+        return 1.31 * blocks * ((spec.width or 10) / 10) ** 2
+    return GMACS.get(spec.model, 1.0)
+
+
+def gpu_hours(spec: RunSpec) -> float:
+    """Rough GPU-hours of one training run (fwd = 2 * MACs, fwd+bwd = 3 fwd)."""
+    n_train = points_per_epoch(spec)
+    attack_passes_ = 3 * spec.steps
+    if spec.method == "st":
+        attack_passes_ = 0
+    elif spec.method == "gair_rst":
+        attack_passes_ *= 2  # Eq. (13): a KL-PGD and a CW adversary
+    # the update: the adversarial batch, plus the natural batch for TRADES/MART-like losses
+    update = 3 if spec.method in ("at", "gairat", "fat", "gair_fat", "iaat", "mma", "st") else 6
+    passes = attack_passes_ + update
+    eval_n = spec.eval_samples or spec.test_subset or DATASETS[spec.dataset].n_test
+    eval_passes = eval_n * (3 * spec.eval_steps + 2) / spec.eval_every
+    # natural, the training attack and PGD-20 on the fixed training points
+    eval_passes += spec.train_eval_samples * (3 * spec.eval_steps + 3 * spec.steps + 3)
+    if spec.flatness:
+        eval_passes += spec.flatness_samples * (6 * spec.eval_steps + 6)
+    flops = 2e9 * gmacs(spec) * spec.epochs * (n_train * passes + eval_passes)
+    return flops / (EFFECTIVE_TFLOPS * 1e12) / 3600
+
+
+def attack_passes(attack: str, evaluation: Mapping[str, Any]) -> float:
+    if attack == "natural":
+        return 1 / 3
+    if attack.startswith("autoattack"):
+        version = "cheap" if attack.endswith("_cheap") else evaluation.get("aa_version", "standard")
+        return AUTOATTACK_PASSES[version]
+    if attack == "pgd_plus":
+        return 5 * 40
+    if attack in ("cw", "lsa"):
+        return {"cw": 30, "lsa": 20}[attack]
+    return int(attack[3:])  # pgd<k>
+
+
+def slurm_minutes(hours: float) -> int:
+    """SLURM time limit: twice the estimate plus 30 minutes (runs resume when requeued)."""
+    return int(60 * 2 * hours) + 30

@@ -1,0 +1,187 @@
+"""``python -m gair protocol TARGET``: every run a target trains, with its resolved settings
+and what each epoch does, without training anything.
+
+Per epoch: the learning rate (at the epoch's first step; ``a->b`` where an iteration-based
+schedule changes it within the epoch), tau (early-stopped attacks), lambda and whether the
+loss is reweighted (reweighting methods), whether a snapshot is kept and whether the epoch
+may become the best checkpoint. The values come from the same functions the training loop
+calls (:func:`gair.schedules.lr_at`, ``RunSpec.tau_at``, ``lam_at``, ``reweighting``,
+``in_best_window``), so what is printed is what runs. Consecutive epochs that agree are
+printed as one range unless ``--every-epoch`` is given; ``--json`` prints everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from gair.plan import Plan, batches_per_epoch, load_config, validate
+from gair.schedules import check_schedule, lr_at
+from gair.spec import RunSpec
+
+
+@dataclass
+class EpochRow:
+    """What one epoch of a run does."""
+
+    epoch: int
+    lr: float
+    lr_end: float  # the LR of the epoch's last step (differs only for iteration schedules)
+    tau: int
+    lam: float | None  # None: the method does not reweight
+    reweighting: bool | None
+    snapshot: bool
+    best_window: bool
+
+
+def epoch_rows(spec: RunSpec, *, weighted: bool) -> list[EpochRow]:
+    """Every epoch of ``spec`` as the training loop will run it."""
+    check_schedule(spec)
+    steps = batches_per_epoch(spec)
+    rows = []
+    for epoch in range(1, spec.epochs + 1):
+        first = (epoch - 1) * steps
+        rows.append(
+            EpochRow(
+                epoch=epoch,
+                lr=lr_at(spec, epoch, first),
+                lr_end=lr_at(spec, epoch, first + steps - 1),
+                tau=spec.tau_at(epoch),
+                lam=spec.lam_at(epoch) if weighted else None,
+                reweighting=spec.reweighting(epoch) if weighted else None,
+                snapshot=epoch in spec.snapshots,
+                best_window=spec.in_best_window(epoch),
+            )
+        )
+    return rows
+
+
+# Shown for every run, default or not: what a reader compares with the paper first.
+CORE = (
+    "dataset", "model", "depth", "width", "method", "epochs", "seed", "batch_size", "optimizer",
+    "lr", "momentum", "weight_decay", "nesterov", "lr_schedule", "eps", "alpha", "steps",
+    "random_start",
+)  # fmt: skip
+
+
+def shown_settings(spec: RunSpec) -> dict[str, Any]:
+    """The core settings of ``spec``, then every other one that differs from its default."""
+    out = {name: getattr(spec, name) for name in CORE}
+    out["test_eps"], out["test_alpha"] = spec.test_eps, spec.test_alpha
+    for f in fields(RunSpec):
+        if f.name in out or f.name in RunSpec.NON_IDENTITY:
+            continue
+        value = getattr(spec, f.name)
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        if value != default:
+            out[f.name] = value
+    return out
+
+
+def describe(plan: Plan, target: str) -> dict[str, Any]:
+    """The target's runs, their uses, settings and epoch rows, and its evaluation sets."""
+    from gair.methods import get_method
+
+    uses: dict[str, list[dict[str, Any]]] = {}
+    for exp in plan.target_experiments(target):
+        for group, label, entry in plan.entries(exp):
+            uses.setdefault(entry.run, []).append(
+                {"experiment": exp, "group": group, "label": label, "seed": entry.seed}
+            )
+    runs = []
+    for name in plan.target_runs(target):
+        spec = plan.runs[name]
+        weighted = get_method(spec.method).weighted
+        runs.append(
+            {
+                "name": name,
+                "uses": uses[name],
+                "settings": shown_settings(spec),
+                "epochs": [asdict(r) for r in epoch_rows(spec, weighted=weighted)],
+            }
+        )
+    sets = {}
+    for exp in plan.target_experiments(target):
+        cfg = plan.config["experiments"][exp]
+        if cfg.get("evaluation"):
+            sets[cfg["evaluation"]] = dict(
+                plan.evaluations[cfg["evaluation"]], checkpoints=cfg.get("checkpoints", [])
+            )
+    for table in plan.audit:
+        if table in plan.target_experiments(target):
+            sets[plan.audit[table]] = dict(
+                plan.evaluations[plan.audit[table]], checkpoints=plan.config["audit"]["checkpoints"]
+            )
+    return {"target": target, "runs": runs, "evaluations": sets}
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    lr = f"{row['lr']:.6g}" + (f"->{row['lr_end']:.6g}" if row["lr_end"] != row["lr"] else "")
+    lam = "-" if row["lam"] is None else f"{row['lam']:g}"
+    rew = "-" if row["reweighting"] is None else ("on" if row["reweighting"] else "off")
+    return [
+        lr,
+        str(row["tau"]),
+        lam,
+        rew,
+        "yes" if row["snapshot"] else "",
+        "yes" if row["best_window"] else "",
+    ]
+
+
+def format_text(described: dict[str, Any], *, every_epoch: bool = False) -> str:
+    header = ["epochs", "lr", "tau", "lambda", "reweight", "snapshot", "best-window"]
+    lines = [f"{described['target']}: {len(described['runs'])} training runs"]
+    for run in described["runs"]:
+        lines += ["", f"== {run['name']}"]
+        for use in run["uses"]:
+            lines.append(
+                f"   {use['experiment']} / {use['group']} / {use['label']} / seed {use['seed']}"
+            )
+        settings = ", ".join(f"{k}={v}" for k, v in run["settings"].items())
+        lines.append(f"   settings: {settings}")
+        groups: list[tuple[int, int, list[str]]] = []
+        for row in run["epochs"]:
+            cells = _cells(row)
+            if groups and not every_epoch and groups[-1][2] == cells:
+                groups[-1] = (groups[-1][0], row["epoch"], cells)
+            else:
+                groups.append((row["epoch"], row["epoch"], cells))
+        table = [header] + [[f"{a}" if a == b else f"{a}-{b}", *cells] for a, b, cells in groups]
+        widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+        for r in table:
+            lines.append("   " + "  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)))
+    if described["evaluations"]:
+        lines += ["", "evaluation sets:"]
+        for name, e in described["evaluations"].items():
+            budget = ", ".join(f"{k}={v}" for k, v in e.items() if k != "attacks")
+            lines.append(f"   {name}: {', '.join(e['attacks'])} ({budget})")
+    return "\n".join(lines) + "\n"
+
+
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gair protocol",
+        description="Print every run a target trains, epoch by epoch, without training.",
+    )
+    parser.add_argument("target", help="a workflow target: fig4, table1, audit, all, ...")
+    parser.add_argument(
+        "--configfile",
+        action="append",
+        default=[],
+        help="config merged over config/paper.yaml, as for snakemake (repeatable)",
+    )
+    parser.add_argument("--every-epoch", action="store_true", help="one line per epoch")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    args = parser.parse_args(argv)
+    config = load_config(args.configfile)
+    validate(config)
+    plan = Plan(config)
+    described = describe(plan, args.target)
+    if args.json:
+        print(json.dumps(described, indent=1, default=str))
+    else:
+        print(format_text(described, every_epoch=args.every_epoch), end="")
+    return 0
