@@ -81,12 +81,20 @@ def random_start(x: Tensor, eps: float, generator: torch.Generator | None = None
     return (x + (2 * noise - 1) * eps).clamp_(0.0, 1.0)
 
 
+def gaussian_start(
+    x: Tensor, xi: float = 0.001, generator: torch.Generator | None = None
+) -> Tensor:
+    """TRADES' and MART's start: x + xi * N(0, I), not clamped (their code's first iterate)."""
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return x.detach() + xi * noise
+
+
 def project(x_adv: Tensor, x0: Tensor, eps: float) -> Tensor:
     """Project onto the eps-ball around x0 intersected with [0, 1]."""
     return torch.minimum(torch.maximum(x_adv, x0 - eps), x0 + eps).clamp_(0.0, 1.0)
 
 
-def _input_grad(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn) -> tuple[Tensor, Tensor]:
+def input_grad(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn) -> tuple[Tensor, Tensor]:
     """Logits at x and the gradient of the loss w.r.t. x (one forward, one backward)."""
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
@@ -111,7 +119,8 @@ def ga_pgd(
 ) -> tuple[Tensor, Tensor]:
     """Geometry-aware PGD (Algorithm 1): the most adversarial point and kappa.
 
-    ``start``, when given, is the first iterate x^0 and replaces the random start.
+    ``start``, when given, is the first iterate x^0 and replaces the random start (with
+    ``steps = 0`` it is projected onto the ball and returned).
     Returns ``(x_adv, kappa)`` with ``kappa`` an int64 tensor in [0, steps].
     """
     check_budget(eps, alpha, steps)
@@ -120,9 +129,11 @@ def ga_pgd(
     x_adv = _start(x0, eps, random_start, generator) if start is None else start.detach()
     kappa = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
     for _ in range(steps):
-        logits, grad = _input_grad(model, x_adv, y, loss_fn)
+        logits, grad = input_grad(model, x_adv, y, loss_fn)
         kappa += logits.argmax(1) == y
         x_adv = project(x_adv + alpha * grad.sign(), x0, eps)
+    if steps == 0 and start is not None:
+        x_adv = project(x_adv, x0, eps)
     return x_adv.detach(), kappa
 
 
@@ -198,7 +209,7 @@ def early_stopped_pgd(
             model, x0, x_adv, y, eps, alpha, steps, loss_fn, kappa, budget
         )
     for _ in range(steps):
-        logits, grad = _input_grad(model, x_adv, y, loss_fn)
+        logits, grad = input_grad(model, x_adv, y, loss_fn)
         wrong = logits.argmax(1) != y
         stop = running & wrong & (budget == 0)
         running = running & ~stop
@@ -226,7 +237,7 @@ def _early_stopped_compact(
         if active.numel() == 0:
             break
         xa, x0a, ya = x_adv[active], x0[active], y[active]
-        logits, grad = _input_grad(model, xa, ya, loss_fn)
+        logits, grad = input_grad(model, xa, ya, loss_fn)
         wrong = logits.argmax(1) != ya
         stop = wrong & (budget[active] == 0)
         keep = ~stop
@@ -259,15 +270,14 @@ def trades_pgd(
     x0 = x.detach()
     with torch.no_grad():
         p_nat = F.softmax(model(x0).float(), dim=1)
-    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-    x_adv = x0 + xi * noise
+    x_adv = gaussian_start(x0, xi, generator)
 
     def kl(logits: Tensor, _: Tensor) -> Tensor:
         return F.kl_div(F.log_softmax(logits, dim=1), p_nat, reduction="sum")
 
     kappa = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
     for _ in range(steps):
-        logits, grad = _input_grad(model, x_adv, y, kl)
+        logits, grad = input_grad(model, x_adv, y, kl)
         kappa += logits.argmax(1) == y
         x_adv = project(x_adv + alpha * grad.sign(), x0, eps)
     if steps == 0:

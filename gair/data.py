@@ -3,19 +3,14 @@
 Images are kept as uint8 NCHW tensors on the device and turned into float32 in [0, 1] one
 batch at a time (the paper scales every pixel by 1/255, Appendix C.8). Augmentation is the
 standard CIFAR one the paper uses: a random crop with 4-pixel zero padding followed by a
-random horizontal flip, done for a whole batch with two gathers, on the device.
+random horizontal flip, done for a whole batch with two gathers, on the device. Which
+datasets exist and how their files are read: :mod:`gair.datasets`.
 
-Real datasets (``cifar10``, ``cifar100``, ``svhn``, ``mnist``) are read from torchvision's
-on-disk layout under ``root``. Offline datasets need no files and no network:
-
-- ``digits``: scikit-learn's 1797 real 8x8 handwritten digits, pixel values 0..16 scaled to
-  uint8 0..255, one channel, a fixed stratified split of 1437 train / 360 test points.
-- ``moons``, ``circles``: scikit-learn's two-moons (noise 0.1) and two-circles (noise 0.05,
-  factor 0.5) with a fixed random state, 1000 train / 500 test points, 2 classes. Both
-  coordinates are mapped by one common affine map into [0.1, 0.9], so a PGD clamp to [0, 1]
-  never moves a clean point; an ``eps`` for these sets is measured in these units (1.0 is
-  1.25 times the larger of the two original coordinate ranges).
-- ``digits_pseudo``: see :func:`_read_digits_pseudo`.
+Pseudo-labelled data (GAIR-RST, Table 3): a run's ``unlabeled_path`` names RST's pickle
+(:func:`gair.datasets.read_pseudo_labelled`), or the dataset brings a pool of its own
+(``digits_pseudo``). Either way :func:`attach_pseudo_labelled` appends the pool to the
+training split and sets ``n_labelled``, and training draws RST's mixed batches
+(:func:`iterate_mixed_batches`).
 
 Determinism: the order and the augmentation of epoch ``e`` are drawn from one generator on
 the data's device seeded from ``(seed, e)`` only, so a resumed run sees exactly the batches
@@ -25,10 +20,7 @@ an uninterrupted run would.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import gzip
-import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +28,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gair.atomic import atomic_path
+from gair.datasets import (  # noqa: F401  (dataset_names, dataset_info: old import paths)
+    DATASETS,
+    DatasetInfo,
+    class_mixed_order,
+    dataset_info,
+    dataset_names,
+    read_arrays,
+    read_pseudo_labelled,
+    take_subset,
+)
 from gair.errors import ConfigError, DataError
-
-Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x_train, y_train, x_test, y_test
 
 
 # --------------------------------------------------------------------------- the split type
@@ -63,7 +62,20 @@ class DataSplit:
     name: str = ""
     augment_pad: int = 4
     augment_flip: bool = True
-    n_labelled: int = 0  # > 0: only the first n_labelled training points carry true labels
+    # > 0: the first n_labelled training points carry true labels and the rest are the
+    # pseudo-labelled pool (RST); training then draws mixed batches.
+    n_labelled: int = 0
+    pool_source: str = ""  # where the pseudo-labelled pool came from (file or dataset)
+
+    @property
+    def n_pseudo(self) -> int:
+        """Points of the pseudo-labelled pool (0 without one)."""
+        return int(self.y_train.shape[0]) - self.n_labelled if self.n_labelled else 0
+
+    def labelled(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training points with true labels (every training point without a pool)."""
+        n = self.n_labelled or int(self.y_train.shape[0])
+        return self.x_train[:n], self.y_train[:n]
 
     def to(self, device: str | torch.device) -> DataSplit:
         """The same split with every tensor on ``device``."""
@@ -76,317 +88,29 @@ class DataSplit:
         )
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """A registry entry: the dataset's shape and how to read it."""
-
-    name: str
-    kind: str  # "image" | "points"
-    num_classes: int
-    in_channels: int
-    image_size: int  # 0 for point sets
-    augment_pad: int
-    augment_flip: bool
-    description: str
-    read: Callable[[Path, bool], Arrays] = dataclasses.field(repr=False, compare=False)
-
-
-# --------------------------------------------------------------------------- file readers
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _require(
-    name: str,
-    paths: Callable[[], list[Path]],
-    hint: str,
-    fetch: Callable[[], None],
-    download: bool,
-) -> None:
-    """Fetch missing files once when allowed; raise one line naming what is still missing."""
-    missing = [p for p in paths() if not p.is_file()]
-    if missing and download:
-        _try_download(fetch)
-        missing = [p for p in paths() if not p.is_file()]
-    if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+def attach_pseudo_labelled(
+    split: DataSplit, x: np.ndarray, y: np.ndarray, source: str
+) -> DataSplit:
+    """``split`` with a pseudo-labelled pool (x uint8 NCHW, y int64) appended to its training
+    set on the split's device, ``n_labelled`` set to the number of labelled points."""
+    want = (split.in_channels, split.image_size, split.image_size)
+    if split.kind != "image" or tuple(x.shape[1:]) != want:
         raise DataError(
-            f"{name}: missing {missing[0]}{more}; {hint}, or run once with network access"
+            f"{source} holds images of shape {tuple(x.shape[1:])} (C, H, W), but dataset "
+            f"{split.name!r} has {want}"
         )
-
-
-def _try_download(fetch: Callable[[], None]) -> None:
-    # Offline machines are normal here: any failure just leaves the files missing, and the
-    # caller reports which ones.
-    try:
-        fetch()
-    except Exception:
-        return
-
-
-def _torchvision_fetch(cls_name: str, root: Path, **kwargs: object) -> Callable[[], None]:
-    def fetch() -> None:
-        import torchvision.datasets as tvd
-
-        root.mkdir(parents=True, exist_ok=True)
-        getattr(tvd, cls_name)(root=str(root), download=True, **kwargs)
-
-    return fetch
-
-
-def _unpickle(name: str, path: Path) -> dict:
-    try:
-        with path.open("rb") as fh:
-            # The CIFAR batches are Python 2 pickles; latin1 turns their byte keys into str.
-            obj = pickle.load(fh, encoding="latin1")
-    except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise DataError(f"{name}: cannot read {path}: {_one_line(exc)}") from exc
-    if not isinstance(obj, dict):
-        raise DataError(f"{name}: {path} does not hold a CIFAR batch dictionary")
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
-
-
-def _cifar_batches(name: str, paths: list[Path], label_key: str) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
-    for path in paths:
-        batch = _unpickle(name, path)
-        if "data" not in batch or label_key not in batch:
-            raise DataError(f"{name}: {path} lacks the keys 'data' and {label_key!r}")
-        # Each row is 1024 red, 1024 green, 1024 blue values in row-major order: already CHW.
-        xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(batch[label_key], dtype=np.int64).reshape(-1))
-    return np.concatenate(xs), np.concatenate(ys)
-
-
-def _read_cifar10(root: Path, download: bool) -> Arrays:
-    base = root / "cifar-10-batches-py"
-    train = [base / f"data_batch_{i}" for i in range(1, 6)]
-    test = [base / "test_batch"]
-    hint = (
-        "download CIFAR-10 (python version) from https://www.cs.toronto.edu/~kriz/cifar.html "
-        f"and unpack it under {root}"
+    if len(y) == 0:
+        raise DataError(f"{source} holds no pseudo-labelled points")
+    if y.min() < 0 or y.max() >= split.num_classes:
+        raise DataError(f"{source} has pseudo-labels outside 0..{split.num_classes - 1}")
+    device = split.x_train.device
+    return dataclasses.replace(
+        split,
+        x_train=torch.cat([split.x_train, torch.from_numpy(x).to(device)]),
+        y_train=torch.cat([split.y_train, torch.from_numpy(y).to(device)]),
+        n_labelled=int(split.y_train.shape[0]),
+        pool_source=source,
     )
-    _require("cifar10", lambda: train + test, hint, _torchvision_fetch("CIFAR10", root), download)
-    return (*_cifar_batches("cifar10", train, "labels"), *_cifar_batches("cifar10", test, "labels"))
-
-
-def _read_cifar100(root: Path, download: bool) -> Arrays:
-    base = root / "cifar-100-python"
-    train, test = [base / "train"], [base / "test"]
-    hint = (
-        "download CIFAR-100 (python version) from https://www.cs.toronto.edu/~kriz/cifar.html "
-        f"and unpack it under {root}"
-    )
-    _require("cifar100", lambda: train + test, hint, _torchvision_fetch("CIFAR100", root), download)
-    return (
-        *_cifar_batches("cifar100", train, "fine_labels"),
-        *_cifar_batches("cifar100", test, "fine_labels"),
-    )
-
-
-def _svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    import scipy.io
-
-    try:
-        mat = scipy.io.loadmat(str(path))
-        x, y = mat["X"], mat["y"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"svhn: cannot read {path}: {_one_line(exc)}") from exc
-    if x.ndim != 4 or x.shape[:3] != (32, 32, 3):
-        raise DataError(f"svhn: {path} holds X of shape {x.shape}, expected (32, 32, 3, N)")
-    # X is stored as (H, W, C, N); SVHN marks the digit 0 with label 10.
-    images = np.ascontiguousarray(x.transpose(3, 2, 0, 1), dtype=np.uint8)
-    return images, np.asarray(y, dtype=np.int64).reshape(-1) % 10
-
-
-def _read_svhn(root: Path, download: bool) -> Arrays:
-    train, test = root / "train_32x32.mat", root / "test_32x32.mat"
-    hint = (
-        "download train_32x32.mat and test_32x32.mat from http://ufldl.stanford.edu/housenumbers/ "
-        f"into {root}"
-    )
-
-    def fetch() -> None:
-        _torchvision_fetch("SVHN", root, split="train")()
-        _torchvision_fetch("SVHN", root, split="test")()
-
-    _require("svhn", lambda: [train, test], hint, fetch, download)
-    return (*_svhn_mat(train), *_svhn_mat(test))
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    """Parse an idx file (MNIST's format): 2 zero bytes, a type byte, a rank byte, the
-    big-endian int32 sizes, then the values."""
-    try:
-        raw = path.read_bytes()
-        # bytearray: a writable buffer, so the tensors made from it own writable memory
-        raw = bytearray(gzip.decompress(raw) if path.suffix == ".gz" else raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"mnist: cannot read {path}: {_one_line(exc)}") from exc
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DataError(f"mnist: {path} is not an idx file of unsigned bytes")
-    rank = raw[3]
-    header = 4 + 4 * rank
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank))
-    if len(raw) != header + int(np.prod(dims)):
-        raise DataError(f"mnist: {path} has {len(raw) - header} values, its header says {dims}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
-
-
-def _read_mnist(root: Path, download: bool) -> Arrays:
-    raw = root / "MNIST" / "raw"
-    names = [
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    ]
-
-    def paths() -> list[Path]:
-        # torchvision keeps both the .gz download and the unpacked file; either will do.
-        return [raw / f"{n}.gz" if (raw / f"{n}.gz").is_file() else raw / n for n in names]
-
-    hint = (
-        "download the four MNIST idx files from https://ossci-datasets.s3.amazonaws.com/mnist/ "
-        f"into {raw}"
-    )
-    _require("mnist", paths, hint, _torchvision_fetch("MNIST", root), download)
-    xtr, ytr, xte, yte = (_read_idx(p) for p in paths())
-    return xtr[:, None], ytr.astype(np.int64), xte[:, None], yte.astype(np.int64)
-
-
-@functools.cache
-def _digits_split() -> Arrays:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    # 0..16 -> 0..255 so that digits are stored and scaled like every other image set.
-    x = np.rint(digits.data * (255.0 / 16.0)).astype(np.uint8).reshape(-1, 1, 8, 8)
-    y = digits.target.astype(np.int64)
-    # A fixed split, independent of any run's seed, stratified so every class is in both.
-    train, test = train_test_split(np.arange(len(y)), test_size=360, stratify=y, random_state=0)
-    return x[train], y[train], x[test], y[test]
-
-
-def _read_digits(root: Path, download: bool) -> Arrays:
-    return tuple(a.copy() for a in _digits_split())  # type: ignore[return-value]
-
-
-@functools.cache
-def _digits_pseudo_labels() -> np.ndarray:
-    from sklearn.linear_model import LogisticRegression
-
-    xtr, ytr, _, _ = _digits_split()
-    n = len(ytr)
-    order = np.random.RandomState(1).permutation(n)
-    labelled, unlabelled = order[: n // 2], order[n // 2 :]
-    flat = xtr.reshape(n, -1).astype(np.float64) / 255.0
-    clf = LogisticRegression(max_iter=2000).fit(flat[labelled], ytr[labelled])
-    labels = ytr.copy()
-    labels[unlabelled] = clf.predict(flat[unlabelled]).astype(np.int64)
-    return labels
-
-
-def _read_digits_pseudo(root: Path, download: bool) -> Arrays:
-    """A small stand-in for the 500K pseudo-labelled images that GAIR-RST (Table 3) adds.
-
-    The images are the ``digits`` training split. A fixed half of them (the first 718 of a
-    fixed permutation, ``np.random.RandomState(1)``) keeps its true labels; the other half
-    gets the labels predicted by a logistic regression fit on the first half, as robust
-    self-training labels unlabelled data with a classifier trained on labelled data. The
-    test split is the ``digits`` test split.
-    """
-    xtr, _, xte, yte = _digits_split()
-    return xtr.copy(), _digits_pseudo_labels().copy(), xte.copy(), yte.copy()
-
-
-def _points(make: Callable[..., tuple[np.ndarray, np.ndarray]], **kwargs: object) -> Arrays:
-    x, y = make(n_samples=1500, shuffle=True, random_state=0, **kwargs)
-    low, high = x.min(axis=0), x.max(axis=0)
-    # One scale for both axes keeps the geometry (and the L-inf ball) undistorted.
-    x = (x - (low + high) / 2) / (high - low).max() * 0.8 + 0.5
-    x, y = x.astype(np.float32), y.astype(np.int64)
-    return x[:1000], y[:1000], x[1000:], y[1000:]
-
-
-def _read_moons(root: Path, download: bool) -> Arrays:
-    from sklearn.datasets import make_moons
-
-    return _points(make_moons, noise=0.1)
-
-
-def _read_circles(root: Path, download: bool) -> Arrays:
-    from sklearn.datasets import make_circles
-
-    return _points(make_circles, noise=0.05, factor=0.5)
-
-
-# --------------------------------------------------------------------------- the registry
-DATASETS: dict[str, DatasetInfo] = {
-    info.name: info
-    for info in (
-        DatasetInfo("cifar10", "image", 10, 3, 32, 4, True, "CIFAR-10", _read_cifar10),
-        DatasetInfo("cifar100", "image", 100, 3, 32, 4, True, "CIFAR-100", _read_cifar100),
-        # The authors' code augments SVHN like CIFAR-10 and does not augment MNIST.
-        DatasetInfo("svhn", "image", 10, 3, 32, 4, True, "SVHN (train/test)", _read_svhn),
-        DatasetInfo("mnist", "image", 10, 1, 28, 0, False, "MNIST", _read_mnist),
-        # An 8x8 digit shifted by 4 would lose half of itself, and digits are not mirror
-        # symmetric: one pixel of shift, no flip.
-        DatasetInfo("digits", "image", 10, 1, 8, 1, False, "sklearn digits", _read_digits),
-        DatasetInfo("moons", "points", 2, 2, 0, 0, False, "two moons", _read_moons),
-        DatasetInfo("circles", "points", 2, 2, 0, 0, False, "two circles", _read_circles),
-        DatasetInfo(
-            "digits_pseudo",
-            "image",
-            10,
-            1,
-            8,
-            1,
-            False,
-            "digits with half of the training labels pseudo-labelled",
-            _read_digits_pseudo,
-        ),
-    )
-}
-
-
-def dataset_names() -> list[str]:
-    """The names :func:`load_dataset` accepts."""
-    return list(DATASETS)
-
-
-def dataset_info(name: str) -> DatasetInfo:
-    """The registry entry of ``name``; DataError naming the valid names otherwise."""
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; valid datasets are: {', '.join(DATASETS)}")
-    return DATASETS[name]
-
-
-def class_mixed_order(y: np.ndarray) -> np.ndarray:
-    """A fixed order that takes the 1st point of every class, then the 2nd of every class, ...
-
-    Within a class, points keep their stored order. Its first n entries are the points a
-    subset of size n keeps, so even a tiny subset holds every class.
-    """
-    y = np.asarray(y).reshape(-1)
-    by_class = np.argsort(y, kind="stable")
-    sorted_y = y[by_class]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_y)) + 1]
-    counts = np.diff(np.r_[starts, len(y)])
-    rank = np.empty(len(y), dtype=np.int64)
-    rank[by_class] = np.arange(len(y)) - np.repeat(starts, counts)
-    return np.lexsort((y, rank))
-
-
-def _subset(name: str, which: str, n: int, x: np.ndarray, y: np.ndarray):
-    if n == 0:
-        return x, y
-    if n > len(y):
-        raise ConfigError(f"{which}_subset={n} exceeds the {len(y)} {which} points of {name}")
-    # Kept in stored order, so a subset of every point is the whole split.
-    keep = np.sort(class_mixed_order(y)[:n])
-    return x[keep], y[keep]
 
 
 def load_dataset(
@@ -397,25 +121,33 @@ def load_dataset(
     train_subset: int = 0,
     test_subset: int = 0,
     download: bool = True,
+    unlabeled_path: str | Path = "",
 ) -> DataSplit:
     """Read a registered dataset into tensors on ``device``.
 
     Images come back as uint8 NCHW, point sets as float32 (N, 2); labels are int64.
     ``train_subset``/``test_subset`` = n > 0 keep the first n points of
-    :func:`class_mixed_order`, a fixed order that does not depend on any seed.
+    :func:`class_mixed_order`, a fixed order that does not depend on any seed; a subset
+    applies to the labelled points, never to a pseudo-labelled pool. ``unlabeled_path``
+    (RST's pickle) or the dataset's own pool is attached by :func:`attach_pseudo_labelled`.
     """
     info = dataset_info(name)
     for which, n in (("train", train_subset), ("test", test_subset)):
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ConfigError(f"{which}_subset={n!r} must be an integer >= 0 (0: every point)")
-    xtr, ytr, xte, yte = _read_cached(info, Path(root), download)
-    xtr, ytr = _subset(name, "train", train_subset, xtr, ytr)
-    xte, yte = _subset(name, "test", test_subset, xte, yte)
+    if unlabeled_path and info.pool is not None:
+        raise ConfigError(
+            f"unlabeled_path {str(unlabeled_path)!r} is set, but dataset {name!r} brings its "
+            "own pseudo-labelled pool; leave unlabeled_path empty"
+        )
+    arrays = read_arrays(info, Path(root), download)
+    xtr, ytr = take_subset(name, "train", train_subset, arrays["x_train"], arrays["y_train"])
+    xte, yte = take_subset(name, "test", test_subset, arrays["x_test"], arrays["y_test"])
 
     def tensor(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(device)
 
-    return DataSplit(
+    split = DataSplit(
         x_train=tensor(xtr),
         y_train=tensor(ytr.astype(np.int64, copy=False)),
         x_test=tensor(xte),
@@ -428,34 +160,14 @@ def load_dataset(
         augment_pad=info.augment_pad,
         augment_flip=info.augment_flip,
     )
-
-
-# Generated sets are cached as .npz under the data root: building them needs scikit-learn,
-# whose import costs about a second per process, more than a smoke-scale training job.
-GENERATED = ("digits", "digits_pseudo", "moons", "circles")
-CACHE_VERSION = 1
-
-
-def _read_cached(info: DatasetInfo, root: Path, download: bool) -> Arrays:
-    if info.name not in GENERATED:
-        return info.read(root, download)
-    cache = root / "generated" / f"{info.name}-v{CACHE_VERSION}.npz"
-    if cache.is_file():
-        try:
-            with np.load(cache) as saved:
-                return tuple(saved[k] for k in ("x_train", "y_train", "x_test", "y_test"))  # type: ignore[return-value]
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable cache: rebuild it below
-    arrays = info.read(root, download)
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
-            np.savez(
-                handle, **dict(zip(("x_train", "y_train", "x_test", "y_test"), arrays, strict=True))
-            )
-    except OSError:
-        pass  # a read-only data root only costs the rebuild next time
-    return arrays
+    if unlabeled_path:
+        x, y = read_pseudo_labelled(unlabeled_path)
+        return attach_pseudo_labelled(split, x, y, f"unlabeled_path {str(unlabeled_path)!r}")
+    if info.pool is not None:
+        return attach_pseudo_labelled(
+            split, arrays["x_pool"], arrays["y_pool"], f"dataset {name!r}'s pool"
+        )
+    return split
 
 
 # --------------------------------------------------------------------------- batches

@@ -1,8 +1,9 @@
 """Evaluation: natural accuracy, PGD-k, PGD+, CW-inf, the logit-scaling attack and AutoAttack.
 
-Every function works on whole batches and keeps per-sample results on the device; the only
-host read is the final count. A point counts as robust under restarts only if it survives
-every restart. The model's mode is the caller's; the command line sets eval mode.
+Every function works on whole batches and keeps per-sample results on the device. A point
+counts as robust under restarts only if it survives every restart. PGD+ (RST's PG_ours,
+App. C.8) is stricter still: :func:`pgd_plus_correct`. The model's mode is the caller's; the
+command line sets eval mode.
 """
 
 from __future__ import annotations
@@ -76,6 +77,62 @@ def pgd_correct(
     return out
 
 
+def pgd_plus_correct(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    restarts: int,
+    batch_size: int = DEFAULT_BATCH,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """PGD+ = RST's PG_ours: a point is robust only if every iterate x^1..x^K of every restart
+    is classified correctly (the authors' attack_pgd.py records the prediction after each
+    step; eval_PGD_plus.py multiplies over steps and restarts).
+
+    Once one iterate is misclassified the point is not robust, so later steps and restarts
+    attack only the points still robust (one host read per step sizes that set, as
+    AutoAttack does between its attacks). Every restart draws its random start for the whole
+    batch and each point's trajectory depends on that point alone (eval mode), so the result
+    equals attacking every point through all ``restarts`` x ``steps`` iterates. The
+    prediction at each iterate comes from the forward pass of the next step's gradient; only
+    the last iterate needs a forward pass of its own.
+    """
+    if restarts < 1:
+        raise ConfigError(f"restarts = {restarts!r} is invalid: it must be >= 1")
+    attacks.check_budget(eps, alpha, steps)
+    out = torch.empty(x.shape[0], dtype=torch.bool, device=x.device)
+    for start in range(0, x.shape[0], batch_size):
+        sl = slice(start, start + batch_size)
+        xb, yb = as_float(x[sl]), y[sl]
+        robust = torch.ones(yb.shape[0], dtype=torch.bool, device=x.device)
+        for _ in range(restarts):
+            x_start = attacks.random_start(xb, eps, generator)
+            active = torch.nonzero(robust).squeeze(1)
+            xa, x0, ya = x_start[active], xb[active], yb[active]
+            for t in range(steps + 1):
+                if active.numel() == 0:
+                    break
+                if t < steps:
+                    logits, grad = attacks.input_grad(model, xa, ya, attacks.ce_loss)
+                else:
+                    with torch.no_grad():
+                        logits = model(xa)
+                if t > 0:  # x^t is an iterate after a step: it must be classified correctly
+                    ok = logits.argmax(1) == ya
+                    robust[active[~ok]] = False
+                    active, xa, x0, ya = active[ok], xa[ok], x0[ok], ya[ok]
+                    if t < steps:
+                        grad = grad[ok]
+                if t < steps:
+                    xa = attacks.project(xa + alpha * grad.sign(), x0, eps)
+        out[sl] = robust
+    return out
+
+
 def robust_accuracy(
     model: nn.Module,
     x: Tensor,
@@ -117,6 +174,7 @@ class AttackSetting:
     loss: str = "ce"
     logit_scale: float = 1.0
     random_start: bool = True
+    every_iterate: bool = False  # PGD+: robust only if every iterate of every restart is
 
 
 @dataclass(frozen=True)
@@ -150,7 +208,11 @@ def parse_attack(name: str, budget: EvalBudget) -> AttackSetting:
         return AttackSetting(name, steps, step)
     if name == "pgd_plus":
         return AttackSetting(
-            name, budget.pgd_plus_steps, budget.pgd_plus_alpha, restarts=budget.pgd_plus_restarts
+            name,
+            budget.pgd_plus_steps,
+            budget.pgd_plus_alpha,
+            restarts=budget.pgd_plus_restarts,
+            every_iterate=True,
         )
     if name == "cw":
         cw_alpha = budget.eps / 4 if budget.cw_alpha is None else budget.cw_alpha
@@ -189,6 +251,17 @@ def run_attack(
             eps=budget.eps,
             version=version_of(setting.name),
             seed=budget.autoattack_seed,
+            batch_size=batch_size,
+        )
+    if setting.every_iterate:
+        return pgd_plus_correct(
+            model,
+            x,
+            y,
+            eps=budget.eps,
+            alpha=setting.alpha,
+            steps=setting.steps,
+            restarts=setting.restarts,
             batch_size=batch_size,
         )
     return pgd_correct(

@@ -1,8 +1,9 @@
 """Geometry of a trained model: kappa over a dataset, 2-D PCA of logits, loss flatness.
 
 - kappa (Algorithm 1) approximates a point's distance to the decision boundary in PGD steps.
-- Figs. 3 (right), 7 and 8 project the logits of 1000 training points per class to 2-D with
-  PCA and colour them by kappa.
+- Figs. 3 (right), 7 and 8 project the logits of 1000 training points per class, sampled at
+  random (App. A; seeded here), to 2-D with PCA and colour them by kappa. kappa starts at x
+  itself, as Algorithm 1 does (no random start; training's GA-PGD keeps the authors' one).
 - Flatness (Appendix C.1, Fig. 4 bottom): the mean over test points of ||grad_x l(f(x~), y)||_2
   at friendly adversarial points (early-stopped PGD-20-0) and at PGD-20 points.
 """
@@ -30,10 +31,11 @@ def kappa_of(
     eps: float,
     alpha: float,
     steps: int,
-    random_start: bool = True,
+    random_start: bool = False,
     batch_size: int = DEFAULT_BATCH,
 ) -> tuple[Tensor, Tensor]:
-    """kappa and logits (at the natural points) for every row of x, in batches."""
+    """kappa (Algorithm 1, from x^0 = x unless ``random_start``) and logits at the natural
+    points for every row of x, in batches."""
     kappa = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
     logits = []
     for start in range(0, x.shape[0], batch_size):
@@ -66,14 +68,19 @@ def pca_2d(values: Tensor) -> Tensor:
     return out
 
 
-def select_per_class(y: Tensor, per_class: int, num_classes: int | None = None) -> Tensor:
-    """Indices of the first ``per_class`` points of every class, in dataset order."""
+def select_per_class(
+    y: Tensor, per_class: int, num_classes: int | None = None, *, seed: int = 0
+) -> Tensor:
+    """Indices of ``per_class`` points of every class drawn at random without replacement
+    (every point of a class with fewer), from a generator seeded with ``seed``; sorted."""
     if per_class < 1:
         raise ConfigError(f"per_class = {per_class!r} is invalid: it must be >= 1")
     classes = int(y.max().item()) + 1 if num_classes is None else num_classes
-    onehot = F.one_hot(y, classes)
-    rank = onehot.cumsum(0).gather(1, y[:, None]).squeeze(1) - 1  # position within its class
-    return torch.nonzero(rank < per_class).squeeze(1)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    order = torch.randperm(y.shape[0], generator=gen).to(y.device)
+    drawn = y[order]
+    rank = F.one_hot(drawn, classes).cumsum(0).gather(1, drawn[:, None]).squeeze(1) - 1
+    return torch.sort(order[rank < per_class]).values
 
 
 def gradient_norms(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
@@ -136,9 +143,8 @@ def cli(argv: list[str]) -> int:
         raise ConfigError(f"--steps {args.steps} is invalid: kappa needs at least 1 step")
     device = resolve_device(args.device)
     model, spec, data = load_model_from_checkpoint(load_checkpoint(args.checkpoint), device)
-    x = data.x_train if args.split == "train" else data.x_test
-    y = data.y_train if args.split == "train" else data.y_test
-    index = select_per_class(y, args.per_class, data.num_classes)
+    x, y = data.labelled() if args.split == "train" else (data.x_test, data.y_test)
+    index = select_per_class(y, args.per_class, data.num_classes, seed=args.seed)
     xs, ys = x[index], y[index]
     torch.manual_seed(args.seed)
     model.eval()

@@ -52,11 +52,12 @@ def mart_loss(
 
     l_margin = CE(f(x'), y) - log(1.0001 - p_{y2}(x') + 1e-12), with y2 the most likely wrong
     class of the adversarial prediction, plus
-    beta * mean_i KL(p(x'_i) || p(x_i)) * (1.0000001 - p_y(x_i)).
+    beta * mean_i KL(p(x_i) || p(x'_i)) * (1.0000001 - p_y(x_i)).
 
+    The KL is MART's code's, ``kl_div(log(p(x') + 1e-12), p(x))`` summed over classes: the
+    natural prediction is the reference distribution, the same direction as TRADES (Eq. 12).
     ``weights`` (Eq. 10) multiply the CE part of the margin term only. ``kl_weights`` (Eq. 11)
-    replace the (1.0000001 - p_y(x)) factor. The KL direction follows the MART paper,
-    KL(p(x') || p(x)); MART's released code computes KL(p(x) || p(x')).
+    replace the (1.0000001 - p_y(x)) factor.
     """
     adv = logits_adv.float()
     nat = logits_nat.float()
@@ -68,8 +69,7 @@ def mart_loss(
     if weights is not None:
         ce = weights * ce
     margin = -torch.log(1.0001 - p_adv.gather(1, y2[:, None]).squeeze(1) + 1e-12)
-    log_p_adv = torch.log(p_adv + 1e-12)
-    kl = (p_adv * (log_p_adv - torch.log(p_nat + 1e-12))).sum(1)
+    kl = F.kl_div(torch.log(p_adv + 1e-12), p_nat, reduction="none").sum(1)
     factor = (
         1.0000001 - p_nat.gather(1, y[:, None]).squeeze(1) if kl_weights is None else kl_weights
     )

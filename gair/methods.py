@@ -74,6 +74,10 @@ class Method:
     loss: LossFn
     init_state: StateFn | None = None  # per-run state saved in checkpoints (e.g. IAAT's eps)
     before_epoch: EpochFn | None = None  # called once per epoch before training (e.g. IAAT)
+    weighted: bool = False  # reweights its loss by omega(kappa) once reweight_from is reached
+    # Non-empty: the method trains on labelled + pseudo-labelled data (RST's mixed batches)
+    # and refuses a run without a pool; the text says how to give it one.
+    needs_pool: str = ""
 
 
 METHODS: dict[str, Method] = {}
@@ -144,6 +148,23 @@ def early_stopped_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContex
         random_start=s.random_start,
         loss=s.attack_loss,
         compact=s.compact_early_stop,
+    )
+    return AttackResult(x_adv, kappa)
+
+
+def mart_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> AttackResult:
+    """MART's training attack: PGD-K on CE from x + 0.001 N(0, I) (MART's code, not a uniform
+    start), counting kappa on the iterates as Algorithm 1 does."""
+    s = ctx.spec
+    x_adv, kappa = attacks.ga_pgd(
+        model,
+        x,
+        y,
+        eps=s.eps,
+        alpha=s.alpha,
+        steps=s.steps,
+        loss=s.attack_loss,
+        start=attacks.gaussian_start(x),
     )
     return AttackResult(x_adv, kappa)
 
@@ -229,6 +250,7 @@ register(
         "GAIRAT: GA-PGD (Alg. 1) + omega(kappa)-weighted CE (Eq. 5, Alg. 2)",
         ga_pgd_attack,
         gair_ce_loss,
+        weighted=True,
     )
 )
 register(
@@ -240,6 +262,7 @@ register(
         "GAIR-FAT: early-stopped PGD-K-tau (Alg. 3) + omega(kappa)-weighted CE",
         early_stopped_attack,
         gair_ce_loss,
+        weighted=True,
     )
 )
 register(
@@ -251,13 +274,14 @@ register(
         "GAIR-TRADES: KL-PGD (Alg. 4) + omega on the natural CE term (Alg. 5)",
         trades_attack,
         _trades(True),
+        weighted=True,
     )
 )
 register(
     Method(
         "mart",
-        "MART: CE-PGD + margin loss + (1 - p_y)-weighted KL (Eq. 9)",
-        ga_pgd_attack,
+        "MART: CE-PGD from x + 0.001 N(0, I) + margin loss + (1 - p_y)-weighted KL (Eq. 9)",
+        mart_attack,
         _mart("none"),
     )
 )
@@ -265,16 +289,18 @@ register(
     Method(
         "gair_mart",
         "GAIR-MART: omega on the CE part of MART's margin loss (Eq. 10)",
-        ga_pgd_attack,
+        mart_attack,
         _mart("ce"),
+        weighted=True,
     )
 )
 register(
     Method(
         "gair_mart_kl",
         "MART with omega in place of (1 - p_y) on the KL term (Eq. 11)",
-        ga_pgd_attack,
+        mart_attack,
         _mart("kl"),
+        weighted=True,
     )
 )
 

@@ -20,8 +20,8 @@ terms of two adversaries::
 
 Lambda schedule of the authors' code: 100 for the first half of training, then 3; with
 lambda = 100 every w_i is 1 in float32 and GAIR-RST is RST. Set it with ``lam``,
-``lam_values`` and ``lam_milestones`` (e.g. 200 epochs: lam=100, lam_values=[3],
-lam_milestones=[99], since a milestone m takes effect from epoch m + 1). While every
+``lam_values`` and ``lam_milestones`` (200 epochs: lam=100, lam_values=[3],
+lam_milestones=[100]: the authors' ``epoch >= 0.5 * epochs`` with epochs from 1). While every
 w_i is exactly 1 the CW adversary has weight 0, so it is not computed (as in the authors'
 code, which skips it for lambda > 10).
 
@@ -29,93 +29,27 @@ RST's setting (Table 3): WRN-28-10, 200 epochs of 50K points each (batch 256, ha
 batch from the pseudo-labelled set), SGD with Nesterov momentum 0.9, LR 0.1 with a cosine
 schedule, weight decay 5e-4, beta 6, eps 0.031, alpha 0.007, K 10.
 
-The pseudo-labelled data: :func:`load_unlabeled` reads RST's pickle
-``ti_500K_pseudo_labeled.pickle`` (the user's file, from RST's repository) named by the run's
-``unlabeled_path``; :func:`with_unlabeled` appends it to a training split. The offline
-stand-in is the ``digits_pseudo`` dataset.
+The pseudo-labelled data: the run's ``unlabeled_path`` names RST's pickle
+``ti_500K_pseudo_labeled.pickle`` (the user's file, from RST's repository), read by
+:func:`gair.data.read_pseudo_labelled`; the offline stand-in is the ``digits_pseudo`` dataset,
+whose pool comes with it. Both reach training through the same mixed batches; GAIR-RST refuses
+to start without a pool (``Method.needs_pool``), since RST without its extra data is another
+experiment.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import pickle
-from pathlib import Path
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gair import attacks
-from gair.data import DataSplit
-from gair.errors import ConfigError, DataError
+from gair.datasets import RST_FILE, RST_SOURCE
+from gair.errors import ConfigError
 from gair.methods import AttackResult, Method, StepContext, StepOutput, register
 from gair.reweight import gair_weights
 
-RST_FILE = "ti_500K_pseudo_labeled.pickle"
-RST_SOURCE = "RST's repository, https://github.com/yaircarmon/semisup-adv"
 OMEGA_FUNCTIONS = ("tanh", "sigmoid", "linear")
-
-
-# ---------------------------------------------------------------------------- the data
-def load_unlabeled(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """RST's pseudo-labelled images: ``(x, y)`` with x uint8 (N, 3, 32, 32), y int64 (N,).
-
-    The file is a pickled dict with ``data`` uint8 (N, 32, 32, 3) and
-    ``extrapolated_targets`` (N,). Unpickling runs code from the file: use only RST's file.
-    """
-    file = Path(path)
-    if not file.is_file():
-        raise DataError(
-            f"unlabeled_path {str(file)!r} does not exist; it is the user-supplied {RST_FILE} "
-            f"from {RST_SOURCE}"
-        )
-    try:
-        with file.open("rb") as fh:
-            obj = pickle.load(fh)
-    except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        first = " ".join(str(exc).split()) or type(exc).__name__
-        raise DataError(f"unlabeled_path {str(file)!r} cannot be read: {first}") from exc
-    if not isinstance(obj, dict) or "data" not in obj or "extrapolated_targets" not in obj:
-        raise DataError(
-            f"unlabeled_path {str(file)!r} is not RST's format: expected a dict with keys "
-            "'data' and 'extrapolated_targets'"
-        )
-    x = np.asarray(obj["data"])
-    y = np.asarray(obj["extrapolated_targets"]).reshape(-1)
-    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[3] != 3 or x.shape[0] != y.shape[0]:
-        raise DataError(
-            f"unlabeled_path {str(file)!r} holds data {x.dtype} {x.shape} and "
-            f"{y.shape[0]} targets; expected uint8 (N, 32, 32, 3) and N targets"
-        )
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), y.astype(np.int64)
-
-
-def with_unlabeled(split: DataSplit, path: str | Path) -> tuple[DataSplit, int]:
-    """``split`` with the pseudo-labelled images appended to its training set, on its device.
-
-    Returns the new split and the number of labelled training points (the first ones).
-    """
-    x, y = load_unlabeled(path)
-    want = (split.in_channels, split.image_size, split.image_size)
-    if split.kind != "image" or tuple(x.shape[1:]) != want:
-        raise DataError(
-            f"unlabeled_path {str(path)!r} holds images of shape {tuple(x.shape[1:])}, but "
-            f"dataset {split.name!r} has {want}"
-        )
-    if y.size and (y.min() < 0 or y.max() >= split.num_classes):
-        raise DataError(
-            f"unlabeled_path {str(path)!r} has pseudo-labels outside 0..{split.num_classes - 1}"
-        )
-    device = split.x_train.device
-    n_labelled = int(split.y_train.shape[0])
-    merged = dataclasses.replace(
-        split,
-        x_train=torch.cat([split.x_train, torch.from_numpy(x).to(device)]),
-        y_train=torch.cat([split.y_train, torch.from_numpy(y).to(device)]),
-        n_labelled=n_labelled,
-    )
-    return merged, n_labelled
 
 
 # ---------------------------------------------------------------------------- the method
@@ -160,11 +94,8 @@ def cw_pgd(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """PGD-K on the summed CW-inf margin loss from x + xi * N(0, I) (the authors' x^CW)."""
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    x_cw, _ = attacks.ga_pgd(
-        model, x, y, eps=eps, alpha=alpha, steps=steps, loss="cw", start=x.detach() + xi * noise
-    )
-    return x_cw if steps else attacks.project(x_cw, x.detach(), eps)
+    start = attacks.gaussian_start(x, xi, generator)
+    return attacks.ga_pgd(model, x, y, eps=eps, alpha=alpha, steps=steps, loss="cw", start=start)[0]
 
 
 def rst_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> AttackResult:
@@ -221,5 +152,10 @@ register(
         "the CW point], w = omega(kappa) unnormalised; train on labelled + pseudo-labelled data",
         rst_attack,
         rst_loss,
+        weighted=True,
+        needs_pool=(
+            f"set unlabeled_path to RST's {RST_FILE} ({RST_SOURCE}), or train on dataset "
+            "digits_pseudo offline"
+        ),
     )
 )

@@ -38,6 +38,7 @@ def load_data(spec: RunSpec, device: torch.device) -> Any:
         device=device,
         train_subset=spec.train_subset,
         test_subset=spec.test_subset,
+        unlabeled_path=spec.unlabeled_path,
     )
 
 

@@ -52,8 +52,11 @@ class _StopFlag:
 class EpochStats:
     """Device-side accumulators for one epoch."""
 
-    def __init__(self, n_train: int, steps: int, device: torch.device) -> None:
+    def __init__(self, n_train: int, steps: int, device: torch.device, n_labelled: int = 0) -> None:
         self.kappa = torch.full((n_train,), -1, dtype=torch.long, device=device)
+        # Rows from n_labelled on are the pseudo-labelled pool (0: every row is labelled).
+        self.n_labelled = n_labelled or n_train
+        self.labelled_seen = torch.zeros((), dtype=torch.long, device=device)
         self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         self.adv_wrong = torch.zeros((), dtype=torch.long, device=device)
         self.seen = torch.zeros((), dtype=torch.long, device=device)
@@ -78,6 +81,7 @@ class EpochStats:
         self.loss_sum += loss.detach().double() * n
         self.adv_wrong += (logits.argmax(1) != y).sum()
         self.seen += n
+        self.labelled_seen += (index < self.n_labelled).sum()
         w = weights.detach().double()
         self.w_sum += w.sum()
         self.w_sq += (w * w).sum()
@@ -90,7 +94,9 @@ class EpochStats:
 
     def read(self) -> dict[str, Any]:
         """One host read of everything (the epoch's only synchronisation)."""
-        seen = max(int(self.seen.item()), 1)
+        total = int(self.seen.item())
+        seen = max(total, 1)
+        labelled = int(self.labelled_seen.item())
         measured = self.kappa[self.kappa >= 0]
         hist = torch.bincount(measured, minlength=self.steps + 1).cpu().tolist()
         if measured.numel():
@@ -102,8 +108,10 @@ class EpochStats:
         var = max(float(self.w_sq.item()) / seen - mean * mean, 0.0)
         return {
             "seen": seen,
+            "labelled_seen": labelled,
+            "pseudo_seen": total - labelled,
             "train_loss": float(self.loss_sum.item()) / seen,
-            "train_adv_err": float(self.adv_wrong.item()) / seen,
+            "step_adv_err": float(self.adv_wrong.item()) / seen,
             "kappa_mean": kappa_mean,
             "kappa_median": kappa_median,
             "kappa_hist": [int(v) for v in hist] if measured.numel() else [],
@@ -159,6 +167,11 @@ class Run:
         torch.backends.cudnn.benchmark = spec.cudnn_benchmark
         torch.manual_seed(spec.seed)
         self.data = load_data(spec, self.device)
+        if self.method.needs_pool and not self.data.n_labelled:
+            raise ConfigError(
+                f"method {spec.method!r} trains on labelled and pseudo-labelled data, but "
+                f"dataset {spec.dataset!r} has no pseudo-labelled pool: {self.method.needs_pool}"
+            )
         self.model = build_for(spec, self.data, self.device)
         self.step_model: nn.Module = torch.compile(self.model) if spec.compile else self.model
         self.optimizer = self._optimizer()
@@ -240,7 +253,7 @@ class Run:
 
         s = self.spec
         data = self.data
-        stats = EpochStats(int(data.y_train.shape[0]), s.steps, self.device)
+        stats = EpochStats(int(data.y_train.shape[0]), s.steps, self.device, data.n_labelled)
         model = self.step_model
         amp = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=s.amp == "bf16")
         if data.n_labelled:
@@ -333,6 +346,14 @@ class Run:
             torch.cuda.synchronize(self.device)
 
     def evaluate_epoch(self, epoch: int) -> dict[str, Any]:
+        """Errors of the model after ``epoch``, every one in eval mode on fixed points.
+
+        Training points: the first ``train_eval_samples`` labelled training points, not
+        augmented, under no attack (``train_nat_err``), the run's training budget (PGD-K at
+        eps/alpha with its random start, ``train_adv_err``: the PGD-10 training error of
+        Figs. 2, 5, 6) and PGD-20 at the test budget (``train_pgd20_err``, Fig. 4); the same
+        points in the same mode for all three (App. A). Test points: natural and PGD-20.
+        """
         from gair.evaluate import natural_correct, pgd_correct
         from gair.geometry import flatness
 
@@ -340,6 +361,7 @@ class Run:
         nan = math.nan
         row = {
             "train_nat_err": nan,
+            "train_adv_err": nan,
             "train_pgd20_err": nan,
             "test_nat_err": nan,
             "test_pgd20_err": nan,
@@ -352,36 +374,35 @@ class Run:
             return row | {"eval_s": 0.0}
         model = self.model
         model.eval()
-        budget = {"eps": s.test_eps, "alpha": s.test_alpha, "steps": s.eval_steps}
+        test_budget = {"eps": s.test_eps, "alpha": s.test_alpha, "steps": s.eval_steps}
+        train_budget = {
+            "eps": s.eps,
+            "alpha": s.alpha,
+            "steps": s.steps,
+            "random_start": s.random_start,
+        }
 
-        def errors(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-            nat = natural_correct(model, x, y)
-            adv = pgd_correct(model, x, y, **budget)
-            return 1 - nat.double().mean(), 1 - adv.double().mean()
+        def error(correct: Tensor) -> Tensor:
+            return 1 - correct.double().mean()
 
         d = self.data
+        values: dict[str, Tensor] = {}
         n_test = s.eval_samples or int(d.y_test.shape[0])
-        test = errors(d.x_test[:n_test], d.y_test[:n_test])
-        train = None
+        x, y = d.x_test[:n_test], d.y_test[:n_test]
+        values["test_nat_err"] = error(natural_correct(model, x, y))
+        values["test_pgd20_err"] = error(pgd_correct(model, x, y, **test_budget))
         if s.train_eval_samples:
-            n = s.train_eval_samples
-            train = errors(d.x_train[:n], d.y_train[:n])
-        flat = None
+            x_lab, y_lab = d.labelled()
+            x, y = x_lab[: s.train_eval_samples], y_lab[: s.train_eval_samples]
+            values["train_nat_err"] = error(natural_correct(model, x, y))
+            values["train_adv_err"] = error(pgd_correct(model, x, y, **train_budget))
+            values["train_pgd20_err"] = error(pgd_correct(model, x, y, **test_budget))
         if s.flatness:
             n = s.flatness_samples
-            flat = flatness(
-                model,
-                d.x_test[:n],
-                d.y_test[:n],
-                eps=s.test_eps,
-                alpha=s.test_alpha,
-                steps=s.eval_steps,
+            values["flat_friendly"], values["flat_adv"] = flatness(
+                model, d.x_test[:n], d.y_test[:n], **test_budget
             )
-        row["test_nat_err"], row["test_pgd20_err"] = (float(v.item()) for v in test)
-        if train is not None:
-            row["train_nat_err"], row["train_pgd20_err"] = (float(v.item()) for v in train)
-        if flat is not None:
-            row["flat_friendly"], row["flat_adv"] = (float(v.item()) for v in flat)
+        row.update({k: float(v.item()) for k, v in values.items()})
         row["eval_s"] = time.perf_counter() - t0
         return row
 
@@ -427,8 +448,17 @@ class Run:
                 self.write_metrics()
                 return self.history
             self.log(f"{s.run_name()}: resuming after epoch {self.epoch}")
+        d = self.data
         write_json(
-            self.out / "run.json", {"name": s.run_name(), "digest": s.digest(), "spec": s.to_dict()}
+            self.out / "run.json",
+            {
+                "name": s.run_name(),
+                "digest": s.digest(),
+                "spec": s.to_dict(),
+                "n_labelled": int(d.labelled()[1].shape[0]),
+                "n_pseudo": d.n_pseudo,
+                "pool_source": d.pool_source,
+            },
         )
         stop = _StopFlag()
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM,)}
@@ -462,8 +492,7 @@ class Run:
         s = self.spec
         payload = self.payload()
         acc = 1 - row["test_pgd20_err"]
-        in_window = s.best_start <= epoch <= s.last_best_epoch
-        if in_window and math.isfinite(acc) and acc > self.best["pgd20_acc"]:
+        if s.in_best_window(epoch) and math.isfinite(acc) and acc > self.best["pgd20_acc"]:
             self.best = {"epoch": epoch, "pgd20_acc": acc}
             payload["best"] = dict(self.best)
             save_checkpoint(self.out / "best.pt", payload)
@@ -475,7 +504,7 @@ class Run:
     def _log_row(self, row: dict[str, Any]) -> None:
         self.log(
             f"epoch {row['epoch']:>3}/{self.spec.epochs} lr {row['lr']:.4g} "
-            f"loss {row['train_loss']:.4f} adv-err {row['train_adv_err']:.3f} "
+            f"loss {row['train_loss']:.4f} step-adv-err {row['step_adv_err']:.3f} "
             f"test nat-err {row['test_nat_err']:.3f} pgd20-err {row['test_pgd20_err']:.3f} "
             f"kappa {row['kappa_mean']:.2f} w[{row['weight_min']:.2f},{row['weight_max']:.2f}] "
             f"{row['images_per_s']:.0f} img/s"

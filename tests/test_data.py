@@ -12,7 +12,7 @@ import pytest
 import scipy.io
 import torch
 
-from gair import data
+from gair import data, datasets
 from gair.errors import ConfigError, DataError
 
 torch.set_num_threads(1)
@@ -154,7 +154,7 @@ def test_failed_download_still_reports_missing_files(
 
         return fetch
 
-    monkeypatch.setattr(data, "_torchvision_fetch", offline)
+    monkeypatch.setattr(datasets, "_torchvision_fetch", offline)
     with pytest.raises(DataError, match="MNIST/raw/train-images-idx3-ubyte"):
         data.load_dataset("mnist", root=tmp_path, download=True)
     assert calls == ["MNIST"]
@@ -229,18 +229,25 @@ def test_point_sets(name: str) -> None:
     assert torch.equal(data.as_float(a.x_train), a.x_train)
 
 
-def test_digits_pseudo_replaces_half_the_labels() -> None:
+def test_digits_pseudo_is_a_labelled_half_and_a_pseudo_labelled_pool() -> None:
     digits = data.load_dataset("digits")
     pseudo = data.load_dataset("digits_pseudo")
-    assert torch.equal(pseudo.x_train, digits.x_train)
-    assert torch.equal(pseudo.x_test, digits.x_test)
-    assert torch.equal(pseudo.y_test, digits.y_test)
     n = len(digits.y_train)
-    keep = np.random.RandomState(1).permutation(n)[: n // 2]
-    assert torch.equal(pseudo.y_train[keep], digits.y_train[keep])
-    changed = int((pseudo.y_train != digits.y_train).sum())
-    # a linear classifier on digits is good but not perfect: some, not many, labels change
-    assert 0 < changed < n // 10
+    order = np.random.RandomState(1).permutation(n)
+    labelled, unlabelled = np.sort(order[: n // 2]), np.sort(order[n // 2 :])
+    assert pseudo.n_labelled == len(labelled) == 718 and pseudo.n_pseudo == len(unlabelled)
+    x_lab, y_lab = pseudo.labelled()
+    # the labelled half keeps its true labels; the pool holds the other half's images
+    assert torch.equal(x_lab, digits.x_train[labelled])
+    assert torch.equal(y_lab, digits.y_train[labelled])
+    assert torch.equal(pseudo.x_train[718:], digits.x_train[unlabelled])
+    assert torch.equal(pseudo.x_test, digits.x_test) and torch.equal(pseudo.y_test, digits.y_test)
+    # a linear classifier on digits is good but not perfect: some, not many, labels differ
+    changed = int((pseudo.y_train[718:] != digits.y_train[unlabelled]).sum())
+    assert 0 < changed < len(unlabelled) // 10
+    # a training subset applies to the labelled points only; the pool stays whole
+    small = data.load_dataset("digits_pseudo", train_subset=100)
+    assert small.n_labelled == 100 and small.n_pseudo == pseudo.n_pseudo
 
 
 def test_to_moves_every_tensor() -> None:
@@ -422,7 +429,7 @@ def test_mixed_batches_keep_rst_composition() -> None:
 
 def test_generated_sets_are_cached_and_a_bad_cache_is_rebuilt(tmp_path: Path) -> None:
     fresh = data.load_dataset("moons", root=tmp_path / "a")
-    cache = tmp_path / "a" / "generated" / "moons-v1.npz"
+    cache = tmp_path / "a" / "generated" / f"moons-v{datasets.CACHE_VERSION}.npz"
     assert cache.is_file()
     again = data.load_dataset("moons", root=tmp_path / "a")  # read back from the cache
     assert torch.equal(fresh.x_train, again.x_train) and torch.equal(fresh.y_test, again.y_test)

@@ -100,18 +100,31 @@ def test_pca_2d_sign_is_deterministic_and_one_dimensional_data_is_padded() -> No
 
 
 # --------------------------------------------------------------------------- selection
-def test_select_per_class_takes_the_first_n_of_each_class() -> None:
-    y = torch.tensor([2, 0, 1, 0, 2, 2, 1, 0, 0, 1, 3])
-    got = geometry.select_per_class(y, 2).tolist()
-    seen: dict[int, int] = {}
-    want = []
-    for i, label in enumerate(y.tolist()):
-        if seen.get(label, 0) < 2:
-            want.append(i)
-            seen[label] = seen.get(label, 0) + 1
-    assert got == want == [0, 1, 2, 3, 4, 6, 10]
-    assert geometry.select_per_class(y, 1, num_classes=5).tolist() == [0, 1, 2, 10]
-    assert geometry.select_per_class(y, 100).tolist() == list(range(len(y)))
+def test_select_per_class_draws_a_seeded_random_sample_of_each_class() -> None:
+    # App. A: "for each class ... we randomly sample 1000 training datapoints".
+    y = torch.arange(10).repeat_interleave(100)[
+        torch.randperm(1000, generator=torch.Generator().manual_seed(3))
+    ]
+    got = geometry.select_per_class(y, 20, seed=0)
+    assert torch.bincount(y[got], minlength=10).tolist() == [20] * 10
+    assert got.tolist() == sorted(set(got.tolist()))  # distinct, sorted
+    assert torch.equal(got, geometry.select_per_class(y, 20, seed=0))
+    assert not torch.equal(got, geometry.select_per_class(y, 20, seed=1))
+    # not the first 20 of each class in dataset order (what the earlier code took)
+    first = [i for c in range(10) for i in torch.nonzero(y == c).squeeze(1)[:20].tolist()]
+    assert set(got.tolist()) != set(first)
+    # the draws reach the whole class, not only its beginning: about half of each class's
+    # points lie past its 50th member, and the sample follows (a binomial, 200 draws)
+    rank = torch.empty(1000, dtype=torch.long)
+    for c in range(10):
+        members = torch.nonzero(y == c).squeeze(1)
+        rank[members] = torch.arange(len(members))
+    late = int((rank[got] >= 50).sum())
+    assert 70 <= late <= 130
+    # a class with fewer points than asked gives all of them
+    small = torch.tensor([0, 0, 1, 1, 1])
+    assert geometry.select_per_class(small, 5).tolist() == [0, 1, 2, 3, 4]
+    assert geometry.select_per_class(small, 1, num_classes=3).shape == (2,)
     with pytest.raises(ConfigError, match="per_class = 0"):
         geometry.select_per_class(y, 0)
 

@@ -103,8 +103,8 @@ def ref_mart(
         ce = -np.log(pa[yi])
         wi = 1.0 if w is None else w[i].item()
         first += wi * ce - np.log(1.0001 - pa[y2] + 1e-12)
-        # KL(p(x') || p(x)), the direction of the MART paper.
-        kl = sum(pa[k] * (np.log(pa[k] + 1e-12) - np.log(pn[k] + 1e-12)) for k in range(len(pa)))
+        # KL(p(x) || p(x')) as MART's code computes it: kl_div(log(p(x') + 1e-12), p(x)).
+        kl = sum(pn[k] * (np.log(pn[k]) - np.log(pa[k] + 1e-12)) for k in range(len(pa)))
         factor = 1.0000001 - pn[yi] if kl_w is None else kl_w[i].item()
         second += kl * factor
     return first / n + beta * second / n
@@ -132,8 +132,9 @@ def test_mart_eq11_replaces_the_confidence_factor() -> None:
 
 
 def test_mart_kl_direction_and_second_class() -> None:
-    # Hand case, one sample, 3 classes: the KL is KL(p(x') || p(x)), not the reverse, and y2 is
-    # the most likely wrong class of the adversarial prediction (class 2 here, not class 1).
+    # Hand case, one sample, 3 classes: the KL is KL(p(x) || p(x')) (MART's code, the same
+    # direction as TRADES), not the reverse, and y2 is the most likely wrong class of the
+    # adversarial prediction (class 2 here, not class 1).
     nat = torch.tensor([[2.0, 1.0, 0.0]], dtype=torch.float64)
     adv = torch.tensor([[0.5, 0.0, 1.5]], dtype=torch.float64)
     y = torch.tensor([0])
@@ -142,8 +143,20 @@ def test_mart_kl_direction_and_second_class() -> None:
     reverse = float(np.sum(pn * np.log(pn / pa)))
     assert abs(forward - reverse) > 1e-2
     margin = -np.log(pa[0]) - np.log(1.0001 - pa[2] + 1e-12)
-    want = margin + 1.0 * forward * (1.0000001 - pn[0])
+    want = margin + 1.0 * reverse * (1.0000001 - pn[0])
     assert mart_loss(nat, adv, y, beta=1.0).item() == pytest.approx(want, rel=1e-5)
+    wrong = margin + 1.0 * forward * (1.0000001 - pn[0])
+    assert mart_loss(nat, adv, y, beta=1.0).item() != pytest.approx(wrong, rel=1e-3)
+
+
+def test_mart_and_trades_kl_terms_point_the_same_way() -> None:
+    # With no margin/CE difference to hide behind: TRADES' KL term is KL(p(x) || p(x')); MART's
+    # KL term with a factor of 1 (kl_weights = 1) must be the same number.
+    nat, adv, y, _ = _batch(n=8, c=5, seed=6)
+    ones = torch.ones(8, dtype=torch.float64)
+    trades_kl = trades_loss(nat, adv, y, beta=1.0) - trades_loss(nat, adv, y, beta=0.0)
+    mart_kl = mart_loss(nat, adv, y, beta=1.0, kl_weights=ones) - mart_loss(nat, adv, y, beta=0.0)
+    assert mart_kl.item() == pytest.approx(trades_kl.item(), rel=1e-6)
 
 
 def test_losses_are_differentiable_and_finite_for_confident_logits() -> None:

@@ -23,13 +23,13 @@ import torch
 from torch import nn
 
 from gair.atlas import atlas_objective, local_points
-from gair.data import DataSplit
+from gair.data import DataSplit, attach_pseudo_labelled, read_pseudo_labelled
 from gair.errors import ConfigError, DataError
 from gair.iaat import iaat_attack, iaat_state, iaat_step_sizes, iaat_update, per_sample_pgd
 from gair.methods import AttackResult, StepContext, get_method, method_names
 from gair.mma import margin_search, mma_objective, soft_logit_margin
 from gair.rpat import rpat_loss
-from gair.rst import cw_term_needed, gair_rst_objective, load_unlabeled, omega, with_unlabeled
+from gair.rst import cw_term_needed, gair_rst_objective, omega
 from gair.spec import RunSpec
 from gair.train import Run
 
@@ -256,13 +256,13 @@ def test_gair_rst_skips_the_cw_adversary_only_when_its_weight_is_zero():
         cw_term_needed(_ctx("gair_rst", weight_fn="constant"))
 
 
-def test_load_unlabeled_reads_rsts_pickle(tmp_path):
+def test_read_pseudo_labelled_reads_rsts_pickle(tmp_path):
     rng = np.random.default_rng(0)
     data = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     path = tmp_path / "ti.pickle"
     with path.open("wb") as fh:
         pickle.dump({"data": data, "extrapolated_targets": [4, 0, 9]}, fh)
-    x, y = load_unlabeled(path)
+    x, y = read_pseudo_labelled(path)
     assert x.shape == (3, 3, 32, 32) and x.dtype == np.uint8
     assert np.array_equal(x[1, 2], data[1, :, :, 2])  # channel 2 of image 1
     assert y.tolist() == [4, 0, 9] and y.dtype == np.int64
@@ -277,21 +277,21 @@ def test_load_unlabeled_reads_rsts_pickle(tmp_path):
         kind="image",
         name="cifar10",
     )
-    merged, n_labelled = with_unlabeled(split, path)
-    assert n_labelled == 2
+    merged = attach_pseudo_labelled(split, x, y, "test pool")
+    assert merged.n_labelled == 2 and merged.n_pseudo == 3
     assert merged.y_train.tolist() == [1, 2, 4, 0, 9]
     assert torch.equal(merged.x_train[4], torch.from_numpy(x[2]))
 
 
-def test_load_unlabeled_errors_name_the_file_and_its_source(tmp_path):
+def test_read_pseudo_labelled_errors_name_the_file_and_its_source(tmp_path):
     missing = tmp_path / "nope.pickle"
     with pytest.raises(DataError, match=r"ti_500K_pseudo_labeled\.pickle") as err:
-        load_unlabeled(missing)
+        read_pseudo_labelled(missing)
     assert str(missing) in str(err.value) and "\n" not in str(err.value)
     bad = tmp_path / "bad.pickle"
     bad.write_bytes(pickle.dumps({"images": 1}))
     with pytest.raises(DataError, match="extrapolated_targets"):
-        load_unlabeled(bad)
+        read_pseudo_labelled(bad)
 
 
 # --------------------------------------------------------------------------- 2-epoch runs
@@ -312,10 +312,10 @@ RUNS = {
     "rpat": ["--dataset", "digits"],
     "atlas": ["--dataset", "digits"],
     "mma": ["--dataset", "digits"],
-    # lambda 100 in epoch 1 (plain RST), 3 in epoch 2 (the CW term is on)
+    # lambda 100 in epoch 1 (plain RST), 3 from epoch 2 on (the CW term is on)
     "gair_rst": [
         *["--dataset", "digits_pseudo", "--set", "lam=100"],
-        *["--set", "lam_values=[3]", "--set", "lam_milestones=[1]"],
+        *["--set", "lam_values=[3]", "--set", "lam_milestones=[2]"],
     ],
 }
 

@@ -32,7 +32,7 @@ def tiny_spec(method: str = "gairat", epochs: int = 2, **overrides) -> RunSpec:
     values = dict(
         dataset="digits", model="smallcnn", method=method, epochs=epochs, seed=0,
         train_subset=192, test_subset=64, eval_samples=64, train_eval_samples=64,
-        steps=3, batch_size=64, eval_steps=3, burn_in=1, device="cpu",
+        steps=3, batch_size=64, eval_steps=3, reweight_from=2, device="cpu",
     )  # fmt: skip
     values.update(overrides)
     return RunSpec.from_dict(values)
@@ -58,8 +58,10 @@ def test_methods_command_lists_registry() -> None:
 @pytest.mark.parametrize("method", method_names())
 def test_every_method_trains_two_epochs(method: str, tmp_path: Path) -> None:
     out = tmp_path / method
-    code = main(["train", "--dataset", "digits", "--model", "smallcnn", "--method", method,
-                 "--epochs", "2", "--seed", "0", "--out", str(out), "--set", "burn_in=1",
+    # GAIR-RST trains on labelled + pseudo-labelled data: the dataset with a pool.
+    dataset = "digits_pseudo" if method == "gair_rst" else "digits"
+    code = main(["train", "--dataset", dataset, "--model", "smallcnn", "--method", method,
+                 "--epochs", "2", "--seed", "0", "--out", str(out), "--set", "reweight_from=2",
                  "--progress", "lines", *TINY])  # fmt: skip
     assert code == 0
     metrics = pd.read_parquet(out / "metrics.parquet")
@@ -68,6 +70,7 @@ def test_every_method_trains_two_epochs(method: str, tmp_path: Path) -> None:
     assert ((metrics["test_pgd20_err"] >= 0) & (metrics["test_pgd20_err"] <= 1)).all()
     # Adversarial error is never below natural error on the same points, same model.
     assert (metrics["train_pgd20_err"] >= metrics["train_nat_err"]).all()
+    assert (metrics["train_adv_err"] >= metrics["train_nat_err"]).all()
     for name in ("last.pt", "best.pt", "run.json"):
         assert (out / name).is_file()
     ckpt = load_checkpoint(out / "last.pt")
@@ -114,7 +117,7 @@ def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_resume_after_completed_epoch_is_exact(tmp_path: Path) -> None:
-    spec = tiny_spec("gair_fat", epochs=3, tau_values=[0, 1], tau_milestones=[1])
+    spec = tiny_spec("gair_fat", epochs=3, tau_values=[0, 1], tau_milestones=[2])
     full = pd.DataFrame(train(spec, tmp_path / "full"))
     part = tmp_path / "cut"
     run = Run(spec, part, progress=False)
@@ -138,7 +141,7 @@ def test_killed_run_resumes_to_identical_metrics(tmp_path: Path, delay: float) -
     """SIGKILL just after epoch 1's files, or inside epoch 2; then the same command: the
     metrics equal an uninterrupted run's."""
     args = ["train", "--dataset", "digits", "--model", "smallcnn", "--method", "gairat",
-            "--epochs", "3", "--seed", "1", "--set", "burn_in=1", "--progress", "lines",
+            "--epochs", "3", "--seed", "1", "--set", "reweight_from=2", "--progress", "lines",
             *TINY]  # fmt: skip
     full = tmp_path / "full"
     assert run_cli(*args, "--out", str(full)).returncode == 0
@@ -201,7 +204,7 @@ def test_run_json_names_the_spec(tmp_path: Path) -> None:
 
 def test_compacted_early_stop_trains_exactly_like_the_masked_one(tmp_path: Path) -> None:
     """Forwarding only the running samples changes the work, never the numbers."""
-    kw = dict(tau_values=[0, 1], tau_milestones=[1])
+    kw = dict(tau_values=[0, 1], tau_milestones=[2])
     compact = train(tiny_spec("gair_fat", compact_early_stop=True, **kw), tmp_path / "c")
     masked = train(tiny_spec("gair_fat", compact_early_stop=False, **kw), tmp_path / "m")
     for a, b in zip(compact, masked, strict=True):
