@@ -216,7 +216,7 @@ def early_stopped_pgd(
         budget = budget - (running & wrong).long()
         kappa += running & ~wrong
         stepped = project(x_adv + alpha * grad.sign(), x0, eps)
-        x_adv = torch.where(_rows(running, x_adv), stepped, x_adv)
+        x_adv = torch.where(rows(running, x_adv), stepped, x_adv)
     return x_adv.detach(), kappa
 
 
@@ -243,9 +243,7 @@ def _early_stopped_compact(
         keep = ~stop
         budget[active] -= (keep & wrong).long()
         kappa[active] += keep & ~wrong
-        x_adv[active] = torch.where(
-            _rows(keep, xa), project(xa + alpha * grad.sign(), x0a, eps), xa
-        )
+        x_adv[active] = torch.where(rows(keep, xa), project(xa + alpha * grad.sign(), x0a, eps), xa)
         active = active[keep]
     return x_adv.detach(), kappa
 
@@ -285,6 +283,43 @@ def trades_pgd(
     return x_adv.detach(), kappa
 
 
-def _rows(mask: Tensor, like: Tensor) -> Tensor:
-    """Broadcast a per-sample mask over the remaining dimensions of ``like``."""
-    return mask.view(-1, *([1] * (like.dim() - 1)))
+def rows(values: Tensor, like: Tensor) -> Tensor:
+    """Broadcast a per-sample value (or mask) over the remaining dimensions of ``like``."""
+    return values.view(-1, *([1] * (like.dim() - 1)))
+
+
+def per_sample_pgd(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: Tensor,
+    alpha: Tensor,
+    steps: int,
+    loss_fn: LossFn = ce_loss,
+    random_start: bool = True,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """L-infinity PGD-K where sample i has its own budget ``eps[i]`` and step ``alpha[i]``.
+
+    The random start is uniform in [-eps_i, eps_i]; each step is
+    x <- clamp(min(max(x + alpha_i * sign(grad), x0 - eps_i), x0 + eps_i), 0, 1).
+    ``loss_fn`` is summed over the batch, so the sign of each row's gradient is its own.
+    """
+    if steps < 0:
+        raise ConfigError(f"steps = {steps!r} is invalid: it must be an integer >= 0")
+    x0 = x.detach()
+    e = rows(eps.to(x0.dtype), x0)
+    a = rows(alpha.to(x0.dtype), x0)
+    # The ball intersected with the image box, computed once: projecting onto it is two ops.
+    low = (x0 - e).clamp(min=0.0)
+    high = (x0 + e).clamp(max=1.0)
+    if random_start:
+        noise = torch.rand(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        x_adv = torch.minimum(torch.maximum(x0 + (2 * noise - 1) * e, low), high)
+    else:
+        x_adv = x0.clone()
+    for _ in range(steps):
+        _, grad = input_grad(model, x_adv, y, loss_fn)
+        x_adv = torch.minimum(torch.maximum(x_adv + a * grad.sign(), low), high)
+    return x_adv.detach()

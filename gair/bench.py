@@ -44,7 +44,8 @@ from torch import Tensor, nn
 
 from gair import attacks
 from gair.errors import ConfigError
-from gair.methods import AttackResult, Method, StepContext, ga_pgd_attack, get_method
+from gair.methods import get_method
+from gair.methods.core import AttackResult, Method, StepContext, ga_pgd_attack
 from gair.spec import RunSpec
 from gair.train import train_step as gair_train_step
 

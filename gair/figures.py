@@ -166,9 +166,10 @@ def weight_values(spec: dict[str, Any], kappa: np.ndarray) -> np.ndarray:
     """Raw omega(kappa) of a run (Eqs. 6-8 or the step weight); 1 for unweighted methods."""
     import torch
 
+    from gair.methods import method_info
     from gair.reweight import gair_weights, step_weights
 
-    if spec.get("method") in ("at", "st", "fat", "trades", "mart", "mma"):
+    if not method_info(str(spec.get("method"))).weighted:
         return np.ones_like(kappa, dtype=float)
     k = torch.as_tensor(kappa)
     fn = spec.get("weight_fn", "tanh")

@@ -26,6 +26,7 @@ from typing import Any
 
 from gair.datasets import DATASETS
 from gair.errors import ConfigError
+from gair.methods import run_label
 from gair.spec import RunSpec, rescale_epoch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -377,7 +378,8 @@ class Plan:
                     ckpt: self.eval_file(entry.run, ckpt, exp["evaluation"])
                     for ckpt in exp.get("checkpoints", [])
                 }
-            groups.setdefault(group, {}).setdefault(label, []).append(item)
+            shown = run_label(label, self.runs[entry.run].method)
+            groups.setdefault(group, {}).setdefault(shown, []).append(item)
         return {
             "name": name,
             "groups": groups,
@@ -395,7 +397,8 @@ class Plan:
         for _, label, entry in self.entries(table):
             for ckpt in self.config["audit"]["checkpoints"]:
                 path = self.eval_file(entry.run, ckpt, self.audit[table])
-                meta[path] = {"method": label, "seed": entry.seed, "checkpoint": ckpt}
+                shown = run_label(label, self.runs[entry.run].method)
+                meta[path] = {"method": shown, "seed": entry.seed, "checkpoint": ckpt}
         return meta
 
     def audit_outputs(self, table: str) -> list[str]:
@@ -493,16 +496,14 @@ def gmacs(spec: RunSpec) -> float:
 
 
 def gpu_hours(spec: RunSpec) -> float:
-    """Rough GPU-hours of one training run (fwd = 2 * MACs, fwd+bwd = 3 fwd)."""
+    """Rough GPU-hours of one training run (fwd = 2 * MACs, fwd+bwd = 3 fwd), from the
+    method's declared costs (gair.methods.MethodInfo)."""
+    from gair.methods import method_info
+
+    info = method_info(spec.method)
     n_train = points_per_epoch(spec)
-    attack_passes_ = 3 * spec.steps
-    if spec.method == "st":
-        attack_passes_ = 0
-    elif spec.method == "gair_rst":
-        attack_passes_ *= 2  # Eq. (13): a KL-PGD and a CW adversary
-    # the update: the adversarial batch, plus the natural batch for TRADES/MART-like losses
-    update = 3 if spec.method in ("at", "gairat", "fat", "gair_fat", "iaat", "mma", "st") else 6
-    passes = attack_passes_ + update
+    attack_passes_ = 3 * info.attack_cost * (info.attack_steps or spec.steps)
+    passes = attack_passes_ + 3 * info.update_cost
     eval_n = spec.eval_samples or spec.test_subset or DATASETS[spec.dataset].n_test
     eval_passes = eval_n * (3 * spec.eval_steps + 2) / spec.eval_every
     # natural, the training attack and PGD-20 on the fixed training points

@@ -82,7 +82,7 @@ def shown_settings(spec: RunSpec) -> dict[str, Any]:
 
 def describe(plan: Plan, target: str) -> dict[str, Any]:
     """The target's runs, their uses, settings and epoch rows, and its evaluation sets."""
-    from gair.methods import get_method
+    from gair.methods import method_info
 
     uses: dict[str, list[dict[str, Any]]] = {}
     for exp in plan.target_experiments(target):
@@ -93,7 +93,7 @@ def describe(plan: Plan, target: str) -> dict[str, Any]:
     runs = []
     for name in plan.target_runs(target):
         spec = plan.runs[name]
-        weighted = get_method(spec.method).weighted
+        weighted = method_info(spec.method).weighted
         runs.append(
             {
                 "name": name,

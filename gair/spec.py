@@ -327,9 +327,24 @@ class RunSpec:
                 changes[name] = move(value)
         if self.reweight_from > self.epochs:  # never reweight stays never
             changes["reweight_from"] = epochs + 1
+        changes["extra"] = self._rescaled_extra(epochs)
         if self.best_end and changes["best_end"] < changes["best_start"]:
             changes["best_end"] = changes["best_start"]
         return self.with_overrides(changes)
+
+    def _rescaled_extra(self, epochs: int) -> dict[str, float]:
+        """``extra`` with the method's epoch counts (MethodInfo.epoch_extras, e.g. IAAT's
+        warm-up; its default where unset) scaled to ``epochs``; a count of at least one
+        epoch stays at least one."""
+        from gair.methods import method_info
+
+        out = dict(self.extra)
+        for key, default in method_info(self.method).epoch_extras:
+            value = float(out.get(key, default))
+            if value > 0:
+                value = max(1, math.floor(value * epochs / self.epochs + 0.5))
+            out[key] = float(value)
+        return out
 
     # ---------------------------------------------------------------- identity
     def to_dict(self) -> dict[str, Any]:

@@ -27,7 +27,8 @@ from torch import Tensor, nn
 from gair.atomic import write_json, write_parquet
 from gair.checkpoint import load_checkpoint, save_checkpoint
 from gair.errors import CheckpointError, ConfigError, GairError, TrainingDiverged
-from gair.methods import AttackResult, Method, StepContext, StepOutput, get_method
+from gair.methods import get_method
+from gair.methods.core import AttackResult, Method, StepContext, StepOutput
 from gair.schedules import check_schedule, lr_at
 from gair.spec import RunSpec, parse_assignment
 
@@ -468,6 +469,8 @@ class Run:
                 kappa = self._epoch_kappa
                 row |= self.evaluate_epoch(epoch)
                 row |= {
+                    "method": s.method,
+                    "method_title": self.method.info.display,  # says "interpretation" where so
                     "amp": s.amp,
                     "channels_last": s.channels_last,
                     "compile": s.compile,

@@ -394,3 +394,44 @@ def test_fig21_keeps_the_papers_literal_step_and_names_madrys_rule() -> None:
     caption = (REPO / "workflow" / "report" / "fig21.rst").read_text()
     for source in (text, caption):
         assert "2.5 * eps / K" in source and "Madry" in source
+
+
+def test_protocol_command_prints_the_change_points(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["protocol", "fig4"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("fig4: 3 training runs")
+    at = text.split("== ")[1]
+    lines = {line.split()[0]: line.split() for line in at.splitlines()[3:] if line.strip()}
+    assert lines["1-29"][:2] == ["1-29", "0.1"]
+    assert lines["30"][1] == "0.01" and "yes" in lines["30"]  # the epoch-30 snapshot
+    assert lines["60-100"][1] == "0.001"
+    assert main(["protocol", "table2", "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert len(described["runs"]) == 10
+    assert described["evaluations"]["table2"]["alpha"] == 0.003
+    assert main(["protocol", "fig99"]) == 2
+    err = capsys.readouterr().err
+    assert "'fig99'" in err and "fig4" in err and len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- 8. ATLAS
+def test_every_output_that_names_atlas_says_it_is_an_interpretation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gair.methods import run_label
+
+    assert main(["methods", "--describe"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("atlas")]
+    assert len(lines) == 1 and "ATLAS (interpretation)" in lines[0]
+    assert "INTERPRETATION" in lines[0]
+    rows = train(tiny("atlas", epochs=1), tmp_path, progress=False)
+    assert rows[0]["method_title"] == "ATLAS (interpretation)"
+    metrics = pd.read_parquet(tmp_path / "metrics.parquet")
+    assert set(metrics["method_title"]) == {"ATLAS (interpretation)"}
+    # legends and table rows come from the plan's manifest: a plain "ATLAS" label gets marked
+    assert run_label("ATLAS", "atlas") == "ATLAS (interpretation)"
+    assert run_label("ATLAS (interpretation)", "atlas") == "ATLAS (interpretation)"
+    assert run_label("AT", "at") == "AT"
+    plan = plan_of()
+    labels = [label for g in plan.manifest("tradeoff")["groups"].values() for label in g]
+    assert [label for label in labels if "ATLAS" in label] == ["ATLAS (interpretation)"]

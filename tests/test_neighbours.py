@@ -22,14 +22,16 @@ import pytest
 import torch
 from torch import nn
 
-from gair.atlas import atlas_objective, local_points
+from gair.attacks import per_sample_pgd
 from gair.data import DataSplit, attach_pseudo_labelled, read_pseudo_labelled
 from gair.errors import ConfigError, DataError
-from gair.iaat import iaat_attack, iaat_state, iaat_step_sizes, iaat_update, per_sample_pgd
-from gair.methods import AttackResult, StepContext, get_method, method_names
-from gair.mma import margin_search, mma_objective, soft_logit_margin
-from gair.rpat import rpat_loss
-from gair.rst import cw_term_needed, gair_rst_objective, omega
+from gair.methods import get_method, method_names
+from gair.methods.atlas import atlas_objective, local_points
+from gair.methods.core import AttackResult, StepContext
+from gair.methods.gair_rst import cw_term_needed, gair_rst_objective, omega
+from gair.methods.iaat import iaat_attack, iaat_state, iaat_step_sizes, iaat_update
+from gair.methods.mma import margin_search, mma_objective, soft_logit_margin
+from gair.methods.rpat import rpat_loss
 from gair.spec import RunSpec
 from gair.train import Run
 
@@ -79,7 +81,7 @@ def test_every_new_method_is_registered_with_a_description():
     names = method_names()
     for name in NEW_METHODS:
         assert name in names
-    assert "INTERPRETATION" in get_method("atlas").description
+    assert get_method("atlas").info.interpretation
 
 
 # --------------------------------------------------------------------------- IAAT

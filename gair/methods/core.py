@@ -1,13 +1,12 @@
-"""Training methods as data: a method is an attack plus a loss.
+"""The building blocks of training methods: the step's context, the attack's result, the
+loss's output, the Method record, and the attacks and losses several methods share.
 
 The training loop calls ``method.attack`` with the model in eval mode, then ``method.loss``
-with the model in train mode, and never looks at the method's name. Adding a method means
-adding one ``Method`` to the registry (``register``), usually from its own module.
+with the model in train mode (:func:`gair.train.train_step`).
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,6 +15,7 @@ from torch import Tensor, nn
 
 from gair import attacks, losses
 from gair.errors import ConfigError
+from gair.methods import MethodInfo
 from gair.reweight import instance_weights
 from gair.spec import RunSpec
 
@@ -61,56 +61,47 @@ class StepOutput:
 
 
 AttackFn = Callable[[nn.Module, Tensor, Tensor, StepContext], AttackResult]
-LossFn = Callable[[nn.Module, Tensor, Tensor, AttackResult, StepContext], StepOutput]
+MethodLoss = Callable[[nn.Module, Tensor, Tensor, AttackResult, StepContext], StepOutput]
 StateFn = Callable[[int, torch.device, RunSpec], dict[str, Tensor]]
 EpochFn = Callable[[nn.Module, Tensor, Tensor, StepContext], None]
 
 
 @dataclass(frozen=True)
 class Method:
-    name: str
-    description: str
+    """A method's implementation: its catalogue entry, attack and loss."""
+
+    info: MethodInfo
     attack: AttackFn
-    loss: LossFn
+    loss: MethodLoss
     init_state: StateFn | None = None  # per-run state saved in checkpoints (e.g. IAAT's eps)
-    before_epoch: EpochFn | None = None  # called once per epoch before training (e.g. IAAT)
-    weighted: bool = False  # reweights its loss by omega(kappa) once reweight_from is reached
-    # Non-empty: the method trains on labelled + pseudo-labelled data (RST's mixed batches)
-    # and refuses a run without a pool; the text says how to give it one.
-    needs_pool: str = ""
+    before_epoch: EpochFn | None = None  # called once per epoch before training
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def weighted(self) -> bool:
+        return self.info.weighted
+
+    @property
+    def needs_pool(self) -> str:
+        return self.info.needs_pool
 
 
-METHODS: dict[str, Method] = {}
+def extra_settings(spec: RunSpec, prefix: str, defaults: dict[str, float]) -> dict[str, float]:
+    """A method's ``spec.extra`` values with ``defaults`` filled in.
 
-
-def register(method: Method) -> Method:
-    if method.name in METHODS:
-        raise ValueError(f"method {method.name!r} is registered twice")
-    METHODS[method.name] = method
-    return method
-
-
-def get_method(name: str) -> Method:
-    _load_extensions()
-    if name not in METHODS:
-        raise ConfigError(f"method {name!r} is unknown; valid methods are: {', '.join(METHODS)}")
-    return METHODS[name]
-
-
-def method_names() -> list[str]:
-    _load_extensions()
-    return list(METHODS)
-
-
-# Modules that register further methods when imported (each in its own file).
-EXTENSIONS: tuple[str, ...] = ("gair.iaat", "gair.rpat", "gair.atlas", "gair.mma", "gair.rst")
-
-
-def _load_extensions() -> None:
-    import importlib
-
-    for module in EXTENSIONS:
-        importlib.import_module(module)
+    Keys that start with ``prefix`` but are not in ``defaults`` are refused, so a misspelt
+    setting cannot pass unnoticed; keys of other methods are left alone.
+    """
+    unknown = sorted(k for k in spec.extra if k.startswith(prefix) and k not in defaults)
+    if unknown:
+        raise ConfigError(
+            f"extra setting {unknown[0]!r} is unknown; valid {prefix}* settings are: "
+            f"{', '.join(defaults)}"
+        )
+    return {k: float(spec.extra.get(k, v)) for k, v in defaults.items()}
 
 
 # ---------------------------------------------------------------------------- attacks
@@ -177,7 +168,8 @@ def trades_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> A
 
 
 # ---------------------------------------------------------------------------- losses
-def _ones(y: Tensor) -> Tensor:
+def unit_weights(y: Tensor) -> Tensor:
+    """Weight 1 for every sample (methods that do not reweight)."""
     return torch.ones(y.shape, dtype=torch.float32, device=y.device)
 
 
@@ -185,7 +177,7 @@ def natural_ce_loss(
     model: nn.Module, x: Tensor, y: Tensor, att: AttackResult, ctx: StepContext
 ) -> StepOutput:
     logits = model(x)
-    return StepOutput(losses.weighted_ce(logits, y), logits.detach(), _ones(y))
+    return StepOutput(losses.weighted_ce(logits, y), logits.detach(), unit_weights(y))
 
 
 def adversarial_ce_loss(
@@ -193,7 +185,7 @@ def adversarial_ce_loss(
 ) -> StepOutput:
     """Madry's AT: mean CE on the adversarial points."""
     logits = model(att.x_adv)
-    return StepOutput(losses.weighted_ce(logits, y), logits.detach(), _ones(y))
+    return StepOutput(losses.weighted_ce(logits, y), logits.detach(), unit_weights(y))
 
 
 def gair_ce_loss(
@@ -206,12 +198,12 @@ def gair_ce_loss(
     return StepOutput(losses.weighted_ce(logits, y, w), logits.detach(), w)
 
 
-def _trades(weighted: bool) -> LossFn:
+def trades_objective(weighted: bool) -> MethodLoss:
     def loss(
         model: nn.Module, x: Tensor, y: Tensor, att: AttackResult, ctx: StepContext
     ) -> StepOutput:
         assert att.kappa is not None
-        w = ctx.weights(att.kappa) if weighted else _ones(y)
+        w = ctx.weights(att.kappa) if weighted else unit_weights(y)
         logits_nat = model(x)
         logits_adv = model(att.x_adv)
         value = losses.trades_loss(
@@ -223,11 +215,11 @@ def _trades(weighted: bool) -> LossFn:
     return loss
 
 
-def _mart(where: str) -> LossFn:
+def mart_objective(where: str) -> MethodLoss:
     def loss(
         model: nn.Module, x: Tensor, y: Tensor, att: AttackResult, ctx: StepContext
     ) -> StepOutput:
-        w = _ones(y) if where == "none" or att.kappa is None else ctx.weights(att.kappa)
+        w = unit_weights(y) if where == "none" or att.kappa is None else ctx.weights(att.kappa)
         logits_nat = model(x)
         logits_adv = model(att.x_adv)
         if where == "ce":
@@ -240,75 +232,3 @@ def _mart(where: str) -> LossFn:
 
     loss.__doc__ = {"none": "MART (Eq. 9)", "ce": "GAIR-MART (Eq. 10)", "kl": "Eq. 11"}[where]
     return loss
-
-
-register(Method("st", "standard training on natural data (no attack)", no_attack, natural_ce_loss))
-register(Method("at", "Madry's PGD adversarial training", ga_pgd_attack, adversarial_ce_loss))
-register(
-    Method(
-        "gairat",
-        "GAIRAT: GA-PGD (Alg. 1) + omega(kappa)-weighted CE (Eq. 5, Alg. 2)",
-        ga_pgd_attack,
-        gair_ce_loss,
-        weighted=True,
-    )
-)
-register(
-    Method("fat", "FAT: early-stopped PGD-K-tau + CE", early_stopped_attack, adversarial_ce_loss)
-)
-register(
-    Method(
-        "gair_fat",
-        "GAIR-FAT: early-stopped PGD-K-tau (Alg. 3) + omega(kappa)-weighted CE",
-        early_stopped_attack,
-        gair_ce_loss,
-        weighted=True,
-    )
-)
-register(
-    Method("trades", "TRADES: KL-PGD + CE + beta * KL (Eq. 12)", trades_attack, _trades(False))
-)
-register(
-    Method(
-        "gair_trades",
-        "GAIR-TRADES: KL-PGD (Alg. 4) + omega on the natural CE term (Alg. 5)",
-        trades_attack,
-        _trades(True),
-        weighted=True,
-    )
-)
-register(
-    Method(
-        "mart",
-        "MART: CE-PGD from x + 0.001 N(0, I) + margin loss + (1 - p_y)-weighted KL (Eq. 9)",
-        mart_attack,
-        _mart("none"),
-    )
-)
-register(
-    Method(
-        "gair_mart",
-        "GAIR-MART: omega on the CE part of MART's margin loss (Eq. 10)",
-        mart_attack,
-        _mart("ce"),
-        weighted=True,
-    )
-)
-register(
-    Method(
-        "gair_mart_kl",
-        "MART with omega in place of (1 - p_y) on the KL term (Eq. 11)",
-        mart_attack,
-        _mart("kl"),
-        weighted=True,
-    )
-)
-
-
-def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gair methods", description=__doc__)
-    parser.add_argument("--describe", action="store_true", help="print each method's description")
-    args = parser.parse_args(argv)
-    for name in method_names():
-        print(f"{name}\t{METHODS[name].description}" if args.describe else name)
-    return 0
