@@ -15,8 +15,9 @@ defined only where the PGD-20 gain is positive: 1 means the whole PGD-20 gain ho
 AutoAttack, 0 or less that none of it does. The AutoAttack column is ``autoattack`` where any
 file has it, else ``autoattack_cheap`` (the smoke setting), and the output names which.
 
-Outputs: ``PREFIX.csv`` (numbers as fractions in [0, 1]), ``PREFIX.md`` and ``PREFIX.tex``
-(percent), and with ``--figure`` the figure as PDF and PNG. Every file is written atomically.
+Accuracies are in percent and gains in percentage points throughout (the report layer's unit,
+:mod:`gair.report`). Outputs: ``PREFIX.csv``, ``PREFIX.md`` and ``PREFIX.tex``, and with
+``--figure`` the figure as PDF and PNG. Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -31,23 +32,9 @@ from typing import Any
 
 import pandas as pd
 
-from gair.atomic import atomic_path, write_text
+from gair import evaluation_attacks, report
 from gair.errors import ConfigError, DataError
-from gair.tables import tex_escape
 
-ATTACK_ORDER = [
-    "natural", "pgd20", "pgd_plus", "cw", "lsa", "autoattack", "autoattack_cheap", "worst_case",
-]  # fmt: skip
-TITLES = {
-    "natural": "Natural",
-    "pgd20": "PGD-20",
-    "pgd_plus": "PGD+",
-    "cw": "CW",
-    "lsa": "LSA",
-    "autoattack": "AA",
-    "autoattack_cheap": "AA (cheap)",
-    "worst_case": "Worst case",
-}
 CHECKPOINT_ORDER = ["best", "last"]
 PGD = "pgd20"
 FRACTION = "surviving_fraction"
@@ -91,41 +78,19 @@ def read_meta(source: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
 def collect(
     evals: Sequence[str | os.PathLike[str]], meta: Mapping[str, Mapping[str, Any]]
 ) -> pd.DataFrame:
-    """Long table of every file's accuracies: method, seed, checkpoint, attack, accuracy, file."""
+    """Long table of every file's accuracies (percent): method, seed, checkpoint, attack,
+    accuracy_pct, file."""
     keyed = {os.path.normpath(k): v for k, v in meta.items()}
-    rows, seen = [], {}
+    records = []
     for path in evals:
         key = os.path.normpath(path)
         if key not in keyed:
             raise ConfigError(f"evaluation file {str(path)!r} has no entry in the meta file")
         entry = keyed[key]
-        ident = (entry["method"], entry["seed"], entry["checkpoint"])
-        if ident in seen:
-            raise DataError(
-                f"{str(path)!r} and {seen[ident]!r} are both method {ident[0]!r}, seed "
-                f"{ident[1]}, checkpoint {ident[2]!r}"
-            )
-        seen[ident] = str(path)
-        if not Path(path).is_file():
-            raise DataError(f"evaluation file {str(path)!r} does not exist")
-        frame = pd.read_parquet(path)
-        missing = {"attack", "accuracy"} - set(frame.columns)
-        if missing:
-            raise DataError(f"evaluation file {str(path)!r} lacks columns {sorted(missing)}")
-        for attack, accuracy in zip(frame["attack"], frame["accuracy"], strict=True):
-            rows.append(
-                {
-                    "method": entry["method"],
-                    "seed": entry["seed"],
-                    "checkpoint": entry["checkpoint"],
-                    "attack": str(attack),
-                    "accuracy": float(accuracy),
-                    "file": str(path),
-                }
-            )
-    if not rows:
-        raise DataError("no evaluation rows to audit: --evals names no file with rows")
-    return pd.DataFrame(rows)
+        records.append(
+            report.EvalRecord(str(path), entry["method"], entry["seed"], entry["checkpoint"])
+        )
+    return report.collect_evals(records)
 
 
 def autoattack_name(attacks: Iterable[str]) -> str | None:
@@ -148,7 +113,7 @@ def audit_table(long: pd.DataFrame, *, baseline: str) -> pd.DataFrame:
 
     Columns: ``method``, ``checkpoint``, ``n_seeds``, ``{attack}_median`` and ``{attack}_std``
     per attack present, ``gain_pgd20``, ``gain_{aa}`` and ``surviving_fraction`` (see the
-    module docstring). Accuracies are fractions in [0, 1]; gains are differences of them.
+    module docstring). Accuracies in percent, gains in percentage points.
     """
     methods = list(dict.fromkeys(long["method"]))
     if baseline not in methods:
@@ -157,26 +122,30 @@ def audit_table(long: pd.DataFrame, *, baseline: str) -> pd.DataFrame:
         )
     methods = [baseline] + [m for m in methods if m != baseline]
     checkpoints = _ordered(long["checkpoint"], CHECKPOINT_ORDER)
-    attacks = _ordered(long["attack"], ATTACK_ORDER)
+    attacks = evaluation_attacks.order(long["attack"])
     aa = autoattack_name(attacks)
-    wide = long.pivot_table(
-        index=["method", "checkpoint", "seed"], columns="attack", values="accuracy", aggfunc="first"
+    stats = report.seed_stats(long, ["method", "checkpoint", "attack"]).set_index(
+        ["method", "checkpoint", "attack"]
     )
+    seeds = long.groupby(["method", "checkpoint"], sort=False)["seed"].nunique()
     rows = []
     for method in methods:
         for checkpoint in checkpoints:
-            if (method, checkpoint) not in wide.index.droplevel("seed"):
+            if (method, checkpoint) not in seeds.index:
                 continue
-            part = wide.loc[(method, checkpoint)]
             row: dict[str, Any] = {
                 "method": method,
                 "checkpoint": checkpoint,
-                "n_seeds": len(part),
+                "n_seeds": int(seeds[(method, checkpoint)]),
             }
             for attack in attacks:
-                values = part[attack].dropna() if attack in part else pd.Series(dtype=float)
-                row[f"{attack}_median"] = float(values.median()) if len(values) else math.nan
-                row[f"{attack}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+                cell = (
+                    stats.loc[(method, checkpoint, attack)]
+                    if (method, checkpoint, attack) in stats.index
+                    else None
+                )
+                row[f"{attack}_median"] = math.nan if cell is None else float(cell["median"])
+                row[f"{attack}_std"] = math.nan if cell is None else float(cell["std"])
             rows.append(row)
     table = pd.DataFrame(rows)
     gain_names = [PGD] + ([aa] if aa else [])
@@ -206,40 +175,24 @@ def gain_attacks(table: pd.DataFrame) -> list[str]:
 
 
 # ------------------------------------------------------------------------------ writers
-def _num(value: float, *, scale: float = 100.0, signed: bool = False, unit: str = "") -> str:
-    if value is None or math.isnan(value):
-        return "-"
-    return (f"{value * scale:+.2f}" if signed else f"{value * scale:.2f}") + unit
-
-
-def _cell(median: float, std: float) -> str:
-    if math.isnan(std):
-        return _num(median)
-    return f"{median * 100:.2f} ± {std * 100:.2f}"
-
-
 def _display(table: pd.DataFrame, baseline: str) -> tuple[list[str], list[list[str]]]:
     """Header and rows with accuracies in percent and gains in percentage points."""
     attacks = table_attacks(table)
     gains = gain_attacks(table)
-    header = ["Method", "Checkpoint", "Seeds"] + [TITLES.get(a, a) for a in attacks]
-    header += [f"Gain {TITLES.get(a, a)}" for a in gains]
-    header += [f"{TITLES.get(gains[-1], gains[-1])} / PGD-20 gain"] if len(gains) > 1 else []
+    title = report.attack_title
+    header = ["Method", "Checkpoint", "Seeds"] + [title(a) for a in attacks]
+    header += [f"Gain {title(a)}" for a in gains]
+    header += [f"{title(gains[-1])} / PGD-20 gain"] if len(gains) > 1 else []
     rows = []
     for _, r in table.iterrows():
         cells = [str(r["method"]), str(r["checkpoint"]), str(int(r["n_seeds"]))]
-        cells += [_cell(r[f"{a}_median"], r[f"{a}_std"]) for a in attacks]
+        cells += [report.cell(r[f"{a}_median"], r[f"{a}_std"]) for a in attacks]
         is_base = r["method"] == baseline
-        cells += ["-" if is_base else _num(r[f"gain_{a}"], signed=True) for a in gains]
+        cells += ["-" if is_base else report.number(r[f"gain_{a}"], signed=True) for a in gains]
         if len(gains) > 1:
-            cells.append("-" if is_base else _num(r[FRACTION], scale=100.0, unit="%"))
+            cells.append("-" if is_base else report.number(100 * r[FRACTION], unit="%"))
         rows.append(cells)
     return header, rows
-
-
-def to_csv(table: pd.DataFrame) -> str:
-    """The table as CSV text, numbers unformatted (accuracies as fractions)."""
-    return table.to_csv(index=False, float_format="%.6g")
 
 
 def to_markdown(table: pd.DataFrame, *, baseline: str) -> str:
@@ -253,10 +206,8 @@ def to_markdown(table: pd.DataFrame, *, baseline: str) -> str:
         "share of the PGD-20 gain that survives AutoAttack (only where the PGD-20 gain is "
         "positive).",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join(["---", "---"] + ["---:"] * (len(header) - 2)) + "|",
+        *report.markdown_table(header, rows, left=2),
     ]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -264,26 +215,23 @@ def to_latex(table: pd.DataFrame, *, baseline: str) -> str:
     header, rows = _display(table, baseline)
     lines = [
         "% Robustness audit: test accuracy (%), median $\\pm$ std over seeds; gains over "
-        + tex_escape(baseline)
+        + report.tex_escape(baseline)
         + " in percentage points",
         "% needs \\usepackage{booktabs}",
-        "\\begin{tabular}{ll" + "r" * (len(header) - 2) + "}",
-        "\\toprule",
-        " & ".join(tex_escape(h) for h in header) + " \\\\",
-        "\\midrule",
+        *report.latex_table(header, rows, left=2),
+        "",
     ]
-    lines += [" & ".join(tex_escape(c) for c in r) + " \\\\" for r in rows]
-    lines += ["\\bottomrule", "\\end{tabular}", ""]
     return "\n".join(lines)
 
 
 def write_tables(table: pd.DataFrame, prefix: str | Path, *, baseline: str) -> list[Path]:
-    """Write PREFIX.csv, PREFIX.md and PREFIX.tex atomically; return their paths."""
-    paths = [Path(f"{prefix}.{ext}") for ext in ("csv", "md", "tex")]
-    write_text(paths[0], to_csv(table))
-    write_text(paths[1], to_markdown(table, baseline=baseline))
-    write_text(paths[2], to_latex(table, baseline=baseline))
-    return paths
+    """Write PREFIX.csv (unformatted numbers), PREFIX.md and PREFIX.tex; their paths."""
+    return report.write_table_files(
+        prefix,
+        csv=table.to_csv(index=False, float_format="%.6g"),
+        md=to_markdown(table, baseline=baseline),
+        tex=to_latex(table, baseline=baseline),
+    )
 
 
 # ------------------------------------------------------------------------------ figure
@@ -309,16 +257,16 @@ def plot_audit(table: pd.DataFrame, *, baseline: str) -> Any:
         ax.margins(y=0.12)  # room for the fraction written above the bars
         for k, attack in enumerate(gains):
             xs = [i + (k - (len(gains) - 1) / 2) * width for i in range(len(methods))]
-            heights = (part[f"gain_{attack}"] * 100).fillna(0.0).tolist()
+            heights = part[f"gain_{attack}"].fillna(0.0).tolist()
             ax.bar(
                 xs,
                 heights,
                 width=width,
                 color=colours.get(attack, "#7f7f7f"),
-                label=f"{TITLES.get(attack, attack)} gain",
+                label=f"{report.attack_title(attack)} gain",
             )
         if FRACTION in part and len(gains) > 1:
-            tops = (part[[f"gain_{a}" for a in gains]].max(axis=1) * 100).fillna(0.0)
+            tops = part[[f"gain_{a}" for a in gains]].max(axis=1).fillna(0.0)
             for i, (frac, top) in enumerate(zip(part[FRACTION], tops, strict=True)):
                 if not math.isnan(frac):
                     ax.annotate(
@@ -339,17 +287,6 @@ def plot_audit(table: pd.DataFrame, *, baseline: str) -> Any:
     return fig
 
 
-def save_figure(fig: Any, prefix: str | Path) -> list[Path]:
-    """Write PREFIX.pdf and PREFIX.png atomically; return their paths."""
-    paths = []
-    for ext in ("pdf", "png"):
-        path = Path(f"{prefix}.{ext}")
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=ext, dpi=150)
-        paths.append(path)
-    return paths
-
-
 # ------------------------------------------------------------------------------ command line
 def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
@@ -368,7 +305,7 @@ def cli(argv: list[str]) -> int:
     table = audit_table(long, baseline=args.baseline)
     written = write_tables(table, args.out_prefix, baseline=args.baseline)
     if args.figure:
-        written += save_figure(plot_audit(table, baseline=args.baseline), args.figure)
+        written += report.save_figure(plot_audit(table, baseline=args.baseline), args.figure)
     print(f"audit: {len(table)} rows ({table['method'].nunique()} methods) -> ", end="")
     print(", ".join(str(p) for p in written))
     return 0

@@ -19,7 +19,6 @@ package reads values back to the host inside its loops; that cost is its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,71 +27,19 @@ from torch import Tensor, nn
 from gair.attacks import project
 from gair.data import as_float
 from gair.errors import ConfigError
+from gair.evaluation_attacks import AUTOATTACK_VERSIONS, AutoAttackVersion, autoattack_version
 
 MIN_CLASSES = 4  # the DLR-targeted loss of APGD-T uses the 4 largest logits
 
 
-@dataclass(frozen=True)
-class AutoAttackVersion:
-    """One AutoAttack setting: the budget of each attack of the ensemble (0 leaves it out)."""
-
-    name: str  # the attack name written to the evaluation output
-    apgd_ce_steps: int
-    apgd_t_steps: int
-    apgd_t_targets: int
-    fab_t_steps: int
-    fab_t_targets: int
-    square_queries: int
-
-
-# The published budgets; the package's own version='standard' sets exactly these.
-PUBLISHED = AutoAttackVersion(
-    "autoattack",
-    apgd_ce_steps=100,
-    apgd_t_steps=100,
-    apgd_t_targets=9,
-    fab_t_steps=100,
-    fab_t_targets=9,
-    square_queries=5000,
-)
-
-VERSIONS: dict[str, AutoAttackVersion] = {
-    "standard": PUBLISHED,
-    "cheap": AutoAttackVersion(
-        "autoattack_cheap",
-        apgd_ce_steps=20,
-        apgd_t_steps=20,
-        apgd_t_targets=3,
-        fab_t_steps=0,
-        fab_t_targets=0,
-        square_queries=100,
-    ),
-}
-
-ATTACK_NAMES: dict[str, str] = {v.name: key for key, v in VERSIONS.items()}
+# The versions and their budgets live with the other evaluation attacks (torch-free).
+VERSIONS = AUTOATTACK_VERSIONS
+PUBLISHED = VERSIONS["standard"]
 
 
 def version_setting(version: str) -> AutoAttackVersion:
     """The setting of a version name (``standard`` or ``cheap``)."""
-    if version not in VERSIONS:
-        raise ConfigError(
-            f"AutoAttack version {version!r} is unknown; valid versions are: {', '.join(VERSIONS)}"
-        )
-    return VERSIONS[version]
-
-
-def attack_name(version: str) -> str:
-    """The evaluation output's attack name of a version: ``autoattack`` or ``autoattack_cheap``."""
-    return version_setting(version).name
-
-
-def version_of(name: str) -> str:
-    """The version key (``standard`` or ``cheap``) of an output attack name."""
-    if name not in ATTACK_NAMES:
-        raise ConfigError(
-            f"attack {name!r} is not an AutoAttack name; valid names are: {', '.join(ATTACK_NAMES)}"
-        )
-    return ATTACK_NAMES[name]
+    return autoattack_version(version)
 
 
 def build_ensemble(

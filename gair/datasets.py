@@ -50,7 +50,7 @@ class DatasetInfo:
     image_size: int  # 0 for point sets
     augment_pad: int
     augment_flip: bool
-    description: str
+    title: str  # display name in figures and tables
     n_train: int  # labelled training points (a pseudo-labelled pool comes on top)
     n_test: int
     read: Callable[[Path, bool], Arrays] = dataclasses.field(repr=False, compare=False)
@@ -346,19 +346,13 @@ DATASETS: dict[str, DatasetInfo] = {
             "cifar100", "image", 100, 3, 32, 4, True, "CIFAR-100", 50000, 10000, _read_cifar100
         ),
         # The authors' code augments SVHN like CIFAR-10 and does not augment MNIST.
-        DatasetInfo(
-            "svhn", "image", 10, 3, 32, 4, True, "SVHN (train/test)", 73257, 26032, _read_svhn
-        ),
+        DatasetInfo("svhn", "image", 10, 3, 32, 4, True, "SVHN", 73257, 26032, _read_svhn),
         DatasetInfo("mnist", "image", 10, 1, 28, 0, False, "MNIST", 60000, 10000, _read_mnist),
         # An 8x8 digit shifted by 4 would lose half of itself, and digits are not mirror
         # symmetric: one pixel of shift, no flip.
-        DatasetInfo(
-            "digits", "image", 10, 1, 8, 1, False, "sklearn digits", 1437, 360, _read_digits
-        ),
-        DatasetInfo("moons", "points", 2, 2, 0, 0, False, "two moons", 1000, 500, _read_moons),
-        DatasetInfo(
-            "circles", "points", 2, 2, 0, 0, False, "two circles", 1000, 500, _read_circles
-        ),
+        DatasetInfo("digits", "image", 10, 1, 8, 1, False, "digits (8x8)", 1437, 360, _read_digits),
+        DatasetInfo("moons", "points", 2, 2, 0, 0, False, "moons", 1000, 500, _read_moons),
+        DatasetInfo("circles", "points", 2, 2, 0, 0, False, "circles", 1000, 500, _read_circles),
         DatasetInfo(
             "digits_pseudo",
             "image",
@@ -367,7 +361,7 @@ DATASETS: dict[str, DatasetInfo] = {
             8,
             1,
             False,
-            "half of digits' training split, plus the other half pseudo-labelled",
+            "digits + pseudo-labels",
             718,
             360,
             _read_digits_pseudo,

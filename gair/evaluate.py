@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from gair import attacks
+from gair import evaluation_attacks as registry
 from gair.data import as_float
 from gair.errors import ConfigError
+from gair.evaluation_attacks import AttackSetting, EvalBudget
 
 DEFAULT_BATCH = 256
 
@@ -163,70 +165,13 @@ def robust_accuracy(
 
 
 # ---------------------------------------------------------------------------- named attacks
-@dataclass(frozen=True)
-class AttackSetting:
-    """One named evaluation attack with its budget."""
-
-    name: str
-    steps: int
-    alpha: float
-    restarts: int = 1
-    loss: str = "ce"
-    logit_scale: float = 1.0
-    random_start: bool = True
-    every_iterate: bool = False  # PGD+: robust only if every iterate of every restart is
-
-
-@dataclass(frozen=True)
-class EvalBudget:
-    eps: float
-    alpha: float | None = None  # pgd<k>: default eps / 4
-    pgd_plus_alpha: float = 0.01
-    pgd_plus_steps: int = 40
-    pgd_plus_restarts: int = 5
-    cw_steps: int = 30
-    cw_alpha: float | None = None  # default eps / 4
-    lsa_factor: float = 10.0
-    lsa_steps: int = 20
-    autoattack_version: str = "standard"  # or "cheap": gair.autoattack.VERSIONS
-    autoattack_seed: int = 0
-
-
-ATTACK_HELP = "natural, pgd<k> (e.g. pgd20), pgd_plus, cw, lsa, autoattack, autoattack_cheap"
-_PGD = re.compile(r"^pgd(\d+)$")
+# The attacks by name (patterns, titles, budgets, runners) live in gair.evaluation_attacks.
+ATTACK_HELP = registry.valid_names()
 
 
 def parse_attack(name: str, budget: EvalBudget) -> AttackSetting:
     """Turn an attack name into its setting, or raise ConfigError listing the valid names."""
-    step = budget.eps / 4 if budget.alpha is None else budget.alpha
-    if name == "natural":
-        return AttackSetting("natural", 0, 0.0)
-    if m := _PGD.match(name):
-        steps = int(m.group(1))
-        if steps < 1:
-            raise ConfigError(f"attack {name!r} is invalid: PGD needs at least 1 step")
-        return AttackSetting(name, steps, step)
-    if name == "pgd_plus":
-        return AttackSetting(
-            name,
-            budget.pgd_plus_steps,
-            budget.pgd_plus_alpha,
-            restarts=budget.pgd_plus_restarts,
-            every_iterate=True,
-        )
-    if name == "cw":
-        cw_alpha = budget.eps / 4 if budget.cw_alpha is None else budget.cw_alpha
-        return AttackSetting(name, budget.cw_steps, cw_alpha, loss="cw")
-    if name == "lsa":
-        return AttackSetting(name, budget.lsa_steps, step, logit_scale=budget.lsa_factor)
-    if name == "autoattack":
-        from gair.autoattack import attack_name
-
-        # The output name says which version ran: autoattack or autoattack_cheap.
-        return AttackSetting(attack_name(budget.autoattack_version), 0, 0.0)
-    if name == "autoattack_cheap":
-        return AttackSetting(name, 0, 0.0)
-    raise ConfigError(f"attack {name!r} is unknown; valid attacks are: {ATTACK_HELP}")
+    return registry.setting(name, budget)
 
 
 def run_attack(
@@ -239,44 +184,7 @@ def run_attack(
     batch_size: int = DEFAULT_BATCH,
 ) -> Tensor:
     """Per-sample correctness under one named attack."""
-    if setting.name == "natural":
-        return natural_correct(model, x, y, batch_size=batch_size)
-    if setting.name.startswith("autoattack"):
-        from gair.autoattack import autoattack_correct, version_of
-
-        return autoattack_correct(
-            model,
-            x,
-            y,
-            eps=budget.eps,
-            version=version_of(setting.name),
-            seed=budget.autoattack_seed,
-            batch_size=batch_size,
-        )
-    if setting.every_iterate:
-        return pgd_plus_correct(
-            model,
-            x,
-            y,
-            eps=budget.eps,
-            alpha=setting.alpha,
-            steps=setting.steps,
-            restarts=setting.restarts,
-            batch_size=batch_size,
-        )
-    return pgd_correct(
-        model,
-        x,
-        y,
-        eps=budget.eps,
-        alpha=setting.alpha,
-        steps=setting.steps,
-        restarts=setting.restarts,
-        loss=setting.loss,
-        logit_scale=setting.logit_scale,
-        random_start=setting.random_start,
-        batch_size=batch_size,
-    )
+    return registry.run(model, x, y, setting, budget, batch_size)
 
 
 def worst_case(columns: Mapping[str, Tensor]) -> Tensor | None:
@@ -285,8 +193,101 @@ def worst_case(columns: Mapping[str, Tensor]) -> Tensor | None:
     A point counts as robust only if it survives each attack, so the worst-case accuracy is
     never above any single attack's, point by point.
     """
-    attacked = [c for name, c in columns.items() if name != "natural"]
+    attacked = [c for name, c in columns.items() if registry.is_adversarial(name)]
     return torch.stack(attacked).all(0) if attacked else None
+
+
+def _row(setting: AttackSetting, correct: Tensor, budget: EvalBudget) -> dict[str, Any]:
+    return {
+        "attack": setting.name,
+        "accuracy": float(correct.float().mean().item()) if correct.numel() else math.nan,
+        "n": int(correct.numel()),
+        "eps": budget.eps if setting.name != "natural" else 0.0,
+        "alpha": setting.alpha,
+        "steps": setting.steps,
+        "restarts": setting.restarts,
+    }
+
+
+@dataclass
+class Evaluation:
+    """What :func:`evaluate_model` measured: one summary row per attack (and the worst case
+    over attacks), per-sample correctness per attack, and the labels of the points."""
+
+    rows: list[dict[str, Any]]
+    correct: dict[str, Tensor]
+    labels: Tensor
+
+
+def evaluate_model(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    names: list[str],
+    budget: EvalBudget,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> Evaluation:
+    """Every attack of ``names`` on (x, y), in eval mode, seeded; plus the exact worst case."""
+    if not names:
+        raise ConfigError("no attack to evaluate; valid attacks are: " + ATTACK_HELP)
+    settings = [parse_attack(n, budget) for n in names]
+    torch.manual_seed(seed)
+    model.eval()
+    rows, columns = [], {}
+    for setting in settings:
+        correct = run_attack(model, x, y, setting, budget, batch_size=batch_size)
+        columns[setting.name] = correct
+        rows.append(_row(setting, correct, budget))
+        if log:
+            log(f"{setting.name:>12}: {rows[-1]['accuracy'] * 100:6.2f}%  (n={rows[-1]['n']})")
+    worst = worst_case(columns)
+    if worst is not None:
+        n_attacked = sum(registry.is_adversarial(name) for name in columns)
+        worst_setting = AttackSetting(registry.WORST_CASE, 0, 0.0, restarts=n_attacked)
+        rows.append(_row(worst_setting, worst, budget))
+        if log:
+            log(f"{registry.WORST_CASE:>12}: {rows[-1]['accuracy'] * 100:6.2f}%")
+    return Evaluation(rows, columns, y)
+
+
+def evaluate_checkpoint(
+    path: str | Path,
+    names: list[str],
+    *,
+    eps: float | None = None,
+    options: Mapping[str, Any] | None = None,
+    samples_limit: int = 0,
+    batch_size: int = DEFAULT_BATCH,
+    seed: int = 0,
+    device: str = "auto",
+    log: Callable[[str], None] | None = None,
+) -> tuple[Any, Evaluation]:
+    """Load a checkpoint safely, rebuild its model and test split, and evaluate ``names`` at
+    ``eps`` (default: the run's test eps), the other budget settings from ``options``
+    (EvalBudget's fields). Returns the checkpoint's run spec and the :class:`Evaluation`,
+    whose rows also name the checkpoint, its epoch and its run."""
+    from gair.checkpoint import load_checkpoint
+    from gair.runtime import load_model_from_checkpoint, resolve_device
+
+    for name in names:
+        registry.find(name)  # an unknown name fails before the checkpoint is read
+    if samples_limit < 0:
+        raise ConfigError(f"samples_limit {samples_limit} is invalid: it must be >= 0")
+    ckpt = load_checkpoint(path)
+    model, spec, data = load_model_from_checkpoint(ckpt, resolve_device(device), source=path)
+    budget = EvalBudget(eps=spec.test_eps if eps is None else eps, **dict(options or {}))
+    if not (budget.eps >= 0 and math.isfinite(budget.eps)):
+        raise ConfigError(f"eps {budget.eps!r} is invalid: it must be a finite number >= 0")
+    x, y = data.x_test, data.y_test
+    if samples_limit:
+        x, y = x[:samples_limit], y[:samples_limit]
+    result = evaluate_model(model, x, y, names, budget, batch_size=batch_size, seed=seed, log=log)
+    for row in result.rows:
+        row.update(checkpoint=str(Path(path)), epoch=int(ckpt.get("epoch", 0)), run=spec.run_name())
+    return spec, result
 
 
 # ---------------------------------------------------------------------------- command line
@@ -308,7 +309,7 @@ def cli(argv: list[str]) -> int:
     parser.add_argument(
         "--aa-version",
         default="standard",
-        choices=["standard", "cheap"],
+        choices=list(registry.AUTOATTACK_VERSIONS),
         help="autoattack: the published ensemble, or a smaller one written as autoattack_cheap",
     )
     parser.add_argument(
@@ -322,67 +323,37 @@ def cli(argv: list[str]) -> int:
     import pandas as pd
 
     from gair.atomic import write_parquet
-    from gair.checkpoint import load_checkpoint
-    from gair.runtime import load_model_from_checkpoint, resolve_device
 
     names = [a.strip() for a in args.attacks.split(",") if a.strip()]
     if not names:
         raise ConfigError("--attacks is empty; valid attacks are: " + ATTACK_HELP)
+    if args.eps is not None and not (args.eps >= 0 and math.isfinite(args.eps)):
+        raise ConfigError(f"--eps {args.eps!r} is invalid: it must be a finite number >= 0")
     if args.samples_limit < 0:
         raise ConfigError(f"--samples-limit {args.samples_limit} is invalid: it must be >= 0")
-    device = resolve_device(args.device)
-    ckpt = load_checkpoint(args.checkpoint)
-    model, spec, data = load_model_from_checkpoint(ckpt, device)
-    eps = spec.test_eps if args.eps is None else args.eps
-    if not (eps >= 0 and math.isfinite(eps)):
-        raise ConfigError(f"--eps {eps!r} is invalid: it must be a finite number >= 0")
-    budget = EvalBudget(
-        eps=eps,
-        alpha=args.alpha,
-        pgd_plus_alpha=args.pgd_plus_alpha,
-        cw_steps=args.cw_steps,
-        lsa_factor=args.lsa_factor,
-        autoattack_version=args.aa_version,
-        autoattack_seed=args.seed,
+    options = {
+        "alpha": args.alpha,
+        "pgd_plus_alpha": args.pgd_plus_alpha,
+        "cw_steps": args.cw_steps,
+        "lsa_factor": args.lsa_factor,
+        "autoattack_version": args.aa_version,
+        "autoattack_seed": args.seed,
+    }
+    _, result = evaluate_checkpoint(
+        args.checkpoint,
+        names,
+        eps=args.eps,
+        options=options,
+        samples_limit=args.samples_limit,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        log=print,
     )
-    settings = [parse_attack(n, budget) for n in names]
-    x, y = data.x_test, data.y_test
-    if args.samples_limit:
-        x, y = x[: args.samples_limit], y[: args.samples_limit]
-    torch.manual_seed(args.seed)
-    model.eval()
-    rows, columns = [], {}
-    for setting in settings:
-        correct = run_attack(model, x, y, setting, budget, batch_size=args.batch_size)
-        columns[setting.name] = correct
-        rows.append(_row(setting, correct, budget, args.checkpoint, ckpt, spec.run_name()))
-        print(f"{setting.name:>12}: {rows[-1]['accuracy'] * 100:6.2f}%  (n={rows[-1]['n']})")
-    worst = worst_case(columns)
-    if worst is not None:
-        n_attacked = sum(name != "natural" for name in columns)
-        worst_setting = AttackSetting("worst_case", 0, 0.0, restarts=n_attacked)
-        rows.append(_row(worst_setting, worst, budget, args.checkpoint, ckpt, spec.run_name()))
-        print(f"{'worst_case':>12}: {rows[-1]['accuracy'] * 100:6.2f}%")
-    write_parquet(args.out, pd.DataFrame(rows))
+    write_parquet(args.out, pd.DataFrame(result.rows))
     if args.samples:
+        y = result.labels
         frame = {"index": torch.arange(y.shape[0]).numpy(), "label": y.cpu().short().numpy()}
-        frame.update({k: v.cpu().numpy() for k, v in columns.items()})
+        frame.update({k: v.cpu().numpy() for k, v in result.correct.items()})
         write_parquet(args.samples, pd.DataFrame(frame))
     return 0
-
-
-def _row(
-    setting: AttackSetting, correct: Tensor, budget: EvalBudget, path: str, ckpt: dict, run: str
-) -> dict:
-    return {
-        "attack": setting.name,
-        "accuracy": float(correct.float().mean().item()) if correct.numel() else math.nan,
-        "n": int(correct.numel()),
-        "eps": budget.eps if setting.name != "natural" else 0.0,
-        "alpha": setting.alpha,
-        "steps": setting.steps,
-        "restarts": setting.restarts,
-        "checkpoint": str(Path(path)),
-        "epoch": int(ckpt.get("epoch", 0)),
-        "run": run,
-    }

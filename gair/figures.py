@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -27,35 +26,43 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from gair.atomic import atomic_path, write_json
+from gair import evaluation_attacks, report
 from gair.errors import ConfigError, DataError
 from gair.tables import load_manifest
 
 RED = "#d62728"
 # Distinct colours for methods that are not a sweep (colour-blind friendly order).
 CYCLE = ["#1f77b4", "#e6b800", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#ff7f0e", "#7f7f7f"]
+SEED_KEYS = ["method", "checkpoint", "attack"]
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
+# Figure name (the workflow target) -> the function that draws it from its manifest.
+FIGURES: dict[str, Callable[[dict[str, Any]], Figure]] = {}
+
+
+def figure(name: str) -> Callable[[Callable[[dict[str, Any]], Figure]], Callable[..., Figure]]:
+    """Register a figure function under its target name."""
+
+    def register(fn: Callable[[dict[str, Any]], Figure]) -> Callable[[dict[str, Any]], Figure]:
+        FIGURES[name] = fn
+        return fn
+
+    return register
+
+
 # ------------------------------------------------------------------------------ data
-class Run:
-    """One run's per-epoch metrics and its resolved spec (from the Parquet metadata)."""
+class Curves:
+    """One run's per-epoch metrics and its resolved spec, under its figure label."""
 
     def __init__(self, label: str, item: dict[str, Any]) -> None:
         self.label = label
         self.item = item
-        path = item["metrics"]
-        if not Path(path).is_file():
-            raise DataError(f"metrics file {path!r} does not exist; run its `train` job first")
-        table = pq.read_table(path)
-        meta = table.schema.metadata or {}
-        self.spec: dict[str, Any] = json.loads(meta.get(b"gair.spec", b"{}"))
-        self.metrics: pd.DataFrame = table.to_pandas().sort_values("epoch")
+        self.spec, self.metrics = report.read_metrics(item["metrics"])
 
     def curve(self, column: str, accuracy: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(epochs, values) of one metrics column, NaN epochs dropped; errors in percent."""
@@ -66,7 +73,7 @@ class Run:
         return frame["epoch"].to_numpy(), values
 
 
-def runs_of(manifest: dict[str, Any], group: str) -> list[Run]:
+def runs_of(manifest: dict[str, Any], group: str) -> list[Curves]:
     """The runs of one group (first seed of each label), in config order."""
     groups = manifest["groups"]
     if group not in groups:
@@ -74,10 +81,10 @@ def runs_of(manifest: dict[str, Any], group: str) -> list[Run]:
             f"figure {manifest.get('name')!r} needs a run group {group!r}; "
             f"the config gives: {', '.join(groups) or 'none'}"
         )
-    return [Run(label, items[0]) for label, items in groups[group].items()]
+    return [Curves(label, items[0]) for label, items in groups[group].items()]
 
 
-def all_runs(manifest: dict[str, Any]) -> list[Run]:
+def all_runs(manifest: dict[str, Any]) -> list[Curves]:
     return [run for group in manifest["groups"] for run in runs_of(manifest, group)]
 
 
@@ -87,7 +94,7 @@ def sweep_colors(n: int, cmap: str = "Blues") -> list[Any]:
     return [colors(v) for v in np.linspace(0.9, 0.4, n)] if n > 1 else [colors(0.75)]
 
 
-def method_colors(runs: list[Run], plot: dict[str, Any]) -> dict[str, Any]:
+def method_colors(runs: list[Curves], plot: dict[str, Any]) -> dict[str, Any]:
     """Configured colours, else red for AT-like baselines and a fixed cycle for the rest."""
     given = plot.get("colors", {})
     out, k = {}, 0
@@ -102,30 +109,11 @@ def method_colors(runs: list[Run], plot: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def scale_note(runs: list[Run]) -> str:
-    """What was actually trained, so that a smoke-scale figure says so."""
-    datasets = sorted({str(r.spec.get("dataset")) for r in runs})
-    models = sorted({_model_name(r.spec) for r in runs})
-    epochs = sorted({int(r.spec.get("epochs", 0)) for r in runs})
-    return (
-        f"data: {', '.join(datasets)} | models: {', '.join(models)} | "
-        f"epochs: {', '.join(map(str, epochs))}"
-    )
-
-
-def _model_name(spec: dict[str, Any]) -> str:
-    name = str(spec.get("model"))
-    if name == "wrn":
-        return f"WRN-{spec.get('depth') or 34}-{spec.get('width') or 10}"
-    if spec.get("width"):
-        return f"{name}(w{spec['width']})"
-    return name
-
-
-def _finish(fig: Figure, title: str, runs: list[Run]) -> Figure:
+def _finish(fig: Figure, title: str, runs: list[Curves]) -> Figure:
     fig.suptitle(title, fontsize=11)
     if runs:
-        fig.text(0.5, 0.005, scale_note(runs), ha="center", va="bottom", fontsize=7, color="0.35")
+        note = report.trained_note(r.item["metrics"] for r in runs)
+        fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=7, color="0.35")
     return fig
 
 
@@ -137,7 +125,7 @@ def _legend(ax: Axes, **kwargs: Any) -> None:
 # ------------------------------------------------------------------------------ panels
 def plot_curves(
     ax: Axes,
-    runs: list[Run],
+    runs: list[Curves],
     colors: dict[str, Any],
     column: str,
     *,
@@ -184,7 +172,7 @@ def weight_values(spec: dict[str, Any], kappa: np.ndarray) -> np.ndarray:
     return w.double().numpy()
 
 
-def plot_weights(ax: Axes, runs: list[Run], colors: dict[str, Any]) -> None:
+def plot_weights(ax: Axes, runs: list[Curves], colors: dict[str, Any]) -> None:
     """omega as a function of kappa = 0..K for every run (upper-left panel of Fig. 4)."""
     for run in runs:
         steps = int(run.spec.get("steps", 10))
@@ -198,7 +186,7 @@ def plot_weights(ax: Axes, runs: list[Run], colors: dict[str, Any]) -> None:
     _legend(ax)
 
 
-def _test_panels(axes: list[Axes], runs: list[Run], colors: dict[str, Any]) -> None:
+def _test_panels(axes: list[Axes], runs: list[Curves], colors: dict[str, Any]) -> None:
     """Natural and PGD-20 test accuracy per epoch (Figs. 12-20)."""
     plot_curves(axes[0], runs, colors, "test_nat_err", accuracy=True)
     axes[0].set_ylabel("natural test accuracy (%)")
@@ -257,6 +245,7 @@ def _capacity_panels(manifest: dict[str, Any], split: bool) -> Figure:
     return fig
 
 
+@figure("fig2")
 def fig2(manifest: dict[str, Any]) -> Figure:
     """Fig. 2: natural (solid) and PGD-10 (dashed) training error; networks left, eps right."""
     fig = _capacity_panels(manifest, split=False)
@@ -265,6 +254,7 @@ def fig2(manifest: dict[str, Any]) -> Figure:
     )
 
 
+@figure("fig5")
 def fig5(manifest: dict[str, Any]) -> Figure:
     """Fig. 5: Fig. 2 with natural and adversarial training error in separate panels."""
     fig = _capacity_panels(manifest, split=True)
@@ -273,6 +263,7 @@ def fig5(manifest: dict[str, Any]) -> Figure:
     )
 
 
+@figure("fig6")
 def fig6(manifest: dict[str, Any]) -> Figure:
     """Fig. 6: Fig. 5 on SVHN."""
     fig = _capacity_panels(manifest, split=True)
@@ -324,7 +315,7 @@ def _class_name(cls: int, dataset: str) -> str:
     return CIFAR10[cls] if dataset == "cifar10" and 0 <= cls < 10 else str(cls)
 
 
-def _pair_panels(axes: list[Axes], run: Run, pairs: list[list[int]]) -> None:
+def _pair_panels(axes: list[Axes], run: Curves, pairs: list[list[int]]) -> None:
     frame = read_geometry(run.item["geometry"])
     kmax = max(int(frame["kappa"].max()), 1)
     dataset = str(run.spec.get("dataset"))
@@ -346,6 +337,7 @@ def _pairs(manifest: dict[str, Any]) -> list[list[int]]:
     return pairs
 
 
+@figure("fig3")
 def fig3(manifest: dict[str, Any]) -> Figure:
     """Fig. 3: kappa of training points; left the 2-D toy sets in input space, right the
     2-D PCA of logits for a pair of classes (epoch-30 AT ResNet-18)."""
@@ -380,11 +372,13 @@ def _pair_grid(manifest: dict[str, Any], title: str) -> Figure:
     return _finish(fig, title, [run])
 
 
+@figure("fig7")
 def fig7(manifest: dict[str, Any]) -> Figure:
     """Fig. 7 (Part A): 2-D PCA of logits of class pairs, coloured by kappa."""
     return _pair_grid(manifest, r"Fig. 7: output distribution by $\kappa$, part A")
 
 
+@figure("fig8")
 def fig8(manifest: dict[str, Any]) -> Figure:
     """Fig. 8 (Part B): more class pairs."""
     return _pair_grid(manifest, r"Fig. 8: output distribution by $\kappa$, part B")
@@ -436,16 +430,19 @@ def _overfitting(manifest: dict[str, Any], title: str) -> Figure:
     return _finish(fig, title, runs)
 
 
+@figure("fig4")
 def fig4(manifest: dict[str, Any]) -> Figure:
     """Fig. 4: AT vs GAIRAT (omega_2, omega_3), ResNet-18 on CIFAR-10."""
     return _overfitting(manifest, "Fig. 4: GAIRAT relieves robust overfitting (CIFAR-10)")
 
 
+@figure("fig10")
 def fig10(manifest: dict[str, Any]) -> Figure:
     """Fig. 10: Fig. 4 on SVHN."""
     return _overfitting(manifest, "Fig. 10: GAIRAT relieves robust overfitting (SVHN)")
 
 
+@figure("fig11")
 def fig11(manifest: dict[str, Any]) -> Figure:
     """Fig. 11: LR schedules (top); per schedule PGD-20 (middle) and natural (bottom) test
     error of AT (red) and GAIRAT."""
@@ -506,6 +503,7 @@ def _sweep_figure(
     return _finish(fig, title, runs)
 
 
+@figure("fig12")
 def fig12(manifest: dict[str, Any]) -> Figure:
     """Fig. 12: weight functions (Eqs. 6-8) against AT; natural and PGD-20 test accuracy."""
     runs = runs_of(manifest, "methods")
@@ -517,24 +515,28 @@ def fig12(manifest: dict[str, Any]) -> Figure:
     return _finish(fig, "Fig. 12: GAIRAT with different weight assignment functions", runs)
 
 
+@figure("fig13")
 def fig13(manifest: dict[str, Any]) -> Figure:
     """Fig. 13: Eq. (6) with different lambda on CIFAR-10 (smaller lambda lighter)."""
     title = r"Fig. 13: GAIRAT, Eq. (6) with different $\lambda$ (CIFAR-10)"
     return _sweep_figure(manifest, "at", "gairat", title, weights_panel=True)
 
 
+@figure("fig14")
 def fig14(manifest: dict[str, Any]) -> Figure:
     """Fig. 14: Fig. 13 on SVHN."""
     title = r"Fig. 14: GAIRAT, Eq. (6) with different $\lambda$ (SVHN)"
     return _sweep_figure(manifest, "at", "gairat", title, weights_panel=True)
 
 
+@figure("fig15")
 def fig15(manifest: dict[str, Any]) -> Figure:
     """Fig. 15: burn-in lengths (shorter darker) against AT."""
     title = "Fig. 15: GAIRAT with different burn-in periods"
     return _sweep_figure(manifest, "at", "gairat", title, weights_panel=False)
 
 
+@figure("fig17")
 def fig17(manifest: dict[str, Any]) -> Figure:
     """Fig. 17: FAT against GAIR-FAT with different lambda."""
     title = r"Fig. 17: FAT and GAIR-FAT with different $\lambda$"
@@ -572,18 +574,21 @@ def _paired_columns(
     return _finish(fig, title, [*base, *other.values()])
 
 
+@figure("fig16")
 def fig16(manifest: dict[str, Any]) -> Figure:
     """Fig. 16: AT and GAIRAT on SmallCNN, VGG-13 and ResNet-18."""
     title = "Fig. 16: AT and GAIRAT on different networks"
     return _paired_columns(manifest, "at", "gairat", "AT", "GAIRAT", title)
 
 
+@figure("fig18")
 def fig18(manifest: dict[str, Any]) -> Figure:
     """Fig. 18: FAT and GAIR-FAT under tau schedules 0-1-2, 0-2-4, 0-3-6."""
     title = r"Fig. 18: FAT and GAIR-FAT under different $\tau$ schedules"
     return _paired_columns(manifest, "fat", "gair_fat", "FAT", "GAIR-FAT", title)
 
 
+@figure("fig19")
 def fig19(manifest: dict[str, Any]) -> Figure:
     """Fig. 19: MMA, MART and GAIR-MART (Eq. 10) with different weight functions."""
     base = runs_of(manifest, "baselines")
@@ -599,12 +604,25 @@ def fig19(manifest: dict[str, Any]) -> Figure:
     return _finish(fig, "Fig. 19: MMA, MART and GAIR-MART", runs)
 
 
+@figure("fig20")
 def fig20(manifest: dict[str, Any]) -> Figure:
     """Fig. 20: MART against omega on the KL term (Eq. 11)."""
     title = "Fig. 20: MART and GAIR-MART with Eq. (11)"
     return _sweep_figure(manifest, "baselines", "gair_mart_kl", title, weights_panel=False)
 
 
+def _pgd_points(path: str) -> list[tuple[int, float]]:
+    """(PGD steps, accuracy in percent) of every pgd<k> row of an evaluation file, by k."""
+    frame = report.read_eval(path)
+    points = []
+    for attack, accuracy in zip(frame["attack"], frame["accuracy_pct"], strict=True):
+        entry, match = evaluation_attacks.find(attack) if attack != "worst_case" else (None, None)
+        if entry is not None and entry.kind == "pgd":
+            points.append((int(match["steps"]), float(accuracy)))
+    return sorted(points)
+
+
+@figure("fig21")
 def fig21(manifest: dict[str, Any]) -> Figure:
     """Fig. 21: robust test accuracy against the number of PGD iterations, best and last."""
     checkpoints = manifest.get("checkpoints") or ["best", "last"]
@@ -614,18 +632,15 @@ def fig21(manifest: dict[str, Any]) -> Figure:
     fig, axes = plt.subplots(
         1, len(checkpoints), figsize=(4.5 * len(checkpoints), 3.8), squeeze=False
     )
-    runs = [Run(label, item) for label, item in methods]
+    runs = [Curves(label, item) for label, item in methods]
     colors = method_colors(runs, manifest.get("plot", {}))
     for ax, checkpoint in zip(axes[0], checkpoints, strict=True):
         for label, item in methods:
             path = item.get("evals", {}).get(checkpoint)
             if path is None:
                 raise ConfigError(f"fig21 needs the {checkpoint!r} evaluation of {label!r}")
-            frame = pd.read_parquet(path)
-            pgd = frame[frame["attack"].str.fullmatch(r"pgd\d+")]
-            steps = pgd["attack"].str[3:].astype(int)
-            order = np.argsort(steps.to_numpy())
-            ax.plot(steps.to_numpy()[order], 100 * pgd["accuracy"].to_numpy()[order], marker="o",
+            points = _pgd_points(path)
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
                     markersize=3, color=colors[label], label=label)  # fmt: skip
         ax.set_xlabel("PGD iterations")
         ax.set_ylabel("robust test accuracy (%)")
@@ -651,17 +666,7 @@ def method_palette(labels: list[str], specs: dict[str, dict[str, Any]]) -> dict[
     return out
 
 
-def seed_summary(long: pd.DataFrame) -> pd.DataFrame:
-    """Median and sample std (ddof 1; 0 with one seed) over seeds per method, checkpoint and
-    attack, from the long table of :func:`gair.tables.collect` (accuracies in percent)."""
-    grouped = long.groupby(["method", "checkpoint", "attack"], sort=False)["accuracy"]
-    out = grouped.agg(median="median", std=lambda s: s.std(ddof=1) if len(s) > 1 else 0.0)
-    return out.reset_index()
-
-
-TITLE_OF = {"pgd20": "PGD-20", "autoattack": "AutoAttack", "autoattack_cheap": "AutoAttack (cheap)"}
-
-
+@figure("tradeoff")
 def tradeoff(manifest: dict[str, Any]) -> Figure:
     """Natural test accuracy against PGD-20 (left) and against AutoAttack (right) accuracy:
     one point per method and checkpoint (filled: best, open: last) at the median over seeds,
@@ -670,7 +675,7 @@ def tradeoff(manifest: dict[str, Any]) -> Figure:
 
     from gair.tables import collect
 
-    summary = seed_summary(collect({**manifest, "columns": None}))
+    summary = report.seed_stats(collect({**manifest, "columns": None}), SEED_KEYS)
     attacks = set(summary["attack"])
     aa = next((a for a in ("autoattack", "autoattack_cheap") if a in attacks), None)
     missing = [a for a in ("natural", "pgd20") if a not in attacks] + ([] if aa else ["autoattack"])
@@ -696,12 +701,13 @@ def tradeoff(manifest: dict[str, Any]) -> Figure:
                 x = cell.loc[(label, checkpoint, attack)]
                 y = cell.loc[(label, checkpoint, "natural")]
                 ax.errorbar(
-                    x["median"], y["median"], xerr=x["std"], yerr=y["std"], fmt=markers[label],
+                    x["median"], y["median"], xerr=report.spread(x["std"]),
+                    yerr=report.spread(y["std"]), fmt=markers[label],
                     color=colors[label], mfc=colors[label] if k == 0 else "white",
                     markersize=6, capsize=2, linewidth=0.8,
                     label=f"{label} ({checkpoint})",
                 )  # fmt: skip
-        name = TITLE_OF.get(attack, attack)
+        name = report.attack_title(attack)
         ax.set_xlabel(f"{name} test accuracy (%)")
         ax.set_ylabel("natural test accuracy (%)")
         ax.set_title(f"natural vs {name}", fontsize=9)
@@ -719,14 +725,6 @@ def tradeoff(manifest: dict[str, Any]) -> Figure:
     )
     fig.tight_layout(rect=(0, 0.04, 1, 0.92))
     return _finish(fig, "Trade-off: natural against robust accuracy, every method", runs)
-
-
-FIGURES: dict[str, Callable[[dict[str, Any]], Figure]] = {
-    "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6, "fig7": fig7,
-    "fig8": fig8, "fig10": fig10, "fig11": fig11, "fig12": fig12, "fig13": fig13,
-    "fig14": fig14, "fig15": fig15, "fig16": fig16, "fig17": fig17, "fig18": fig18,
-    "fig19": fig19, "fig20": fig20, "fig21": fig21, "tradeoff": tradeoff,
-}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ output
@@ -749,16 +747,14 @@ def render(name: str, manifest: dict[str, Any]) -> Figure:
 
 
 def save(fig: Figure, prefix: str | Path, name: str, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Write PREFIX.pdf, PREFIX.png and the PREFIX.json sidecar, each atomically."""
-    for ext in ("pdf", "png"):
-        with atomic_path(f"{prefix}.{ext}") as tmp:
-            fig.savefig(tmp, format=ext, dpi=150)
+    """Write PREFIX.pdf, PREFIX.png and the PREFIX.json sidecar (the panels drawn and the
+    manifest read), each atomically; returns the sidecar."""
     panels = [
         {"title": ax.get_title(), "lines": len(ax.get_lines()), "collections": len(ax.collections)}
         for ax in axes_with_data(fig)
     ]
     sidecar = {"figure": name, "panels": panels, "manifest": manifest}
-    write_json(f"{prefix}.json", sidecar)
+    report.save_figure(fig, prefix, sidecar)
     return sidecar
 
 

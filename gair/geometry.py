@@ -11,7 +11,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -116,39 +119,37 @@ def flatness(
     return friendly / n, adversarial / n
 
 
-def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m gair geometry",
-        description="kappa and the 2-D PCA of logits for points of a run's dataset",
-    )
-    parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--split", choices=("train", "test"), default="train")
-    parser.add_argument("--per-class", type=int, default=1000)
-    parser.add_argument("--eps", type=float, default=0.031)
-    parser.add_argument("--alpha", type=float, default=0.031 / 4)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--device", default="auto")
-    args = parser.parse_args(argv)
-
-    import pandas as pd
-
-    from gair.atomic import write_parquet
+def checkpoint_geometry(
+    path: str | Path,
+    *,
+    split: str = "train",
+    per_class: int = 1000,
+    eps: float = 0.031,
+    alpha: float = 0.031 / 4,
+    steps: int = 10,
+    seed: int = 0,
+    device: str = "auto",
+) -> tuple[Any, pd.DataFrame]:
+    """kappa (Algorithm 1, from x itself), logits and their 2-D PCA for ``per_class`` points
+    of each class of a checkpoint's ``split``, drawn at random with ``seed``. Returns the
+    run spec and a frame: index, label, pred, kappa, pc1, pc2, logit0.. (and x1, x2 for
+    point sets)."""
     from gair.checkpoint import load_checkpoint
     from gair.runtime import load_model_from_checkpoint, resolve_device
 
-    attacks.check_budget(args.eps, args.alpha, args.steps)
-    if args.steps < 1:
-        raise ConfigError(f"--steps {args.steps} is invalid: kappa needs at least 1 step")
-    device = resolve_device(args.device)
-    model, spec, data = load_model_from_checkpoint(load_checkpoint(args.checkpoint), device)
-    x, y = data.labelled() if args.split == "train" else (data.x_test, data.y_test)
-    index = select_per_class(y, args.per_class, data.num_classes, seed=args.seed)
+    if split not in ("train", "test"):
+        raise ConfigError(f"split {split!r} is invalid; valid splits are: train, test")
+    attacks.check_budget(eps, alpha, steps)
+    if steps < 1:
+        raise ConfigError(f"steps {steps} is invalid: kappa needs at least 1 step")
+    ckpt = load_checkpoint(path)
+    model, spec, data = load_model_from_checkpoint(ckpt, resolve_device(device), source=path)
+    x, y = data.labelled() if split == "train" else (data.x_test, data.y_test)
+    index = select_per_class(y, per_class, data.num_classes, seed=seed)
     xs, ys = x[index], y[index]
-    torch.manual_seed(args.seed)
+    torch.manual_seed(seed)
     model.eval()
-    kappa, logits = kappa_of(model, xs, ys, eps=args.eps, alpha=args.alpha, steps=args.steps)
+    kappa, logits = kappa_of(model, xs, ys, eps=eps, alpha=alpha, steps=steps)
     pcs = pca_2d(logits)
     frame = pd.DataFrame(
         {
@@ -166,6 +167,37 @@ def cli(argv: list[str]) -> int:
     if data.kind == "points":
         frame["x1"] = xs[:, 0].cpu().double().numpy()
         frame["x2"] = xs[:, 1].cpu().double().numpy()
+    return spec, frame
+
+
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gair geometry",
+        description="kappa and the 2-D PCA of logits for points of a run's dataset",
+    )
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--split", choices=("train", "test"), default="train")
+    parser.add_argument("--per-class", type=int, default=1000)
+    parser.add_argument("--eps", type=float, default=0.031)
+    parser.add_argument("--alpha", type=float, default=0.031 / 4)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the per-class sample")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+
+    from gair.atomic import write_parquet
+
+    spec, frame = checkpoint_geometry(
+        args.checkpoint,
+        split=args.split,
+        per_class=args.per_class,
+        eps=args.eps,
+        alpha=args.alpha,
+        steps=args.steps,
+        seed=args.seed,
+        device=args.device,
+    )
     write_parquet(args.out, frame, {"gair.run": spec.run_name()})
     print(f"{len(frame)} points, kappa mean {frame['kappa'].mean():.2f} -> {args.out}")
     return 0

@@ -46,6 +46,7 @@ __all__ = [
     "build_model",
     "count_parameters",
     "model_names",
+    "model_title",
     "wrn_blocks_per_stage",
 ]
 
@@ -152,7 +153,12 @@ class ResNet(nn.Module):
 
 
 class PreActBlock(nn.Module):
-    """BN-ReLU-conv twice; a projection shortcut (no BN) reads the pre-activated input."""
+    """Pre-activation basic block: BN-ReLU-conv3x3 twice, with a 1x1 projection shortcut
+    (no BN) that reads the pre-activated input when the shape changes.
+
+    The block of He et al.'s pre-activation ResNet and of the reference WRN implementation
+    that TRADES, Madry et al. and the GAIRAT authors use (there: "BasicBlock" of WideResNet).
+    """
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
         super().__init__()
@@ -170,6 +176,10 @@ class PreActBlock(nn.Module):
         out = self.conv1(pre)
         out = self.conv2(F.relu(self.bn2(out)))
         return out + residual
+
+
+# The WRN's block is the same block (kept under its old name for existing imports).
+WideBlock = PreActBlock
 
 
 class PreActResNet(nn.Module):
@@ -233,31 +243,6 @@ def wrn_blocks_per_stage(depth: int) -> int:
     )
 
 
-class WideBlock(nn.Module):
-    """Pre-activation wide basic block: BN-ReLU-conv3x3 twice.
-
-    When the shape changes, the 1x1 projection shortcut reads the pre-activated input, as in
-    the reference WRN implementation used by TRADES, Madry et al. and the GAIRAT authors.
-    """
-
-    def __init__(self, in_planes: int, out_planes: int, stride: int = 1) -> None:
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(in_planes)
-        self.conv1 = _conv3x3(in_planes, out_planes, stride)
-        self.bn2 = nn.BatchNorm2d(out_planes)
-        self.conv2 = _conv3x3(out_planes, out_planes)
-        self.shortcut: nn.Module | None = None
-        if stride != 1 or in_planes != out_planes:
-            self.shortcut = _conv1x1(in_planes, out_planes, stride)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pre = F.relu(self.bn1(x))
-        residual = x if self.shortcut is None else self.shortcut(pre)
-        out = self.conv1(pre)
-        out = self.conv2(F.relu(self.bn2(out)))
-        return out + residual
-
-
 class WideResNet(nn.Module):
     """WRN-d-k: conv3x3 stem (16), three stages of 16k, 32k, 64k channels (strides 1, 2, 2),
     final BN-ReLU, global average pool, linear.
@@ -287,8 +272,8 @@ class WideResNet(nn.Module):
         stages = []
         for i, stride in enumerate((1, 2, 2)):
             out = channels[i + 1]
-            blocks = [WideBlock(channels[i], out, stride)]
-            blocks += [WideBlock(out, out, 1) for _ in range(n - 1)]
+            blocks = [PreActBlock(channels[i], out, stride)]
+            blocks += [PreActBlock(out, out, 1) for _ in range(n - 1)]
             stages.append(nn.Sequential(*blocks))
         self.block1, self.block2, self.block3 = stages
         self.bn = nn.BatchNorm2d(channels[3])
@@ -456,8 +441,8 @@ def _preactresnet18(
 def _wrn(
     *, in_channels: int, num_classes: int, depth: int | None, width: int | None, input_size: int
 ) -> nn.Module:
-    d = 34 if depth is None else depth
-    k = 10 if width is None else _positive("wrn width (widen factor)", width)
+    d = DEFAULT_SHAPE["wrn"][0] if depth is None else depth
+    k = DEFAULT_SHAPE["wrn"][1] if width is None else _positive("wrn width (widen factor)", width)
     return WideResNet(d, k, in_channels, num_classes)
 
 
@@ -482,8 +467,8 @@ def _smallcnn(
 def _mlp(
     *, in_channels: int, num_classes: int, depth: int | None, width: int | None, input_size: int
 ) -> nn.Module:
-    d = 3 if depth is None else _positive("mlp depth (hidden layers)", depth)
-    w = 64 if width is None else _positive("mlp width (hidden size)", width)
+    d = DEFAULT_SHAPE["mlp"][0] if depth is None else _positive("mlp depth (hidden layers)", depth)
+    w = DEFAULT_SHAPE["mlp"][1] if width is None else _positive("mlp width (hidden size)", width)
     return MLP(in_channels, num_classes, width=w, depth=d)
 
 
@@ -497,6 +482,28 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "vgg13": _vgg13,
     "mlp": _mlp,
 }
+
+# Display names, and the depth / width a model takes when the spec leaves them unset.
+TITLES = {
+    "smallcnn": "SmallCNN", "resnet18": "ResNet-18", "resnet34": "ResNet-34",
+    "resnet50": "ResNet-50", "preactresnet18": "PreAct ResNet-18", "wrn": "WRN",
+    "vgg13": "VGG-13", "mlp": "MLP",
+}  # fmt: skip
+DEFAULT_SHAPE = {"wrn": (34, 10), "mlp": (3, 64)}  # (depth, width); others: width 64
+
+
+def model_title(name: str, depth: int | None = None, width: int | None = None) -> str:
+    """How figures and tables name a model: ``WRN-32-10``, ``ResNet-18 (width 4)``,
+    ``MLP 1x64``; unset depth and width are the model's own."""
+    base = TITLES.get(name, name)
+    if name == "wrn":
+        d, k = DEFAULT_SHAPE["wrn"]
+        return f"WRN-{depth or d}-{width or k}"
+    if name == "mlp":
+        d, w = DEFAULT_SHAPE["mlp"]
+        return f"MLP {depth or d}x{width or w}"
+    return base if width in (None, 64) or name == "smallcnn" else f"{base} (width {width})"
+
 
 # Models whose input is a feature vector rather than an image.
 VECTOR_MODELS = frozenset({"mlp"})

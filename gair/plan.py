@@ -33,14 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "config" / "paper.yaml"
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
-FIGURES = [
-    "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "fig10", "fig11", "fig12", "fig13",
-    "fig14", "fig15", "fig16", "fig17", "fig18", "fig19", "fig20", "fig21",
-]  # fmt: skip
-TABLES = ["table1", "table2", "table3"]
-# Beyond the paper: the robustness audit of Tables 1-2 and the trade-off of every method.
-TRADEOFF = "tradeoff"
 AUDIT_ATTACKS = ("pgd20", "pgd_plus", "cw", "lsa", "autoattack")
+KINDS = ("figure", "table", "figure_table")
 
 
 class PlanError(ConfigError):
@@ -121,9 +115,74 @@ class Plan:
         self.evaluations = copy.deepcopy(self.config["evaluations"])
         self.results = self.config["results"].rstrip("/")
         self.figdir = self.config["figures"].rstrip("/")
+        self._check_evaluations()
         self._build()
         self._check_targets()
         self._plan_audit()
+
+    # ------------------------------------------------------------------ targets
+    def of_kind(self, *kinds: str, paper_only: bool = False) -> list[str]:
+        """Experiment targets whose `kind` is one of ``kinds``, in config order."""
+        return [
+            name
+            for name, exp in self.config["experiments"].items()
+            if exp.get("kind") in kinds and (exp.get("paper", True) or not paper_only)
+        ]
+
+    @property
+    def figures(self) -> list[str]:
+        """Targets that make a figure only."""
+        return self.of_kind("figure")
+
+    @property
+    def tables(self) -> list[str]:
+        """Targets that make a table only."""
+        return self.of_kind("table")
+
+    @property
+    def figure_tables(self) -> list[str]:
+        """Targets that make a figure and a table in one job (the trade-off)."""
+        return self.of_kind("figure_table")
+
+    def figure_outputs(self, name: str) -> list[str]:
+        return [f"{self.figdir}/{name}.{ext}" for ext in ("pdf", "png", "json")]
+
+    def table_outputs(self, name: str) -> list[str]:
+        return [f"{self.results}/tables/{name}.{ext}" for ext in ("csv", "md", "tex")]
+
+    def outputs(self, target: str) -> list[str]:
+        """Every file a named target makes (figures, tables, audit, all)."""
+        if target == "figures":
+            return [
+                f for n in self.of_kind("figure", paper_only=True) for f in self.figure_outputs(n)
+            ]
+        if target == "tables":
+            return [
+                f for n in self.of_kind("table", paper_only=True) for f in self.table_outputs(n)
+            ]
+        if target == "audit":
+            return [f for t in self.audit for f in self.audit_outputs(t)]
+        if target == "all":
+            files = [f for n in self.figures for f in self.figure_outputs(n)]
+            files += [f for n in self.tables for f in self.table_outputs(n)]
+            files += [
+                f
+                for n in self.figure_tables
+                for f in self.figure_outputs(n) + self.table_outputs(n)
+            ]
+            return files + self.outputs("audit")
+        raise ConfigError(f"target {target!r} has no output list; ask for figures, tables, all")
+
+    def _check_evaluations(self) -> None:
+        """Every attack a config names is known, before anything runs."""
+        from gair import evaluation_attacks
+
+        for name, e in self.evaluations.items():
+            evaluation_attacks.check(e["attacks"], f"config evaluations.{name}.attacks")
+        for name, exp in self.config["experiments"].items():
+            if exp.get("kind") not in KINDS:
+                self.fail(f"experiments.{name}.kind", f"must be one of {', '.join(KINDS)}")
+            evaluation_attacks.check(exp.get("columns") or [], f"config experiments.{name}.columns")
 
     # ------------------------------------------------------------------ resolution
     def fail(self, where: str, message: str) -> None:
@@ -252,7 +311,7 @@ class Plan:
             self.experiments[exp_name] = groups
 
     def _check_targets(self) -> None:
-        for name in [*FIGURES, *TABLES, TRADEOFF]:
+        for name in self.config["experiments"]:
             exp = self.config["experiments"][name]
             if exp.get("evaluation") and exp["evaluation"] not in self.evaluations:
                 self.fail(
@@ -271,7 +330,8 @@ class Plan:
         sets = self.evaluations
         for table, baseline in audit["tables"].items():
             where = f"audit.tables.{table}"
-            if table not in TABLES or not self.config["experiments"][table].get("evaluation"):
+            experiments = self.config["experiments"]
+            if table not in experiments or not experiments[table].get("evaluation"):
                 self.fail(where, f"{table!r} is not a table with evaluations, e.g. table1, table2")
             exp = self.config["experiments"][table]
             if baseline not in self.labels(table):
@@ -314,10 +374,10 @@ class Plan:
         """The experiments whose runs a target trains."""
         audit_tables = list(self.config["audit"]["tables"])
         named = {
-            "figures": FIGURES,
-            "tables": TABLES,
+            "figures": self.of_kind("figure", paper_only=True),
+            "tables": self.of_kind("table", paper_only=True),
             "audit": audit_tables,
-            "all": [*FIGURES, *TABLES, *audit_tables, TRADEOFF],
+            "all": [*self.config["experiments"], *audit_tables],
         }
         if target in named:
             return list(dict.fromkeys(named[target]))
@@ -325,7 +385,7 @@ class Plan:
             return [target[6:]]
         if target in self.experiments:
             return [target]
-        valid = [*FIGURES, *TABLES, TRADEOFF, "audit", *(f"audit_{t}" for t in audit_tables)]
+        valid = [*self.config["experiments"], "audit", *(f"audit_{t}" for t in audit_tables)]
         raise ConfigError(
             f"target {target!r} is unknown; valid targets are: {', '.join([*valid, *named])}"
         )
@@ -388,6 +448,7 @@ class Plan:
             "evaluation": exp.get("evaluation"),
             "checkpoints": exp.get("checkpoints", []),
             "columns": exp.get("columns"),
+            "title": exp.get("title", name),
         }
 
     def audit_meta(self, table: str) -> dict[str, dict[str, Any]]:
@@ -404,10 +465,6 @@ class Plan:
     def audit_outputs(self, table: str) -> list[str]:
         tables = [f"{self.results}/tables/audit_{table}.{ext}" for ext in ("csv", "md", "tex")]
         return tables + [f"{self.figdir}/audit_{table}.{ext}" for ext in ("pdf", "png")]
-
-    def tradeoff_outputs(self) -> list[str]:
-        figure = [f"{self.figdir}/{TRADEOFF}.{ext}" for ext in ("pdf", "png", "json")]
-        return figure + [f"{self.results}/tables/{TRADEOFF}.{ext}" for ext in ("csv", "md", "tex")]
 
     def spec_json(self, run: str) -> str:
         return json.dumps(self.runs[run].to_dict(), sort_keys=True)

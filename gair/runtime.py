@@ -61,22 +61,64 @@ def build_for(spec: RunSpec, data: Any, device: torch.device) -> nn.Module:
     return model
 
 
-def spec_from_checkpoint(ckpt: dict[str, Any]) -> RunSpec:
+def spec_from_checkpoint(ckpt: dict[str, Any], *, source: object = "checkpoint") -> RunSpec:
     try:
         return RunSpec.from_dict(json.loads(ckpt["spec"]))
     except (KeyError, TypeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"checkpoint has no readable run spec ({err})") from None
+        raise CheckpointError(f"{_named(source)} has no readable run spec ({err})") from None
+    except ConfigError as err:
+        raise CheckpointError(
+            f"{_named(source)} holds a run spec that is not valid: {err}"
+        ) from None
+
+
+def _named(source: object) -> str:
+    return source if source == "checkpoint" else f"checkpoint {str(source)!r}"
+
+
+def load_weights(model: nn.Module, weights: Any, *, source: object = "checkpoint") -> None:
+    """``model.load_state_dict(weights)`` with a one-line CheckpointError naming the file and
+    the first mismatching keys when the weights do not fit the model."""
+    if not isinstance(weights, dict):
+        raise CheckpointError(f"{_named(source)} holds no state dict of model weights")
+    own = model.state_dict()
+    missing = [k for k in own if k not in weights]
+    unexpected = [k for k in weights if k not in own]
+    shapes = [
+        f"{k} {tuple(weights[k].shape)} (model {tuple(own[k].shape)})"
+        for k in own
+        if k in weights and hasattr(weights[k], "shape") and weights[k].shape != own[k].shape
+    ]
+    problems = []
+    for what, keys in (("missing", missing), ("unexpected", unexpected), ("shape of", shapes)):
+        if keys:
+            more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+            problems.append(f"{what} {', '.join(keys[:3])}{more}")
+    if problems:
+        raise CheckpointError(
+            f"{_named(source)} does not fit the model {type(model).__name__}: "
+            + "; ".join(problems)
+        )
+    try:
+        model.load_state_dict(weights)
+    except (RuntimeError, TypeError) as err:
+        first = " ".join(str(err).split())[:200]
+        raise CheckpointError(f"{_named(source)} does not fit the model: {first}") from None
 
 
 def load_model_from_checkpoint(
-    ckpt: dict[str, Any], device: torch.device, *, data_root: str | None = None
+    ckpt: dict[str, Any],
+    device: torch.device,
+    *,
+    data_root: str | None = None,
+    source: object = "checkpoint",
 ) -> tuple[nn.Module, RunSpec, Any]:
     """Rebuild the run's model and data from a loaded checkpoint (weights restored)."""
-    spec = spec_from_checkpoint(ckpt)
+    spec = spec_from_checkpoint(ckpt, source=source)
     if data_root is not None:
         spec = spec.with_overrides({"data_root": data_root})
     data = load_data(spec, device)
     model = build_for(spec, data, device)
-    model.load_state_dict(ckpt["model"])
+    load_weights(model, ckpt.get("model"), source=source)
     model.eval()
     return model, spec, data

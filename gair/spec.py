@@ -179,7 +179,10 @@ class RunSpec:
 
     # ---------------------------------------------------------------- checks
     def validate(self) -> None:
-        """Raise ConfigError with a one-line message for a value out of range."""
+        """Raise ConfigError with a one-line message for a value out of range or a name that
+        is not registered (method, dataset, LR schedule), so that a config's typo fails
+        before anything runs, through the same checks the command line makes."""
+        self._validate_names()
         positive_int = ("epochs", "batch_size", "steps", "eval_steps", "eval_every")
         for name in positive_int:
             value = getattr(self, name)
@@ -254,6 +257,23 @@ class RunSpec:
             )
         if self.eval_eps is not None and self.eval_eps < 0:
             raise ConfigError(f"eval_eps = {self.eval_eps!r} is invalid: it must be >= 0")
+
+    def _validate_names(self) -> None:
+        # Registries that import no torch; imported here because they import this module.
+        from gair.datasets import DATASETS
+        from gair.methods import method_info
+        from gair.schedules import SCHEDULES
+
+        method_info(self.method)
+        if self.dataset not in DATASETS:
+            raise ConfigError(
+                f"dataset {self.dataset!r} is unknown; valid datasets are: {', '.join(DATASETS)}"
+            )
+        if self.lr_schedule not in SCHEDULES:
+            raise ConfigError(
+                f"lr_schedule {self.lr_schedule!r} is unknown; valid schedules are: "
+                f"{', '.join(SCHEDULES)}"
+            )
 
     def _validate_step_weights(self) -> None:
         """The step weight (``weight_fn = step``) needs increasing thresholds, weights that do

@@ -26,9 +26,12 @@ from torch import Tensor, nn
 
 from gair.atomic import write_json, write_parquet
 from gair.checkpoint import load_checkpoint, save_checkpoint
+from gair.datasets import dataset_info
 from gair.errors import CheckpointError, ConfigError, GairError, TrainingDiverged
 from gair.methods import get_method
 from gair.methods.core import AttackResult, Method, StepContext, StepOutput
+from gair.models import model_title
+from gair.runtime import load_weights
 from gair.schedules import check_schedule, lr_at
 from gair.spec import RunSpec, parse_assignment
 
@@ -225,7 +228,7 @@ class Run:
                 f"({key}: saved {saved.identity().get(key)!r}, asked {getattr(self.spec, key)!r}); "
                 "use another --out"
             )
-        self.model.load_state_dict(ckpt["model"])
+        load_weights(self.model, ckpt["model"], source=self.out / "last.pt")
         self.optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["rng"]["cpu"])
         if "cuda" in ckpt["rng"] and torch.cuda.is_available():
@@ -471,6 +474,8 @@ class Run:
                 row |= {
                     "method": s.method,
                     "method_title": self.method.info.display,  # says "interpretation" where so
+                    "model_title": model_title(s.model, s.depth, s.width),
+                    "dataset_title": dataset_info(s.dataset).title,
                     "amp": s.amp,
                     "channels_last": s.channels_last,
                     "compile": s.compile,

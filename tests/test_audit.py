@@ -79,7 +79,7 @@ def test_median_and_std_over_seeds_match_a_hand_computation(runs) -> None:
         for checkpoint in ("best", "last"):
             assert cell(table, method, checkpoint, "n_seeds") == len(seeds)
             for attack in ATTACKS:
-                values = [truth[(method, checkpoint, s)][attack] for s in seeds]
+                values = [100 * truth[(method, checkpoint, s)][attack] for s in seeds]
                 got = cell(table, method, checkpoint, f"{attack}_median")
                 assert got == pytest.approx(statistics.median(values))
                 std = cell(table, method, checkpoint, f"{attack}_std")
@@ -92,21 +92,21 @@ def test_median_and_std_over_seeds_match_a_hand_computation(runs) -> None:
 def test_gains_over_baseline_and_surviving_fraction(runs) -> None:
     files, meta, truth = runs
     table = audit.audit_table(audit.collect(files, meta), baseline="at")
-    # GAIRAT best: PGD-20 medians 0.60 vs 0.51, AutoAttack 0.44 vs 0.47.
-    assert cell(table, "gairat", "best", "gain_pgd20") == pytest.approx(0.09)
-    assert cell(table, "gairat", "best", "gain_autoattack") == pytest.approx(-0.03)
-    assert cell(table, "gairat", "best", "surviving_fraction") == pytest.approx(-0.03 / 0.09)
-    # Two seeds: the median is their mean. 0.56 - 0.51 and 0.495 - 0.47.
-    assert cell(table, "gair_fat", "best", "gain_pgd20") == pytest.approx(0.05)
-    assert cell(table, "gair_fat", "best", "surviving_fraction") == pytest.approx(0.025 / 0.05)
+    # Percent and percentage points. GAIRAT best: PGD-20 medians 60 vs 51, AutoAttack 44 vs 47.
+    assert cell(table, "gairat", "best", "gain_pgd20") == pytest.approx(9.0)
+    assert cell(table, "gairat", "best", "gain_autoattack") == pytest.approx(-3.0)
+    assert cell(table, "gairat", "best", "surviving_fraction") == pytest.approx(-3.0 / 9.0)
+    # Two seeds: the median is their mean. 56 - 51 and 49.5 - 47.
+    assert cell(table, "gair_fat", "best", "gain_pgd20") == pytest.approx(5.0)
+    assert cell(table, "gair_fat", "best", "surviving_fraction") == pytest.approx(2.5 / 5.0)
     for method in ("at", "mart"):
         for checkpoint in ("best", "last"):
             base = [truth[("at", checkpoint, s)] for s in SEEDS["at"]]
             own = [truth[(method, checkpoint, s)] for s in SEEDS[method]]
-            pgd = statistics.median(a["pgd20"] for a in own) - statistics.median(
+            pgd = 100 * statistics.median(a["pgd20"] for a in own) - 100 * statistics.median(
                 a["pgd20"] for a in base
             )
-            aa = statistics.median(a["autoattack"] for a in own) - statistics.median(
+            aa = 100 * statistics.median(a["autoattack"] for a in own) - 100 * statistics.median(
                 a["autoattack"] for a in base
             )
             assert cell(table, method, checkpoint, "gain_pgd20") == pytest.approx(pgd)
@@ -130,10 +130,10 @@ def test_cheap_autoattack_is_named_in_every_output(tmp_path: Path) -> None:
         meta[path] = {"method": method, "seed": 0, "checkpoint": "last"}
     table = audit.audit_table(audit.collect(files, meta), baseline="at")
     assert "gain_autoattack" not in table
-    assert cell(table, "gairat", "last", "gain_autoattack_cheap") == pytest.approx(0.01)
+    assert cell(table, "gairat", "last", "gain_autoattack_cheap") == pytest.approx(1.0)
     assert cell(table, "gairat", "last", "surviving_fraction") == pytest.approx(0.1)
     md = audit.to_markdown(table, baseline="at")
-    assert "AA (cheap)" in md and "Gain AA (cheap)" in md
+    assert "AutoAttack (cheap)" in md and "Gain AutoAttack (cheap)" in md
     assert "| gairat | last | 1 | 60.00 | 46.00 | 46.00 | +10.00 | +1.00 | 10.00% |" in md
 
 
@@ -169,7 +169,7 @@ def test_figure_bars_are_the_gains(runs) -> None:
     assert [ax.get_title() for ax in axes] == ["best checkpoint", "last checkpoint"]
     best = table[(table["checkpoint"] == "best") & (table["method"] != "at")]
     heights = [p.get_height() for p in axes[0].patches]
-    expected = list(best["gain_pgd20"] * 100) + list(best["gain_autoattack"] * 100)
+    expected = list(best["gain_pgd20"]) + list(best["gain_autoattack"])
     np.testing.assert_allclose(heights, expected)
     labels = [t.get_text() for t in axes[0].get_xticklabels()]
     assert labels == ["gairat", "gair_fat", "mart"]

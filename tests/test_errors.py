@@ -221,7 +221,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 EVAL_CASES = {
     "unknown attack": (["--attacks", "natural,pgd20,fgsmm"], ["'fgsmm'", "pgd<k>", "cw", "lsa"]),
-    "pgd with no steps": (["--attacks", "pgd0"], ["'pgd0'", "at least 1 step"]),
+    "pgd with no steps": (["--attacks", "pgd0"], ["'pgd0'", "pgd<k> (k >= 1"]),
     "empty attack list": (["--attacks", ","], ["empty", "pgd<k>"]),
     "negative eps": (["--eps", "-0.5"], ["--eps", "-0.5", ">= 0"]),
     "negative sample limit": (["--samples-limit", "-3"], ["--samples-limit", "-3", ">= 0"]),

@@ -182,7 +182,7 @@ def test_restarts_below_one_raise() -> None:
 # --------------------------------------------------------------------------- attack names
 def test_parse_attack_names() -> None:
     budget = EvalBudget(eps=0.031)
-    assert parse_attack("natural", budget) == AttackSetting("natural", 0, 0.0)
+    assert parse_attack("natural", budget) == AttackSetting("natural", 0, 0.0, kind="natural")
     pgd20 = parse_attack("pgd20", budget)
     assert (pgd20.steps, pgd20.restarts, pgd20.loss) == (20, 1, "ce")
     assert pgd20.alpha == pytest.approx(0.031 / 4)
@@ -204,5 +204,5 @@ def test_unknown_attack_names_raise_listing_valid_ones(name: str) -> None:
 
 
 def test_pgd_with_zero_steps_is_rejected() -> None:
-    with pytest.raises(ConfigError, match=r"'pgd0'.*at least 1 step"):
+    with pytest.raises(ConfigError, match=r"'pgd0' is unknown.*pgd<k> \(k >= 1"):
         parse_attack("pgd0", EvalBudget(eps=0.031))

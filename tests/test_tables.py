@@ -12,7 +12,8 @@ import pytest
 
 from gair.errors import ConfigError, DataError
 from gair.paper_numbers import TABLE1, TABLE1_DIFF, TABLE2, paper_number
-from gair.tables import attack_title, cli, write_table
+from gair.report import attack_title
+from gair.tables import cli, write_table
 
 ATTACKS = ("natural", "pgd20", "pgd_plus")
 
@@ -125,7 +126,7 @@ def test_single_seed_table3_with_context_rows(tmp_path: Path) -> None:
     assert summary["paper_median"].tolist() == [89.36, 59.64]
     markdown = (tmp_path / "t3.md").read_text()
     assert "| Gowal et al. (2020) | 89.48 | 62.60 |" in markdown
-    assert attack_title("autoattack") == "AA" and attack_title("pgd40") == "PGD-40"
+    assert attack_title("autoattack") == "AutoAttack" and attack_title("pgd40") == "PGD-40"
 
 
 def test_errors_name_the_problem(tmp_path: Path) -> None:
@@ -136,8 +137,8 @@ def test_errors_name_the_problem(tmp_path: Path) -> None:
     manifest["groups"]["methods"]["AT"][0]["evals"]["best"] = str(tmp_path / "missing.parquet")
     with pytest.raises(DataError, match=r"missing\.parquet"):
         write_table(manifest, tmp_path / "bad")
-    with pytest.raises(ConfigError, match="table 'table9'"):
-        write_table({**make_manifest(tmp_path), "name": "table9"}, tmp_path / "bad")
+    with pytest.raises(ConfigError, match=r"--manifest is for 'table1', not 'table2'"):
+        cli(["table2", "--manifest", json.dumps(make_manifest(tmp_path)), "--out", "x"])
 
 
 def test_cli_reads_inline_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -172,8 +173,8 @@ def test_columns_keep_the_papers_attacks_and_name_the_cheap_autoattack(tmp_path:
     header = next(
         line for line in (tmp_path / "aa.md").read_text().splitlines() if line.startswith("| Me")
     )
-    assert header.split(" | ")[5:7] == ["AA (cheap)", "Diff."]
-    assert attack_title("autoattack_cheap") == "AA (cheap)"
+    assert header.split(" | ")[5:7] == ["AutoAttack (cheap)", "Diff."]
+    assert attack_title("autoattack_cheap") == "AutoAttack (cheap)"
 
 
 def test_tradeoff_table_has_no_paper_columns(tmp_path: Path) -> None:

@@ -43,5 +43,5 @@ for _table, _baseline in config["audit"]["tables"].items():
 
 rule audit:
     input:
-        [path for table in PLAN.audit for path in PLAN.audit_outputs(table)],
+        PLAN.outputs("audit"),
     localrule: True

@@ -20,7 +20,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 from gair.errors import ConfigError  # noqa: E402
-from gair.plan import FIGURES, TABLES, TRADEOFF, Plan, slurm_minutes  # noqa: E402
+from gair.plan import Plan, slurm_minutes  # noqa: E402
 
 
 # Passed on to jobs that run elsewhere (SLURM): they import gair the same way.
@@ -37,6 +37,18 @@ except ConfigError as err:
 
 RESULTS = PLAN.results
 FIGDIR = PLAN.figdir
+REPORT = Path(workflow.basedir) / "report"
+for _name in PLAN.config["experiments"]:
+    if not (REPORT / f"{_name}.rst").is_file():
+        raise WorkflowError(f"target {_name!r} has no report caption: add {REPORT / _name}.rst")
+
+
+def category(name):
+    """The report's section of a target: the paper's figures and tables, or beyond them."""
+    exp = PLAN.config["experiments"][name]
+    if not exp.get("paper", True):
+        return "Beyond the paper"
+    return "Tables" if exp["kind"] == "table" else "Figures"
 GAIR = "python -m gair"
 # Training, evaluation and geometry take a GPU through gair's lock (gair/gpu.py).
 ON_GPU = f"{GAIR} gpu run --"

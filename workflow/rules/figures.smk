@@ -1,5 +1,5 @@
-# One rule per figure, named after it (fig2 ... fig21). A figure reads Parquet files only.
-for _fig in FIGURES:
+# One rule per figure target, named after it (fig2 ... fig21). A figure reads Parquet only.
+for _fig in PLAN.figures:
 
     rule:
         name:
@@ -11,7 +11,7 @@ for _fig in FIGURES:
             png=report(
                 f"{FIGDIR}/{_fig}.png",
                 caption=f"../report/{_fig}.rst",
-                category="Figures",
+                category=category(_fig),
             ),
             panels=f"{FIGDIR}/{_fig}.json",
         params:
@@ -31,5 +31,5 @@ for _fig in FIGURES:
 
 rule figures:
     input:
-        [f"{FIGDIR}/{name}.{ext}" for name in FIGURES for ext in ("pdf", "png")],
+        PLAN.outputs("figures"),
     localrule: True

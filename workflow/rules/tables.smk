@@ -1,5 +1,5 @@
-# Tables 1-3 as CSV, Markdown and LaTeX, our numbers beside the paper's.
-for _table in TABLES:
+# One rule per table target (table1 ... table3): CSV, Markdown and LaTeX, ours beside the paper's.
+for _table in PLAN.tables:
 
     rule:
         name:
@@ -10,7 +10,7 @@ for _table in TABLES:
             csv=report(
                 f"{RESULTS}/tables/{_table}.csv",
                 caption=f"../report/{_table}.rst",
-                category="Tables",
+                category=category(_table),
             ),
             md=f"{RESULTS}/tables/{_table}.md",
             tex=f"{RESULTS}/tables/{_table}.tex",
@@ -31,5 +31,5 @@ for _table in TABLES:
 
 rule tables:
     input:
-        [f"{RESULTS}/tables/{name}.{ext}" for name in TABLES for ext in ("csv", "md", "tex")],
+        PLAN.outputs("tables"),
     localrule: True

@@ -1,0 +1,291 @@
+"""The evaluation attacks, by name: one entry each, read by everything that names an attack.
+
+An entry holds the name pattern (``pgd20`` matches ``pgd<k>``), the display title, the cost
+(forward-backward passes per test point, for the plan's cost model), the setting it runs
+with under an :class:`EvalBudget`, and its runner. ``python -m gair evaluate`` runs the
+entries; tables, the audit and figures take titles and their order from here; the plan
+checks every attack a config names here before anything runs. Adding an attack is adding an
+entry (and its test).
+
+This module imports no torch: runners import what they need when called.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gair.errors import ConfigError
+
+
+# ---------------------------------------------------------------------------- budgets
+@dataclass(frozen=True)
+class EvalBudget:
+    """The threat model and the attacks' own settings for one evaluation."""
+
+    eps: float
+    alpha: float | None = None  # pgd<k> and lsa: default eps / 4
+    pgd_plus_alpha: float = 0.01
+    pgd_plus_steps: int = 40
+    pgd_plus_restarts: int = 5
+    cw_steps: int = 30
+    cw_alpha: float | None = None  # default eps / 4
+    lsa_factor: float = 10.0
+    lsa_steps: int = 20
+    autoattack_version: str = "standard"  # or "cheap": see AUTOATTACK_VERSIONS
+    autoattack_seed: int = 0
+
+    @property
+    def step(self) -> float:
+        return self.eps / 4 if self.alpha is None else self.alpha
+
+
+@dataclass(frozen=True)
+class AutoAttackVersion:
+    """One AutoAttack setting: the budget of each attack of the ensemble (0 leaves it out)."""
+
+    name: str  # the attack name written to the evaluation output
+    apgd_ce_steps: int
+    apgd_t_steps: int
+    apgd_t_targets: int
+    fab_t_steps: int
+    fab_t_targets: int
+    square_queries: int
+    passes: float  # rough forward-backward passes per test point, for the cost model
+
+
+# The published budgets (the package's version='standard' sets exactly these), and a small
+# setting for smoke runs whose output name says so. Passes: APGD-CE on every point, APGD-T
+# and FAB-T on the points still robust (a model about half robust), Square forward only.
+AUTOATTACK_VERSIONS: dict[str, AutoAttackVersion] = {
+    "standard": AutoAttackVersion("autoattack", 100, 100, 9, 100, 9, 5000, passes=2000.0),
+    "cheap": AutoAttackVersion("autoattack_cheap", 20, 20, 3, 0, 0, 100, passes=70.0),
+}
+
+
+def autoattack_version(version: str) -> AutoAttackVersion:
+    """The setting of a version key (``standard`` or ``cheap``)."""
+    if version not in AUTOATTACK_VERSIONS:
+        raise ConfigError(
+            f"AutoAttack version {version!r} is unknown; valid versions are: "
+            f"{', '.join(AUTOATTACK_VERSIONS)}"
+        )
+    return AUTOATTACK_VERSIONS[version]
+
+
+# ---------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class AttackSetting:
+    """One named evaluation attack resolved against a budget: what runs and what the
+    output row records (``steps``, ``alpha``, ``restarts``)."""
+
+    name: str  # the output name (``autoattack`` may become ``autoattack_cheap``)
+    steps: int
+    alpha: float
+    restarts: int = 1
+    loss: str = "ce"
+    logit_scale: float = 1.0
+    random_start: bool = True
+    every_iterate: bool = False  # PGD+: robust only if every iterate of every restart is
+    kind: str = ""  # the entry that runs it
+
+
+Runner = Callable[[Any, Any, Any, AttackSetting, EvalBudget, int], Any]
+
+
+@dataclass(frozen=True)
+class EvalAttack:
+    """One evaluation attack: how its names look, read and cost, and how it runs."""
+
+    kind: str
+    pattern: str  # a regular expression the whole name must match
+    help: str  # the name as the valid-names list shows it
+    title: Callable[[re.Match[str]], str]
+    setting: Callable[[re.Match[str], EvalBudget], AttackSetting]
+    passes: Callable[[re.Match[str], Mapping[str, Any]], float]
+    run: Runner
+    adversarial: bool = True  # counts towards the worst case over attacks
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", re.compile(self.pattern))
+
+
+# ---------------------------------------------------------------------------- runners
+def _natural(model: Any, x: Any, y: Any, s: AttackSetting, b: EvalBudget, batch: int) -> Any:
+    from gair.evaluate import natural_correct
+
+    return natural_correct(model, x, y, batch_size=batch)
+
+
+def _pgd(model: Any, x: Any, y: Any, s: AttackSetting, b: EvalBudget, batch: int) -> Any:
+    from gair.evaluate import pgd_correct
+
+    return pgd_correct(
+        model, x, y, eps=b.eps, alpha=s.alpha, steps=s.steps, restarts=s.restarts, loss=s.loss,
+        logit_scale=s.logit_scale, random_start=s.random_start, batch_size=batch,
+    )  # fmt: skip
+
+
+def _pgd_plus(model: Any, x: Any, y: Any, s: AttackSetting, b: EvalBudget, batch: int) -> Any:
+    from gair.evaluate import pgd_plus_correct
+
+    return pgd_plus_correct(
+        model, x, y, eps=b.eps, alpha=s.alpha, steps=s.steps, restarts=s.restarts,
+        batch_size=batch,
+    )  # fmt: skip
+
+
+def _autoattack(model: Any, x: Any, y: Any, s: AttackSetting, b: EvalBudget, batch: int) -> Any:
+    from gair.autoattack import autoattack_correct
+
+    version = next(k for k, v in AUTOATTACK_VERSIONS.items() if v.name == s.name)
+    return autoattack_correct(
+        model, x, y, eps=b.eps, version=version, seed=b.autoattack_seed, batch_size=batch
+    )
+
+
+def _constant(value: float) -> Callable[[re.Match[str], Mapping[str, Any]], float]:
+    return lambda match, evaluation: value
+
+
+def _autoattack_setting(match: re.Match[str], b: EvalBudget) -> AttackSetting:
+    # `autoattack` runs the set's version and is written under that version's name;
+    # `autoattack_cheap` always names the cheap one.
+    version = "cheap" if match.group(0).endswith("_cheap") else b.autoattack_version
+    return AttackSetting(autoattack_version(version).name, 0, 0.0, kind="autoattack")
+
+
+def _autoattack_passes(match: re.Match[str], evaluation: Mapping[str, Any]) -> float:
+    cheap = match.group(0).endswith("_cheap")
+    version = "cheap" if cheap else evaluation.get("aa_version", "standard")
+    return autoattack_version(version).passes
+
+
+# ---------------------------------------------------------------------------- the registry
+# In display order: tables and the audit list attacks in this order.
+ATTACKS: tuple[EvalAttack, ...] = (
+    EvalAttack(
+        "natural", r"natural", "natural",
+        title=lambda m: "Natural",
+        setting=lambda m, b: AttackSetting("natural", 0, 0.0, kind="natural"),
+        passes=_constant(1 / 3), run=_natural, adversarial=False,
+    ),
+    EvalAttack(
+        "pgd", r"pgd(?P<steps>[1-9][0-9]*)", "pgd<k> (k >= 1, e.g. pgd20)",
+        title=lambda m: f"PGD-{m['steps']}",
+        setting=lambda m, b: AttackSetting(m.group(0), int(m["steps"]), b.step, kind="pgd"),
+        passes=lambda m, e: float(m["steps"]), run=_pgd,
+    ),
+    EvalAttack(
+        "pgd_plus", r"pgd_plus", "pgd_plus",
+        title=lambda m: "PGD+",
+        setting=lambda m, b: AttackSetting(
+            "pgd_plus", b.pgd_plus_steps, b.pgd_plus_alpha, restarts=b.pgd_plus_restarts,
+            every_iterate=True, kind="pgd_plus",
+        ),
+        passes=_constant(5 * 40), run=_pgd_plus,
+    ),
+    EvalAttack(
+        "cw", r"cw", "cw",
+        title=lambda m: "CW",
+        setting=lambda m, b: AttackSetting(
+            "cw", b.cw_steps, b.eps / 4 if b.cw_alpha is None else b.cw_alpha, loss="cw",
+            kind="cw",
+        ),
+        passes=_constant(30), run=_pgd,
+    ),
+    EvalAttack(
+        "lsa", r"lsa", "lsa",
+        title=lambda m: "LSA",
+        setting=lambda m, b: AttackSetting(
+            "lsa", b.lsa_steps, b.step, logit_scale=b.lsa_factor, kind="lsa"
+        ),
+        passes=_constant(20), run=_pgd,
+    ),
+    EvalAttack(
+        "autoattack", r"autoattack(?:_cheap)?", "autoattack, autoattack_cheap",
+        title=lambda m: "AutoAttack (cheap)" if m.group(0).endswith("_cheap") else "AutoAttack",
+        setting=_autoattack_setting, passes=_autoattack_passes, run=_autoattack,
+    ),
+)  # fmt: skip
+# Not an attack but a column of every evaluation output: robust under each attack at once.
+WORST_CASE = "worst_case"
+WORST_CASE_TITLE = "Worst case"
+
+
+def valid_names() -> str:
+    return ", ".join(a.help for a in ATTACKS)
+
+
+def find(name: str) -> tuple[EvalAttack, re.Match[str]]:
+    """The entry whose pattern matches ``name``, and the match; ConfigError otherwise."""
+    for attack in ATTACKS:
+        match = attack.regex.fullmatch(name)
+        if match:
+            return attack, match
+    raise ConfigError(f"attack {name!r} is unknown; valid attacks are: {valid_names()}")
+
+
+def setting(name: str, budget: EvalBudget) -> AttackSetting:
+    """``name`` resolved against ``budget`` (what runs and what its output row records)."""
+    attack, match = find(name)
+    return attack.setting(match, budget)
+
+
+def run(
+    model: Any, x: Any, y: Any, resolved: AttackSetting, budget: EvalBudget, batch_size: int
+) -> Any:
+    """Per-sample correctness (a bool tensor) under one resolved attack."""
+    attack = next(a for a in ATTACKS if a.kind == resolved.kind)
+    return attack.run(model, x, y, resolved, budget, batch_size)
+
+
+def title(name: str) -> str:
+    """The display title of an attack name (also of ``worst_case``); unknown names as is."""
+    if name == WORST_CASE:
+        return WORST_CASE_TITLE
+    try:
+        attack, match = find(name)
+    except ConfigError:
+        return name
+    return attack.title(match)
+
+
+def passes(name: str, evaluation: Mapping[str, Any]) -> float:
+    """Forward-backward passes per test point of ``name`` in an evaluation set."""
+    attack, match = find(name)
+    return attack.passes(match, evaluation)
+
+
+def is_adversarial(name: str) -> bool:
+    return find(name)[0].adversarial
+
+
+def order(names: Iterable[str]) -> list[str]:
+    """``names`` (distinct, in place) sorted by the registry's display order; the worst
+    case last, unknown names after the known ones in their own order."""
+    unique = list(dict.fromkeys(names))
+
+    def rank(name: str) -> tuple[int, int, int]:
+        if name == WORST_CASE:
+            return (len(ATTACKS) + 1, 0, 0)
+        try:
+            attack, match = find(name)
+        except ConfigError:
+            return (len(ATTACKS), unique.index(name), 0)
+        steps = int(match["steps"]) if "steps" in attack.regex.groupindex else 0
+        return (ATTACKS.index(attack), steps, unique.index(name))
+
+    return sorted(unique, key=rank)
+
+
+def check(names: Iterable[str], where: str) -> None:
+    """ConfigError naming ``where`` and the first unknown attack of ``names``."""
+    for name in names:
+        try:
+            find(name)
+        except ConfigError as err:
+            raise ConfigError(f"{where}: {err}") from None
