@@ -17,6 +17,7 @@ to the input only, so the model's parameter gradients are untouched.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -111,7 +112,7 @@ def ga_pgd(
     eps: float,
     alpha: float,
     steps: int,
-    loss: str = "ce",
+    loss: str | LossFn = "ce",
     random_start: bool = True,
     logit_scale: float = 1.0,
     generator: torch.Generator | None = None,
@@ -119,12 +120,13 @@ def ga_pgd(
 ) -> tuple[Tensor, Tensor]:
     """Geometry-aware PGD (Algorithm 1): the most adversarial point and kappa.
 
-    ``start``, when given, is the first iterate x^0 and replaces the random start (with
-    ``steps = 0`` it is projected onto the ball and returned).
+    ``loss`` is an attack loss's name (``ce``, ``cw``) or a summed loss function of
+    (logits, y). ``start``, when given, is the first iterate x^0 and replaces the random
+    start (with ``steps = 0`` it is projected onto the ball and returned).
     Returns ``(x_adv, kappa)`` with ``kappa`` an int64 tensor in [0, steps].
     """
     check_budget(eps, alpha, steps)
-    loss_fn = attack_loss(loss, logit_scale)
+    loss_fn = attack_loss(loss, logit_scale) if isinstance(loss, str) else loss
     x0 = x.detach()
     x_adv = _start(x0, eps, random_start, generator) if start is None else start.detach()
     kappa = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
@@ -137,32 +139,9 @@ def ga_pgd(
     return x_adv.detach(), kappa
 
 
-def pgd(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    *,
-    eps: float,
-    alpha: float,
-    steps: int,
-    loss: str = "ce",
-    random_start: bool = True,
-    logit_scale: float = 1.0,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Plain PGD-K (Madry et al.): GA-PGD without returning kappa."""
-    return ga_pgd(
-        model,
-        x,
-        y,
-        eps=eps,
-        alpha=alpha,
-        steps=steps,
-        loss=loss,
-        random_start=random_start,
-        logit_scale=logit_scale,
-        generator=generator,
-    )[0]
+def pgd(model: nn.Module, x: Tensor, y: Tensor, **budget: Any) -> Tensor:
+    """Plain PGD-K (Madry et al.): :func:`ga_pgd` (same keywords) without returning kappa."""
+    return ga_pgd(model, x, y, **budget)[0]
 
 
 def _start(x0: Tensor, eps: float, rand: bool, generator: torch.Generator | None) -> Tensor:
@@ -268,19 +247,12 @@ def trades_pgd(
     x0 = x.detach()
     with torch.no_grad():
         p_nat = F.softmax(model(x0).float(), dim=1)
-    x_adv = gaussian_start(x0, xi, generator)
 
     def kl(logits: Tensor, _: Tensor) -> Tensor:
         return F.kl_div(F.log_softmax(logits, dim=1), p_nat, reduction="sum")
 
-    kappa = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-    for _ in range(steps):
-        logits, grad = input_grad(model, x_adv, y, kl)
-        kappa += logits.argmax(1) == y
-        x_adv = project(x_adv + alpha * grad.sign(), x0, eps)
-    if steps == 0:
-        x_adv = project(x_adv, x0, eps)
-    return x_adv.detach(), kappa
+    start = gaussian_start(x0, xi, generator)
+    return ga_pgd(model, x0, y, eps=eps, alpha=alpha, steps=steps, loss=kl, start=start)
 
 
 def rows(values: Tensor, like: Tensor) -> Tensor:

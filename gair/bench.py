@@ -196,7 +196,7 @@ def reference_train_step(
 
 
 # ---------------------------------------------------------------------------- our step
-def train_step(
+def measured_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     method: Method,
@@ -402,7 +402,7 @@ def _bench(
 
     # -- training step
     fns: dict[str, Callable[[], object]] = {
-        "ours": lambda: train_step(
+        "ours": lambda: measured_step(
             step_model, ours_opt, meth, ours_ctx, stats, x_ours, y, autocast()
         )
     }
@@ -461,7 +461,7 @@ def _bench(
         forward_flops = count_flops(lambda: flop_model(x))
     step_copy = copy.deepcopy(base)
     step_flops = count_flops(
-        lambda: train_step(
+        lambda: measured_step(
             step_copy, sgd(step_copy), meth, context(), EpochStats(batch, steps, dev), x, y,
             contextlib.nullcontext(),
         )
@@ -694,6 +694,7 @@ __all__ = [
     "bench",
     "count_flops",
     "format_report",
+    "measured_step",
     "parse_shape",
     "peak_tflops",
     "reference_ga_pgd",
@@ -701,5 +702,4 @@ __all__ = [
     "step_precision",
     "time_interleaved",
     "time_once",
-    "train_step",
 ]

@@ -135,35 +135,6 @@ def pgd_plus_correct(
     return out
 
 
-def robust_accuracy(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    *,
-    eps: float,
-    alpha: float,
-    steps: int,
-    restarts: int = 1,
-    random_start: bool = True,
-    loss: str = "ce",
-    batch_size: int = DEFAULT_BATCH,
-) -> float:
-    """Fraction of points still classified correctly under PGD (all restarts), in [0, 1]."""
-    correct = pgd_correct(
-        model,
-        x,
-        y,
-        eps=eps,
-        alpha=alpha,
-        steps=steps,
-        restarts=restarts,
-        random_start=random_start,
-        loss=loss,
-        batch_size=batch_size,
-    )
-    return float(correct.float().mean().item())
-
-
 # ---------------------------------------------------------------------------- named attacks
 # The attacks by name (patterns, titles, budgets, runners) live in gair.evaluation_attacks.
 ATTACK_HELP = registry.valid_names()

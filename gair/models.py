@@ -59,6 +59,13 @@ def _conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
 
 
+def _bn_shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Module:
+    """ResNet's shortcut: identity, or a strided 1x1 projection with BN where shapes change."""
+    if stride == 1 and in_planes == out_planes:
+        return nn.Identity()
+    return nn.Sequential(_conv1x1(in_planes, out_planes, stride), nn.BatchNorm2d(out_planes))
+
+
 # ----------------------------------------------------------------------------------------------
 # ResNet (He et al. 2016), CIFAR variant: 3x3 stem, no max-pool, stages of stride 1-2-2-2.
 
@@ -74,12 +81,7 @@ class BasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = _conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
-        out_planes = planes * self.expansion
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or in_planes != out_planes:
-            self.shortcut = nn.Sequential(
-                _conv1x1(in_planes, out_planes, stride), nn.BatchNorm2d(out_planes)
-            )
+        self.shortcut = _bn_shortcut(in_planes, planes * self.expansion, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -101,11 +103,7 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv3 = _conv1x1(planes, out_planes)
         self.bn3 = nn.BatchNorm2d(out_planes)
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or in_planes != out_planes:
-            self.shortcut = nn.Sequential(
-                _conv1x1(in_planes, out_planes, stride), nn.BatchNorm2d(out_planes)
-            )
+        self.shortcut = _bn_shortcut(in_planes, out_planes, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))

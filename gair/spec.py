@@ -69,7 +69,7 @@ EPOCHS = {"epochs": True}
 # implementations live in gair.reweight and gair.attacks; this module stays free of torch
 # because the workflow imports it.
 WEIGHT_FUNCTIONS = ("tanh", "sigmoid", "linear", "step", "constant")
-ATTACK_LOSSES = ("ce", "cw")
+ATTACK_LOSS_NAMES = ("ce", "cw")  # gair.attacks.ATTACK_LOSSES holds their functions
 
 
 @dataclass
@@ -238,10 +238,10 @@ class RunSpec:
                 f"weight_fn = {self.weight_fn!r} is unknown; valid weight functions are: "
                 f"{', '.join(WEIGHT_FUNCTIONS)}"
             )
-        if self.attack_loss not in ATTACK_LOSSES:
+        if self.attack_loss not in ATTACK_LOSS_NAMES:
             raise ConfigError(
                 f"attack_loss = {self.attack_loss!r} is unknown; valid attack losses are: "
-                f"{', '.join(ATTACK_LOSSES)}"
+                f"{', '.join(ATTACK_LOSS_NAMES)}"
             )
         for lam in (self.lam, *self.lam_values):
             if math.isnan(lam) or lam == -math.inf:
@@ -300,6 +300,16 @@ class RunSpec:
     @property
     def test_alpha(self) -> float:
         return self.test_eps / 4 if self.eval_alpha is None else self.eval_alpha
+
+    @property
+    def train_budget(self) -> dict[str, Any]:
+        """The training attack's eps, alpha and K, as keywords of gair.attacks' functions."""
+        return {"eps": self.eps, "alpha": self.alpha, "steps": self.steps}
+
+    @property
+    def test_budget(self) -> dict[str, Any]:
+        """The per-epoch PGD evaluation's eps, alpha and steps, as keywords."""
+        return {"eps": self.test_eps, "alpha": self.test_alpha, "steps": self.eval_steps}
 
     @property
     def last_best_epoch(self) -> int:

@@ -378,13 +378,8 @@ class Run:
             return row | {"eval_s": 0.0}
         model = self.model
         model.eval()
-        test_budget = {"eps": s.test_eps, "alpha": s.test_alpha, "steps": s.eval_steps}
-        train_budget = {
-            "eps": s.eps,
-            "alpha": s.alpha,
-            "steps": s.steps,
-            "random_start": s.random_start,
-        }
+        test_budget = s.test_budget
+        train_budget = {**s.train_budget, "random_start": s.random_start}
 
         def error(correct: Tensor) -> Tensor:
             return 1 - correct.double().mean()

@@ -146,7 +146,7 @@ def test_spec_file_errors_name_the_key(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_spec_names_match_the_implementations() -> None:
     """The names the spec checks up front are the ones the attack and reweighting code run."""
-    assert set(spec.ATTACK_LOSSES) == set(attacks.ATTACK_LOSSES)
+    assert set(spec.ATTACK_LOSS_NAMES) == set(attacks.ATTACK_LOSSES)
     for fn in spec.WEIGHT_FUNCTIONS:
         settings = {"step_weights": [1.0]} if fn == "step" else {}
         RunSpec(dataset="digits", model="smallcnn", method="gairat", epochs=2, weight_fn=fn,

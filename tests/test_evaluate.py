@@ -105,11 +105,10 @@ def test_restarts_count_a_point_only_if_it_survives_every_restart() -> None:
     # The case is a real test: some point survives one restart but not another.
     assert (runs.any(0) & ~runs.all(0)).any()
     torch.manual_seed(2024)
-    acc = evaluate.robust_accuracy(
+    acc = evaluate.pgd_correct(
         model, x, y, eps=eps, alpha=alpha, steps=steps, restarts=restarts, batch_size=64
     )
-    assert isinstance(acc, float)
-    assert acc == pytest.approx(runs.all(0).double().mean().item())
+    assert acc.double().mean().item() == pytest.approx(runs.all(0).double().mean().item())
 
 
 def test_restarts_logic_with_a_scripted_attack(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,15 +133,19 @@ def test_restarts_logic_with_a_scripted_attack(monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.parametrize("restarts", [1, 3])
-def test_robust_accuracy_in_unit_interval_and_eps_zero_is_natural(restarts: int) -> None:
+def test_pgd_accuracy_in_unit_interval_and_eps_zero_is_natural(restarts: int) -> None:
     model = mlp()
     g = torch.Generator().manual_seed(3)
     x = torch.rand((20, 2, 2, 2), generator=g, dtype=torch.float64)
     y = torch.randint(0, 3, (20,), generator=g)
     natural = evaluate.natural_correct(model, x, y).double().mean().item()
-    at_zero = evaluate.robust_accuracy(model, x, y, eps=0.0, alpha=0.1, steps=3, restarts=restarts)
+
+    def accuracy(**budget: float) -> float:
+        return evaluate.pgd_correct(model, x, y, restarts=restarts, **budget).double().mean().item()
+
+    at_zero = accuracy(eps=0.0, alpha=0.1, steps=3)
     assert at_zero == pytest.approx(natural)
-    strong = evaluate.robust_accuracy(model, x, y, eps=0.5, alpha=0.1, steps=10, restarts=restarts)
+    strong = accuracy(eps=0.5, alpha=0.1, steps=10)
     assert 0.0 <= strong <= at_zero <= 1.0
     assert strong < natural
 

@@ -113,14 +113,7 @@ def ga_pgd_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> A
     """Algorithm 1 with the run's training budget."""
     s = ctx.spec
     x_adv, kappa = attacks.ga_pgd(
-        model,
-        x,
-        y,
-        eps=s.eps,
-        alpha=s.alpha,
-        steps=s.steps,
-        loss=s.attack_loss,
-        random_start=s.random_start,
+        model, x, y, **s.train_budget, loss=s.attack_loss, random_start=s.random_start
     )
     return AttackResult(x_adv, kappa)
 
@@ -129,17 +122,9 @@ def early_stopped_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContex
     """Algorithm 3 with the epoch's tau."""
     s = ctx.spec
     x_adv, kappa = attacks.early_stopped_pgd(
-        model,
-        x,
-        y,
-        eps=s.eps,
-        alpha=s.alpha,
-        steps=s.steps,
-        tau=ctx.tau,
-        random_start=s.random_start,
-        loss=s.attack_loss,
-        compact=s.compact_early_stop,
-    )
+        model, x, y, **s.train_budget, tau=ctx.tau, random_start=s.random_start,
+        loss=s.attack_loss, compact=s.compact_early_stop,
+    )  # fmt: skip
     return AttackResult(x_adv, kappa)
 
 
@@ -147,23 +132,14 @@ def mart_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> Att
     """MART's training attack: PGD-K on CE from x + 0.001 N(0, I) (MART's code, not a uniform
     start), counting kappa on the iterates as Algorithm 1 does."""
     s = ctx.spec
-    x_adv, kappa = attacks.ga_pgd(
-        model,
-        x,
-        y,
-        eps=s.eps,
-        alpha=s.alpha,
-        steps=s.steps,
-        loss=s.attack_loss,
-        start=attacks.gaussian_start(x),
-    )
+    start = attacks.gaussian_start(x)
+    x_adv, kappa = attacks.ga_pgd(model, x, y, **s.train_budget, loss=s.attack_loss, start=start)
     return AttackResult(x_adv, kappa)
 
 
 def trades_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> AttackResult:
     """Algorithm 4."""
-    s = ctx.spec
-    x_adv, kappa = attacks.trades_pgd(model, x, y, eps=s.eps, alpha=s.alpha, steps=s.steps)
+    x_adv, kappa = attacks.trades_pgd(model, x, y, **ctx.spec.train_budget)
     return AttackResult(x_adv, kappa)
 
 
