@@ -353,15 +353,18 @@ def _bench(
     from gair.train import EpochStats
 
     meth = get_method(method_name)
+    image = len(shape) == 3
+    # The dataset is nominal (the bench feeds random data of `shape`); the spec carries the
+    # method's settings.
     spec = RunSpec(
-        dataset="random", model=model_name, method=method_name, epochs=1, seed=seed,
+        dataset="cifar10" if image else "moons", model=model_name, method=method_name,
+        epochs=1, seed=seed,
         batch_size=batch, steps=steps, amp=amp, channels_last=channels_last, compile=compile,
         tau_values=[tau], device=str(dev), depth=depth, width=width,
     )  # fmt: skip
     if cudnn_benchmark:
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(seed)
-    image = len(shape) == 3
     base = build_model(
         model_name, in_channels=shape[0], num_classes=classes, depth=depth, width=width,
         input_size=shape[-1] if image else 32,
