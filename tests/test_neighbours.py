@@ -25,7 +25,7 @@ from torch import nn
 from gair.attacks import per_sample_pgd
 from gair.data import DataSplit, attach_pseudo_labelled, read_pseudo_labelled
 from gair.errors import ConfigError, DataError
-from gair.methods import get_method, method_names
+from gair.methods import get_method, method_info, method_names
 from gair.methods.atlas import atlas_objective, local_points
 from gair.methods.core import AttackResult, StepContext
 from gair.methods.gair_rst import cw_term_needed, gair_rst_objective, omega
@@ -388,3 +388,26 @@ def test_iaat_budgets_survive_a_resume(runs):
     # epoch 2 starts from the saved budgets: the resumed run ends where the straight one does
     torch.testing.assert_close(again, straight)
     assert not torch.equal(straight, first)
+
+
+# --------------------------------------------------------------------------- FGSM-RS
+def test_fgsm_rs_is_one_fgsm_step_from_a_uniform_start() -> None:
+    """Wong et al.'s attack written out: delta ~ U(-eps, eps) inside the image box, one step
+    of 1.25 eps on CE, projection onto the eps-ball and [0, 1]."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).eval()
+    x = torch.rand(32, 1, 8, 8)
+    y = torch.randint(0, 10, (32,))
+    ctx = _ctx("fgsm_rs", eps=0.1, steps=10, alpha=0.001)  # steps and alpha play no part
+    torch.manual_seed(4)
+    got = get_method("fgsm_rs").attack(model, x, y, ctx)
+    torch.manual_seed(4)
+    delta = (torch.rand(x.shape) * 2 - 1) * 0.1
+    start = (x + delta).clamp(0, 1).requires_grad_(True)
+    logits = model(start)
+    (g,) = torch.autograd.grad(torch.nn.functional.cross_entropy(logits, y), start)
+    want = torch.min(torch.max(start.detach() + 0.125 * g.sign(), x - 0.1), x + 0.1).clamp(0, 1)
+    assert torch.allclose(got.x_adv, want, atol=1e-6)
+    assert torch.equal(got.kappa, (logits.argmax(1) == y).long())
+    assert (got.x_adv - x).abs().max() <= 0.1 + 1e-6
+    assert method_info("fgsm_rs").attack_steps == 1 and not method_info("fgsm_rs").weighted

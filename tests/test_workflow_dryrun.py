@@ -29,7 +29,7 @@ SNAKEFILE = REPO / "workflow" / "Snakefile"
 # fig20: MART + 1; fig21: seed 0 of Table 1's 4 methods, best and last evaluated;
 # table1: 4 methods x 5 seeds, 2 checkpoints each; table2: 2 x 5, 2 checkpoints;
 # table3: GAIR-RST, last checkpoint; audit: Tables 1 and 2's runs and their evaluation files
-# (the tables' own: one job per checkpoint serves both); tradeoff: 12 methods x 3 seeds, best
+# (the tables' own: one job per checkpoint serves both); tradeoff: 13 methods x 3 seeds, best
 # and last evaluated.
 EXPECTED = {
     "fig2": {"train": 9},
@@ -57,14 +57,15 @@ EXPECTED = {
     "audit_table1": {"train": 20, "evaluate": 40},
     "audit_table2": {"train": 10, "evaluate": 20},
     "audit": {"train": 30, "evaluate": 60},
-    "tradeoff": {"train": 36, "evaluate": 72},
+    "tradeoff": {"train": 39, "evaluate": 78},
     # Shared runs are trained once: 71 distinct runs behind the figures (the figures' own
     # counts sum to 98), 98 behind the paper's figures and tables. The trade-off's seed-0 runs
-    # of AT, GAIRAT, FAT and GAIR-FAT are Figs. 12-18's: 32 more runs, 130 in all. The audit
+    # of AT, GAIRAT, FAT and GAIR-FAT are Figs. 12-18's: 35 more runs (13 methods x 3 seeds - 4),
+    # 133 in all. The audit
     # adds no job of these kinds.
     "figures": {"train": 71, "evaluate": 8, "geometry": 3},
     "tables": {"train": 31, "evaluate": 61},
-    "all": {"train": 130, "evaluate": 141, "geometry": 3},
+    "all": {"train": 133, "evaluate": 147, "geometry": 3},
 }
 WORK_RULES = ("train", "evaluate", "geometry")
 
@@ -195,7 +196,7 @@ def test_audit_and_tradeoff_commands(workdir: Path) -> None:
     with_aa = [
         line for line in out.splitlines() if "gair evaluate" in line and "autoattack" in line
     ]
-    assert len(with_aa) == 60 + 72 and all("--aa-version standard" in line for line in with_aa)
+    assert len(with_aa) == 60 + 78 and all("--aa-version standard" in line for line in with_aa)
     audit = re.findall(r"gair audit --evals (.*?) --meta '(\{.*?\})' --baseline (\S+)", out)
     assert sorted(b for _, _, b in audit) == ["AT", "TRADES"]
     for evals, meta, _ in audit:
@@ -205,7 +206,7 @@ def test_audit_and_tradeoff_commands(workdir: Path) -> None:
     labels = {e["method"] for _, meta, _ in audit for e in json.loads(meta).values()}
     assert labels == {"AT", "FAT", "GAIRAT", "GAIR-FAT", "TRADES", "GAIR-TRADES"}
     trade = re.findall(r"gair evaluate .*--attacks natural,pgd20,autoattack --eps 0.031 .*", out)
-    assert len(trade) == 72
+    assert len(trade) == 78
     assert "gair figure tradeoff" in out and "gair table tradeoff" in out
 
 

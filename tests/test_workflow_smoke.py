@@ -51,7 +51,7 @@ AUDIT = {
 }
 TRADEOFF_METHODS = [
     "AT", "GAIRAT", "FAT", "GAIR-FAT", "TRADES", "GAIR-TRADES", "MART", "GAIR-MART", "IAAT",
-    "RPAT", "ATLAS (interpretation)", "MMA",
+    "RPAT", "ATLAS (interpretation)", "MMA", "FGSM-RS",
 ]  # fmt: skip
 
 
