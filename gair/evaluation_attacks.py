@@ -173,6 +173,13 @@ ATTACKS: tuple[EvalAttack, ...] = (
         setting=lambda m, b: AttackSetting("natural", 0, 0.0, kind="natural"),
         passes=_constant(1 / 3), run=_natural, adversarial=False,
     ),
+    # FGSM (Goodfellow et al., 2015): one signed-gradient step of size eps from x itself.
+    EvalAttack(
+        "fgsm", r"fgsm", "fgsm",
+        title=lambda m: "FGSM",
+        setting=lambda m, b: AttackSetting("fgsm", 1, b.eps, random_start=False, kind="fgsm"),
+        passes=_constant(1.0), run=_pgd,
+    ),
     EvalAttack(
         "pgd", r"pgd(?P<steps>[1-9][0-9]*)", "pgd<k> (k >= 1, e.g. pgd20)",
         title=lambda m: f"PGD-{m['steps']}",

@@ -200,7 +200,7 @@ def test_parse_attack_names() -> None:
     assert parse_attack("autoattack", budget).name == "autoattack"
 
 
-@pytest.mark.parametrize("name", ["fgsm", "pgd", "PGD20", "pgd_20", ""])
+@pytest.mark.parametrize("name", ["fgsmm", "pgd", "PGD20", "pgd_20", ""])
 def test_unknown_attack_names_raise_listing_valid_ones(name: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(f"attack {name!r} is unknown") + ".*pgd_plus"):
         parse_attack(name, EvalBudget(eps=0.031))
@@ -209,3 +209,21 @@ def test_unknown_attack_names_raise_listing_valid_ones(name: str) -> None:
 def test_pgd_with_zero_steps_is_rejected() -> None:
     with pytest.raises(ConfigError, match=r"'pgd0' is unknown.*pgd<k> \(k >= 1"):
         parse_attack("pgd0", EvalBudget(eps=0.031))
+
+
+def test_fgsm_is_one_step_of_eps_from_x_itself() -> None:
+    """Goodfellow et al.'s FGSM: x + eps * sign(grad_x CE), clamped to [0, 1]; no random start."""
+    model = mlp()
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand((40, 2, 2, 2), generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (40,), generator=g)
+    budget = EvalBudget(eps=0.2)
+    setting = parse_attack("fgsm", budget)
+    assert (setting.steps, setting.alpha, setting.random_start) == (1, 0.2, False)
+    got = evaluate.run_attack(model, x, y, setting, budget)
+    xg = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(xg), y, reduction="sum"), xg)
+    with torch.no_grad():
+        want = model((x + 0.2 * grad.sign()).clamp(0, 1)).argmax(1) == y
+    assert torch.equal(got, want)
+    assert not torch.equal(got, evaluate.natural_correct(model, x, y))  # it does attack
