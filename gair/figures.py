@@ -651,6 +651,52 @@ def fig21(manifest: dict[str, Any]) -> Figure:
     return _finish(fig, "Fig. 21: PGD attacks with different numbers of iterations", runs)
 
 
+@figure("audit_attacks")
+def audit_attacks(manifest: dict[str, Any]) -> Figure:
+    """Not in the paper: each method's test accuracy under every attack evaluated on its
+    checkpoints (natural, PGD-20, PGD+, CW, LSA, AutoAttack, and the worst case over them),
+    median over seeds with one standard deviation as the error bar; a panel per checkpoint."""
+    from gair.tables import collect
+
+    summary = report.seed_stats(collect({**manifest, "columns": None}), SEED_KEYS)
+    worst = collect_worst_case(manifest)
+    summary = pd.concat([summary, worst], ignore_index=True) if len(worst) else summary
+    attacks = evaluation_attacks.order(summary["attack"])
+    methods = list(dict.fromkeys(summary["method"]))
+    checkpoints = [c for c in manifest.get("checkpoints") or ["best", "last"]
+                   if c in set(summary["checkpoint"])]  # fmt: skip
+    cell = summary.set_index(["method", "checkpoint", "attack"])
+    colors = dict(zip(attacks, plt.get_cmap("viridis")(np.linspace(0.05, 0.9, len(attacks))),
+                      strict=True))  # fmt: skip
+    fig, axes = plt.subplots(1, len(checkpoints), figsize=(5.2 * len(checkpoints), 4.0),
+                             squeeze=False)  # fmt: skip
+    width = 0.8 / max(1, len(attacks))
+    for ax, checkpoint in zip(axes[0], checkpoints, strict=True):
+        for k, attack in enumerate(attacks):
+            keys = [(m, checkpoint, attack) for m in methods]
+            heights = [cell.loc[key, "median"] if key in cell.index else np.nan for key in keys]
+            errors = [report.spread(cell.loc[key, "std"]) if key in cell.index else 0.0
+                      for key in keys]  # fmt: skip
+            xs = np.arange(len(methods)) + (k - (len(attacks) - 1) / 2) * width
+            ax.bar(xs, heights, width=width, yerr=errors, capsize=2, color=colors[attack],
+                   label=report.attack_title(attack), error_kw={"linewidth": 0.8})  # fmt: skip
+        ax.set_xticks(range(len(methods)), methods, rotation=20, ha="right")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"{checkpoint} checkpoint", fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][-1].legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.tight_layout(rect=(0, 0.04, 1, 0.92))
+    return _finish(fig, "Accuracy under each attack, per method (median over seeds)",
+                   all_runs(manifest))  # fmt: skip
+
+
+def collect_worst_case(manifest: dict[str, Any]) -> pd.DataFrame:
+    """The worst case over attacks of every evaluation file, as seed statistics."""
+    long = report.collect_evals(report.records_of(manifest))
+    worst = long[long["attack"] == evaluation_attacks.WORST_CASE]
+    return report.seed_stats(worst, SEED_KEYS) if len(worst) else worst
+
+
 def method_palette(labels: list[str], specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """A distinct colour per method for up to 18 methods: red for AT, tab20 for the rest
     (its reds left out so that only the baseline is red)."""

@@ -302,3 +302,23 @@ def test_fig7_projects_each_pair_from_its_logits(tmp_path: Path) -> None:
         sign = math.copysign(1.0, float(np.dot(drawn[:, k], want[:, k])))
         np.testing.assert_allclose(sign * drawn[:, k], want[:, k], rtol=1e-4, atol=1e-4)
     assert (np.bincount(labels) == [30, 30]).all()
+
+
+def test_audit_attacks_bars_are_medians_per_attack_with_seed_spread(tmp_path: Path) -> None:
+    manifest, truth = tradeoff_manifest(tmp_path)
+    fig = render("audit_attacks", manifest)
+    panels = [ax for ax in fig.axes if ax.patches]
+    assert [ax.get_title() for ax in panels] == ["best checkpoint", "last checkpoint"]
+    best = panels[0]
+    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    # every attack in the registry's display order, the worst case last
+    assert legend == ["Natural", "PGD-20", "AutoAttack", "Worst case"]
+    heights = [p.get_height() for p in best.patches]
+    assert len(heights) == 3 * 4  # three methods x four columns
+    for k, attack in enumerate(("natural", "pgd20", "autoattack")):
+        for m, label in enumerate(("AT", "GAIRAT", "MMA")):
+            values = [100 * truth[(label, "best", attack, s)] for s in range(3)]
+            assert heights[3 * k + m] == pytest.approx(np.median(values))
+    assert heights[9:] == [0.0, 0.0, 0.0]  # the files' worst case is 0 here
+    ticks = [t.get_text() for t in best.get_xticklabels()]
+    assert ticks == ["AT", "GAIRAT", "MMA"]
