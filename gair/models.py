@@ -112,6 +112,24 @@ class Bottleneck(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
+def _resnet_stages(
+    block: type[nn.Module], num_blocks: tuple[int, int, int, int], width: int
+) -> tuple[list[nn.Sequential], int]:
+    """Four stages of ``num_blocks`` blocks with w, 2w, 4w, 8w planes and strides 1, 2, 2, 2
+    (the first block of a stage takes the stride); also the last stage's output channels."""
+    stages = []
+    in_planes = width
+    expansion = getattr(block, "expansion", 1)
+    for i, (n, stride) in enumerate(zip(num_blocks, (1, 2, 2, 2), strict=True)):
+        planes = width * 2**i
+        blocks = []
+        for j in range(n):
+            blocks.append(block(in_planes, planes, stride if j == 0 else 1))
+            in_planes = planes * expansion
+        stages.append(nn.Sequential(*blocks))
+    return stages, in_planes
+
+
 class ResNet(nn.Module):
     """CIFAR ResNet: conv3x3-BN-ReLU stem, four stages (w, 2w, 4w, 8w channels), GAP, linear."""
 
@@ -126,15 +144,7 @@ class ResNet(nn.Module):
         super().__init__()
         self.conv1 = _conv3x3(in_channels, width)
         self.bn1 = nn.BatchNorm2d(width)
-        stages = []
-        in_planes = width
-        for i, (n, stride) in enumerate(zip(num_blocks, (1, 2, 2, 2), strict=True)):
-            planes = width * 2**i
-            blocks = []
-            for j in range(n):
-                blocks.append(block(in_planes, planes, stride if j == 0 else 1))
-                in_planes = planes * block.expansion
-            stages.append(nn.Sequential(*blocks))
+        stages, in_planes = _resnet_stages(block, num_blocks, width)
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         # For 32x32 inputs the map is 4x4 here and this is the usual 4x4 average pool.
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -199,15 +209,7 @@ class PreActResNet(nn.Module):
     ) -> None:
         super().__init__()
         self.conv1 = _conv3x3(in_channels, width)
-        stages = []
-        in_planes = width
-        for i, (n, stride) in enumerate(zip(num_blocks, (1, 2, 2, 2), strict=True)):
-            planes = width * 2**i
-            blocks = []
-            for j in range(n):
-                blocks.append(PreActBlock(in_planes, planes, stride if j == 0 else 1))
-                in_planes = planes
-            stages.append(nn.Sequential(*blocks))
+        stages, in_planes = _resnet_stages(PreActBlock, num_blocks, width)
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.bn: nn.Module | None = nn.BatchNorm2d(in_planes) if final_bn else None
         self.pool = nn.AdaptiveAvgPool2d(1)

@@ -395,6 +395,32 @@ class Plan:
         names = [e.run for exp in self.target_experiments(target) for _, _, e in self.entries(exp)]
         return list(dict.fromkeys(names))
 
+    def target_evaluations(self, target: str) -> list[tuple[str, str, str]]:
+        """Distinct (run, checkpoint, evaluation set) a target evaluates, in config order."""
+        out = []
+        for exp in self.target_experiments(target):
+            cfg = self.config["experiments"][exp]
+            if cfg.get("evaluation"):
+                for _, _, entry in self.entries(exp):
+                    out += [(entry.run, c, cfg["evaluation"]) for c in cfg.get("checkpoints", [])]
+        if target in ("audit", "all") or target[6:] in self.audit:
+            for table in self.audit if target in ("audit", "all") else [target[6:]]:
+                for _, _, entry in self.entries(table):
+                    checkpoints = self.config["audit"]["checkpoints"]
+                    out += [(entry.run, c, self.audit[table]) for c in checkpoints]
+        return list(dict.fromkeys(out))
+
+    def estimate(self, target: str) -> dict[str, float]:
+        """The cost model's GPU-hours of a target: every run and evaluation it needs, each
+        counted once (a FLOP-model estimate at EFFECTIVE_TFLOPS, not a measurement)."""
+        runs, evaluations = self.target_runs(target), self.target_evaluations(target)
+        return {
+            "runs": len(runs),
+            "evaluations": len(evaluations),
+            "train_hours": sum(self.gpu_hours(r) for r in runs),
+            "eval_hours": sum(self.eval_hours(r, e) for r, _, e in evaluations),
+        }
+
     # ------------------------------------------------------------------ paths
     def run_dir(self, run: str) -> str:
         return f"{self.results}/runs/{run}"

@@ -114,7 +114,7 @@ def describe(plan: Plan, target: str) -> dict[str, Any]:
             sets[plan.audit[table]] = dict(
                 plan.evaluations[plan.audit[table]], checkpoints=plan.config["audit"]["checkpoints"]
             )
-    return {"target": target, "runs": runs, "evaluations": sets}
+    return {"target": target, "runs": runs, "evaluations": sets, "estimate": plan.estimate(target)}
 
 
 def _cells(row: dict[str, Any]) -> list[str]:
@@ -133,7 +133,11 @@ def _cells(row: dict[str, Any]) -> list[str]:
 
 def format_text(described: dict[str, Any], *, every_epoch: bool = False) -> str:
     header = ["epochs", "lr", "tau", "lambda", "reweight", "snapshot", "best-window"]
-    lines = [f"{described['target']}: {len(described['runs'])} training runs"]
+    cost = described["estimate"]
+    lines = [
+        f"{described['target']}: {cost['runs']} training runs, {cost['evaluations']} evaluations; "
+        f"about {cost['train_hours']:.0f} + {cost['eval_hours']:.0f} GPU-hours (FLOP model)"
+    ]
     for run in described["runs"]:
         lines += ["", f"== {run['name']}"]
         for use in run["uses"]:
