@@ -115,7 +115,7 @@ def test_table3_heads_the_cheap_autoattack_as_such(smoke_dir: Path) -> None:
     assert list(table["attack"]) == ["natural", "autoattack_cheap"]
     # The cheap setting is never compared with the paper's AutoAttack number.
     assert table.set_index("attack")["paper_median"].isna().tolist() == [False, True]
-    assert "AA (cheap)" in (folder / "table3.md").read_text()
+    assert "AutoAttack (cheap)" in (folder / "table3.md").read_text()
 
 
 @pytest.mark.parametrize("name", list(AUDIT))
@@ -130,7 +130,7 @@ def test_audit_has_a_row_per_method_and_checkpoint(smoke_dir: Path, name: str) -
     ]
     assert (table["n_seeds"] == SMOKE_SEEDS).all()
     for attack in ("natural", "pgd20", "pgd_plus", "cw", "lsa", "autoattack_cheap", "worst_case"):
-        assert table[f"{attack}_median"].between(0, 1).all(), attack
+        assert table[f"{attack}_median"].between(0, 100).all(), attack  # percent
     assert "autoattack_median" not in table  # the smoke's AutoAttack is named as the cheap one
     # Worst case over every attack of the same points is never above any single attack.
     for attack in ("pgd20", "pgd_plus", "cw", "lsa", "autoattack_cheap"):
@@ -140,7 +140,7 @@ def test_audit_has_a_row_per_method_and_checkpoint(smoke_dir: Path, name: str) -
     for column in ("pgd20", "autoattack_cheap"):
         expected = table[f"{column}_median"] - table["checkpoint"].map(base[f"{column}_median"])
         assert (table[f"gain_{column}"] - expected).abs().max() < 1e-5
-    assert "AA (cheap)" in (tables / f"audit_{name}.md").read_text()
+    assert "AutoAttack (cheap)" in (tables / f"audit_{name}.md").read_text()
     assert "\\begin{tabular}" in (tables / f"audit_{name}.tex").read_text()
     png = smoke_dir / "figures" / "smoke" / f"audit_{name}.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
@@ -206,9 +206,11 @@ def test_report_gathers_every_figure_with_a_caption(smoke_dir: Path) -> None:
         assert f"{name}.png" in html
     # One caption per figure and per table, each naming the paper's figure or table; the
     # audit and trade-off captions go with both their figure and their table.
-    for name in [*(f"audit_{table}" for table in AUDIT), "tradeoff"]:
+    for name in [*(f"audit_{table}" for table in AUDIT), "tradeoff", "audit_attacks"]:
         assert f"{name}.png" in html
-    assert html.count("What to look for") == len(PANELS) + len(TABLE_ROWS) + 2 * (len(AUDIT) + 1)
+    # ... and the per-attack audit figure's
+    expected = len(PANELS) + len(TABLE_ROWS) + 2 * (len(AUDIT) + 1) + 1
+    assert html.count("What to look for") == expected
     assert "Figure 21</strong> of GAIRAT" in html
     assert "Robustness audit of Table 1</strong>" in html
 
