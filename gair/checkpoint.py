@@ -29,6 +29,12 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> No
         torch.save(data, tmp)
 
 
+def _short(text: str, limit: int = 90) -> str:
+    """A library's cause, cut to the part a person needs."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a checkpoint safely; raise CheckpointError with the reason on any problem."""
     file = Path(path)
@@ -50,14 +56,12 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         cause = re.search(r"WeightsUnpickler error:\s*(.+)", text)
         detail = cause.group(1).strip() if cause else "unreadable pickle stream"
         raise CheckpointError(
-            f"checkpoint {str(file)!r} is truncated or corrupt ({detail}); delete it to start "
-            "that run again, or restore it from a copy"
+            f"checkpoint {str(file)!r} is truncated or corrupt ({_short(detail)})"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
-            f"checkpoint {str(file)!r} is truncated or corrupt ({first}); delete it to start "
-            "that run again, or restore it from a copy"
+            f"checkpoint {str(file)!r} is truncated or corrupt ({_short(first)})"
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(

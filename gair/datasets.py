@@ -58,6 +58,8 @@ class DatasetInfo:
     pool: Callable[[], tuple[np.ndarray, np.ndarray]] | None = dataclasses.field(
         default=None, repr=False, compare=False
     )
+    # The files a real dataset reads under the data root (None: generated, no files).
+    files: FileSet | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
 # --------------------------------------------------------------------------- file readers
@@ -65,23 +67,29 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _require(
-    name: str,
-    paths: Callable[[], list[Path]],
-    hint: str,
-    fetch: Callable[[], None],
-    download: bool,
-) -> None:
-    """Fetch missing files once when allowed; raise one line naming what is still missing."""
-    missing = [p for p in paths() if not p.is_file()]
+@dataclass(frozen=True)
+class FileSet:
+    """Where a real dataset's files lie under the data root, and how to get them."""
+
+    paths: Callable[[Path], list[Path]]
+    hint: Callable[[Path], str]  # how a person gets the files without network
+    fetch: Callable[[Path], None]  # download them (torchvision); may fail offline
+
+
+def _require(name: str, files: FileSet, root: Path, download: bool) -> list[Path]:
+    """The dataset's files, fetched once when missing and allowed; DataError naming the
+    first file still missing otherwise."""
+    missing = [p for p in files.paths(root) if not p.is_file()]
     if missing and download:
-        _try_download(fetch)
-        missing = [p for p in paths() if not p.is_file()]
+        _try_download(lambda: files.fetch(root))
+        missing = [p for p in files.paths(root) if not p.is_file()]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise DataError(
-            f"{name}: missing {missing[0]}{more}; {hint}, or run once with network access"
+            f"{name}: missing {missing[0]}{more}; {files.hint(root)}, or run once with "
+            "network access"
         )
+    return files.paths(root)
 
 
 def _try_download(fetch: Callable[[], None]) -> None:
@@ -137,29 +145,39 @@ def _cifar_batches(name: str, paths: list[Path], label_key: str) -> tuple[np.nda
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def _read_cifar10(root: Path, download: bool) -> Arrays:
-    base = root / "cifar-10-batches-py"
-    train = [base / f"data_batch_{i}" for i in range(1, 6)]
-    test = [base / "test_batch"]
-    hint = (
-        "download CIFAR-10 (python version) from https://www.cs.toronto.edu/~kriz/cifar.html "
-        f"and unpack it under {root}"
+def _cifar_hint(version: str) -> Callable[[Path], str]:
+    return lambda root: (
+        f"download CIFAR-{version} (python version) from https://www.cs.toronto.edu/~kriz/"
+        f"cifar.html and unpack it under {root}"
     )
-    _require("cifar10", lambda: train + test, hint, _torchvision_fetch("CIFAR10", root), download)
+
+
+CIFAR10_FILES = FileSet(
+    paths=lambda root: [
+        root / "cifar-10-batches-py" / n
+        for n in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
+    ],
+    hint=_cifar_hint("10"),
+    fetch=lambda root: _torchvision_fetch("CIFAR10", root)(),
+)
+CIFAR100_FILES = FileSet(
+    paths=lambda root: [root / "cifar-100-python" / n for n in ("train", "test")],
+    hint=_cifar_hint("100"),
+    fetch=lambda root: _torchvision_fetch("CIFAR100", root)(),
+)
+
+
+def _read_cifar10(root: Path, download: bool) -> Arrays:
+    paths = _require("cifar10", CIFAR10_FILES, root, download)
+    train, test = paths[:5], paths[5:]
     return (*_cifar_batches("cifar10", train, "labels"), *_cifar_batches("cifar10", test, "labels"))
 
 
 def _read_cifar100(root: Path, download: bool) -> Arrays:
-    base = root / "cifar-100-python"
-    train, test = [base / "train"], [base / "test"]
-    hint = (
-        "download CIFAR-100 (python version) from https://www.cs.toronto.edu/~kriz/cifar.html "
-        f"and unpack it under {root}"
-    )
-    _require("cifar100", lambda: train + test, hint, _torchvision_fetch("CIFAR100", root), download)
+    train, test = _require("cifar100", CIFAR100_FILES, root, download)
     return (
-        *_cifar_batches("cifar100", train, "fine_labels"),
-        *_cifar_batches("cifar100", test, "fine_labels"),
+        *_cifar_batches("cifar100", [train], "fine_labels"),
+        *_cifar_batches("cifar100", [test], "fine_labels"),
     )
 
 
@@ -178,18 +196,23 @@ def _svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return images, np.asarray(y, dtype=np.int64).reshape(-1) % 10
 
 
+def _fetch_svhn(root: Path) -> None:
+    _torchvision_fetch("SVHN", root, split="train")()
+    _torchvision_fetch("SVHN", root, split="test")()
+
+
+SVHN_FILES = FileSet(
+    paths=lambda root: [root / "train_32x32.mat", root / "test_32x32.mat"],
+    hint=lambda root: (
+        "download train_32x32.mat and test_32x32.mat from http://ufldl.stanford.edu/"
+        f"housenumbers/ into {root}"
+    ),
+    fetch=_fetch_svhn,
+)
+
+
 def _read_svhn(root: Path, download: bool) -> Arrays:
-    train, test = root / "train_32x32.mat", root / "test_32x32.mat"
-    hint = (
-        "download train_32x32.mat and test_32x32.mat from http://ufldl.stanford.edu/housenumbers/ "
-        f"into {root}"
-    )
-
-    def fetch() -> None:
-        _torchvision_fetch("SVHN", root, split="train")()
-        _torchvision_fetch("SVHN", root, split="test")()
-
-    _require("svhn", lambda: [train, test], hint, fetch, download)
+    train, test = _require("svhn", SVHN_FILES, root, download)
     return (*_svhn_mat(train), *_svhn_mat(test))
 
 
@@ -212,25 +235,33 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def _read_mnist(root: Path, download: bool) -> Arrays:
+MNIST_NAMES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+def _mnist_paths(root: Path) -> list[Path]:
+    # torchvision keeps both the .gz download and the unpacked file; either will do.
     raw = root / "MNIST" / "raw"
-    names = [
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    ]
+    return [raw / f"{n}.gz" if (raw / f"{n}.gz").is_file() else raw / n for n in MNIST_NAMES]
 
-    def paths() -> list[Path]:
-        # torchvision keeps both the .gz download and the unpacked file; either will do.
-        return [raw / f"{n}.gz" if (raw / f"{n}.gz").is_file() else raw / n for n in names]
 
-    hint = (
+MNIST_FILES = FileSet(
+    paths=_mnist_paths,
+    hint=lambda root: (
         "download the four MNIST idx files from https://ossci-datasets.s3.amazonaws.com/mnist/ "
-        f"into {raw}"
-    )
-    _require("mnist", paths, hint, _torchvision_fetch("MNIST", root), download)
-    xtr, ytr, xte, yte = (_read_idx(p) for p in paths())
+        f"into {root / 'MNIST' / 'raw'}"
+    ),
+    fetch=lambda root: _torchvision_fetch("MNIST", root)(),
+)
+
+
+def _read_mnist(root: Path, download: bool) -> Arrays:
+    paths = _require("mnist", MNIST_FILES, root, download)
+    xtr, ytr, xte, yte = (_read_idx(p) for p in paths)
     return xtr[:, None], ytr.astype(np.int64), xte[:, None], yte.astype(np.int64)
 
 
@@ -340,14 +371,49 @@ DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
         DatasetInfo(
-            "cifar10", "image", 10, 3, 32, 4, True, "CIFAR-10", 50000, 10000, _read_cifar10
+            "cifar10",
+            "image",
+            10,
+            3,
+            32,
+            4,
+            True,
+            "CIFAR-10",
+            50000,
+            10000,
+            _read_cifar10,
+            files=CIFAR10_FILES,
         ),
         DatasetInfo(
-            "cifar100", "image", 100, 3, 32, 4, True, "CIFAR-100", 50000, 10000, _read_cifar100
+            "cifar100",
+            "image",
+            100,
+            3,
+            32,
+            4,
+            True,
+            "CIFAR-100",
+            50000,
+            10000,
+            _read_cifar100,
+            files=CIFAR100_FILES,
         ),
         # The authors' code augments SVHN like CIFAR-10 and does not augment MNIST.
         DatasetInfo("svhn", "image", 10, 3, 32, 4, True, "SVHN", 73257, 26032, _read_svhn),
-        DatasetInfo("mnist", "image", 10, 1, 28, 0, False, "MNIST", 60000, 10000, _read_mnist),
+        DatasetInfo(
+            "mnist",
+            "image",
+            10,
+            1,
+            28,
+            0,
+            False,
+            "MNIST",
+            60000,
+            10000,
+            _read_mnist,
+            files=MNIST_FILES,
+        ),
         # An 8x8 digit shifted by 4 would lose half of itself, and digits are not mirror
         # symmetric: one pixel of shift, no flip.
         DatasetInfo("digits", "image", 10, 1, 8, 1, False, "digits (8x8)", 1437, 360, _read_digits),
@@ -369,6 +435,20 @@ DATASETS: dict[str, DatasetInfo] = {
         ),
     )
 }
+
+
+def fetch_missing(name: str, root: str | Path) -> tuple[list[Path], str]:
+    """Try once to download a real dataset whose files are missing under ``root``; returns
+    the files still missing and how a person gets them (empty for generated sets)."""
+    info = dataset_info(name)
+    if info.files is None:
+        return [], ""
+    root = Path(root)
+    missing = [p for p in info.files.paths(root) if not p.is_file()]
+    if missing:
+        _try_download(lambda: info.files.fetch(root))  # type: ignore[union-attr]
+        missing = [p for p in info.files.paths(root) if not p.is_file()]
+    return missing, info.files.hint(root)
 
 
 def dataset_names() -> list[str]:

@@ -28,8 +28,6 @@ Lock files live in ``GAIR_LOCK_DIR`` (default: ``$XDG_CACHE_HOME/gair/gpu-locks`
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import os
 import shutil
 import subprocess
@@ -40,6 +38,7 @@ from pathlib import Path
 from types import TracebackType
 
 from gair.errors import ConfigError, GairError
+from gair.locks import release, try_lock
 
 ENV_COUNT = "GAIR_GPU_COUNT"
 ENV_LOCK_DIR = "GAIR_LOCK_DIR"
@@ -122,12 +121,8 @@ class GpuLease:
         return self.index
 
     def release(self) -> None:
-        if self.fd is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self.fd, fcntl.LOCK_UN)
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
-            self.fd = None
+        release(self.fd)
+        self.fd = None
 
     def __enter__(self) -> GpuLease:
         return self
@@ -142,22 +137,6 @@ class GpuLease:
 
     def __repr__(self) -> str:
         return f"GpuLease(index={self.index!r}, source={self.source!r})"
-
-
-def _try_lock(path: Path) -> int | None:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    except OSError:
-        os.close(fd)
-        raise
-    # The holder's pid is only informative (for a person looking at the lock folder).
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    return fd
 
 
 def acquire_gpu(
@@ -182,7 +161,7 @@ def acquire_gpu(
     while True:
         for device in devices:
             path = folder / f"gpu{device}.lock"
-            fd = _try_lock(path)
+            fd = try_lock(path)
             if fd is not None:
                 return GpuLease(device, fd, path, source="lock")
         if deadline is not None and time.monotonic() >= deadline:

@@ -78,15 +78,18 @@ def load_config(overlays: list[str | Path] = (), base: str | Path = DEFAULT_CONF
 
 
 def validate(config: dict[str, Any]) -> None:
-    """Check ``config`` against the workflow's JSON schema (Snakemake's validator)."""
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate as snakemake_validate
+    """Check ``config`` against the workflow's JSON schema; ConfigError naming the key of
+    the first violation (the deepest, most specific one), in one line."""
+    import jsonschema
+    import yaml
 
-    try:
-        snakemake_validate(copy.deepcopy(config), str(SCHEMA), set_default=False)
-    except WorkflowError as err:
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        raise ConfigError("config does not match the schema: " + " | ".join(lines[:3])) from None
+    schema = yaml.safe_load(SCHEMA.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (-len(e.absolute_path), e.path))
+    if errors:
+        err = errors[0]
+        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise ConfigError(f"config {where}: {' '.join(err.message.split())}")
 
 
 # ---------------------------------------------------------------------------- the plan
@@ -116,6 +119,7 @@ class Plan:
         self.results = self.config["results"].rstrip("/")
         self.figdir = self.config["figures"].rstrip("/")
         self._check_evaluations()
+        self._check_layers()
         self._build()
         self._check_targets()
         self._plan_audit()
@@ -172,6 +176,30 @@ class Plan:
             ]
             return files + self.outputs("audit")
         raise ConfigError(f"target {target!r} has no output list; ask for figures, tables, all")
+
+    def _check_layers(self) -> None:
+        """Every block of run settings on its own, reported where it is written: a bad value
+        in `defaults`, a preset or an experiment's `set` names that key, even where a later
+        layer would override it."""
+
+        def check(settings: Any, where: str) -> None:
+            own = {k: v for k, v in dict(settings or {}).items() if k not in ("preset", "base")}
+            try:
+                RunSpec.check_settings(own)
+            except ConfigError as err:
+                self.fail(where, str(err))
+
+        for key in ("defaults", "force"):
+            check(self.config.get(key), key)
+        for name, preset in self.config["presets"].items():
+            check(preset, f"presets.{name}")
+        for name, exp in self.config["experiments"].items():
+            check(exp.get("set"), f"experiments.{name}.set")
+            for group, grp in (exp.get("groups") or {}).items():
+                where = f"experiments.{name}.groups.{group}"
+                check(grp.get("set"), f"{where}.set")
+                for label, settings in (grp.get("runs") or {}).items():
+                    check(settings, f"{where}.runs.{label}")
 
     def _check_evaluations(self) -> None:
         """Every attack a config names is known, before anything runs."""
@@ -491,6 +519,28 @@ class Plan:
     def audit_outputs(self, table: str) -> list[str]:
         tables = [f"{self.results}/tables/audit_{table}.{ext}" for ext in ("csv", "md", "tex")]
         return tables + [f"{self.figdir}/audit_{table}.{ext}" for ext in ("pdf", "png")]
+
+    def input_files(self, spec: RunSpec) -> list[tuple[str, str, str]]:
+        """Files a run reads that no job makes, as (path, what, how to get it): the
+        dataset's files under data_root and the user's pseudo-labelled pickle."""
+        from gair.datasets import RST_FILE, RST_SOURCE, dataset_info
+
+        out = []
+        info = dataset_info(spec.dataset)
+        root = Path(spec.data_root)
+        if info.files is not None:
+            out += [(str(p), spec.dataset, info.files.hint(root)) for p in info.files.paths(root)]
+        if spec.unlabeled_path:
+            hint = f"download {RST_FILE} from {RST_SOURCE} and put it there, or set unlabeled_path"
+            out.append((spec.unlabeled_path, "pseudo-labelled", hint))
+        return out
+
+    def first_target(self, run: str) -> str:
+        """The first target (config order) that trains ``run``."""
+        for name in self.experiments:
+            if any(e.run == run for _, _, e in self.entries(name)):
+                return name
+        raise ConfigError(f"run {run!r} belongs to no target")
 
     def spec_json(self, run: str) -> str:
         return json.dumps(self.runs[run].to_dict(), sort_keys=True)

@@ -27,6 +27,7 @@ import json
 import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,36 +182,17 @@ class RunSpec:
     def validate(self) -> None:
         """Raise ConfigError with a one-line message for a value out of range or a name that
         is not registered (method, dataset, LR schedule), so that a config's typo fails
-        before anything runs, through the same checks the command line makes."""
-        self._validate_names()
-        positive_int = ("epochs", "batch_size", "steps", "eval_steps", "eval_every")
-        for name in positive_int:
-            value = getattr(self, name)
-            if value < 1:
-                raise ConfigError(f"{name} = {value!r} is invalid: it must be an integer >= 1")
-        for name in ("train_subset", "test_subset", "eval_samples", "train_eval_samples", "seed"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} = {getattr(self, name)!r} is invalid: it must be >= 0")
-        if not (self.eps >= 0 and math.isfinite(self.eps)):
-            raise ConfigError(f"eps = {self.eps!r} is invalid: it must be a finite number >= 0")
-        if not (self.alpha >= 0 and math.isfinite(self.alpha)):
-            raise ConfigError(f"alpha = {self.alpha!r} is invalid: it must be a finite number >= 0")
-        if self.lr <= 0 or not math.isfinite(self.lr):
-            raise ConfigError(f"lr = {self.lr!r} is invalid: it must be a finite number > 0")
-        if self.weight_decay < 0:
-            raise ConfigError(f"weight_decay = {self.weight_decay!r} is invalid: it must be >= 0")
+        before anything runs, through the same checks the command line makes: first every
+        setting on its own (:func:`setting_problem`), then the settings that must agree."""
+        for f in dataclasses.fields(self):
+            problem = setting_problem(f.name, getattr(self, f.name))
+            if problem:
+                raise ConfigError(problem)
         if not 0 <= self.reweight_from <= self.epochs + 1:
             raise ConfigError(
                 f"reweight_from = {self.reweight_from!r} is invalid: it must lie in "
                 f"[0, epochs + 1] = [0, {self.epochs + 1}] (epochs + 1: never reweight)"
             )
-        for name in self.epoch_settings():
-            value = getattr(self, name)
-            bad = [v for v in (value if isinstance(value, list) else [value]) if v < 0]
-            if bad:
-                raise ConfigError(
-                    f"{name} = {value!r} is invalid: epochs are counted from 1 (0: unset)"
-                )
         if len(self.lr_factors) != len(self.milestones):
             raise ConfigError(
                 f"lr_factors = {self.lr_factors!r} is invalid: it needs one factor per milestone "
@@ -221,8 +203,6 @@ class RunSpec:
                 f"tau_values = {self.tau_values!r} is invalid: it needs one more value than "
                 f"tau_milestones ({self.tau_milestones!r})"
             )
-        if any(t < 0 for t in self.tau_values):
-            raise ConfigError(f"tau_values = {self.tau_values!r} is invalid: tau must be >= 0")
         if len(self.lam_values) != len(self.lam_milestones):
             raise ConfigError(
                 f"lam_values = {self.lam_values!r} is invalid: it needs one value per "
@@ -233,47 +213,27 @@ class RunSpec:
                 f"step_weights = {self.step_weights!r} is invalid: it needs len(step_kappa) + 1 "
                 f"= {len(self.step_kappa) + 1} values"
             )
-        if self.weight_fn not in WEIGHT_FUNCTIONS:
-            raise ConfigError(
-                f"weight_fn = {self.weight_fn!r} is unknown; valid weight functions are: "
-                f"{', '.join(WEIGHT_FUNCTIONS)}"
-            )
-        if self.attack_loss not in ATTACK_LOSS_NAMES:
-            raise ConfigError(
-                f"attack_loss = {self.attack_loss!r} is unknown; valid attack losses are: "
-                f"{', '.join(ATTACK_LOSS_NAMES)}"
-            )
-        for lam in (self.lam, *self.lam_values):
-            if math.isnan(lam) or lam == -math.inf:
-                raise ConfigError(f"lam = {lam!r} is invalid: it must be a number or +inf")
         if self.weight_fn == "step":
             self._validate_step_weights()
-        if self.amp not in ("none", "bf16"):
-            raise ConfigError(f"amp = {self.amp!r} is invalid: valid values are none, bf16")
         if self.best_end and self.best_end < self.best_start:
             raise ConfigError(
                 f"best_end = {self.best_end!r} is invalid: it must be >= best_start "
                 f"({self.best_start}) or 0 for the last epoch"
             )
-        if self.eval_eps is not None and self.eval_eps < 0:
-            raise ConfigError(f"eval_eps = {self.eval_eps!r} is invalid: it must be >= 0")
 
-    def _validate_names(self) -> None:
-        # Registries that import no torch; imported here because they import this module.
-        from gair.datasets import DATASETS
-        from gair.methods import method_info
-        from gair.schedules import SCHEDULES
-
-        method_info(self.method)
-        if self.dataset not in DATASETS:
-            raise ConfigError(
-                f"dataset {self.dataset!r} is unknown; valid datasets are: {', '.join(DATASETS)}"
-            )
-        if self.lr_schedule not in SCHEDULES:
-            raise ConfigError(
-                f"lr_schedule {self.lr_schedule!r} is unknown; valid schedules are: "
-                f"{', '.join(SCHEDULES)}"
-            )
+    @classmethod
+    def check_settings(cls, values: Mapping[str, Any]) -> None:
+        """ConfigError for the first setting of a partial ``values`` (a preset, a config
+        layer) that is unknown, of the wrong type or out of range on its own; settings that
+        must agree with others are checked once a run is complete."""
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"run settings must be a mapping of key: value, got {values!r}")
+        _check_names(cls, values)
+        hints = typing.get_type_hints(cls)
+        for key, value in values.items():
+            problem = setting_problem(key, coerce(key, value, hints[key]))
+            if problem:
+                raise ConfigError(problem)
 
     def _validate_step_weights(self) -> None:
         """The step weight (``weight_fn = step``) needs increasing thresholds, weights that do
@@ -405,16 +365,7 @@ class RunSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        renamed = [k for k in unknown if k in RENAMED]
-        if renamed:
-            raise ConfigError(f"run setting {renamed[0]!r} was renamed: use {RENAMED[renamed[0]]}")
-        if unknown:
-            raise ConfigError(
-                f"unknown run setting {unknown[0]!r}; "
-                f"valid settings are: {', '.join(sorted(known))}"
-            )
+        _check_names(cls, data)
         hints = typing.get_type_hints(cls)
         values = {k: coerce(k, v, hints[k]) for k, v in data.items()}
         missing = [n for n in ("dataset", "model", "method", "epochs") if n not in values]
@@ -426,6 +377,76 @@ class RunSpec:
         d = self.to_dict()
         d.update(overrides)
         return RunSpec.from_dict(d)
+
+
+def _check_names(cls: type, data: Mapping[str, Any]) -> None:
+    """ConfigError for the first key of ``data`` that is not a setting (or was renamed)."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    renamed = [k for k in unknown if k in RENAMED]
+    if renamed:
+        raise ConfigError(f"run setting {renamed[0]!r} was renamed: use {RENAMED[renamed[0]]}")
+    if unknown:
+        raise ConfigError(
+            f"unknown run setting {unknown[0]!r}; valid settings are: {', '.join(sorted(known))}"
+        )
+
+
+POSITIVE = ("epochs", "batch_size", "steps", "eval_steps", "eval_every")
+NON_NEGATIVE = ("train_subset", "test_subset", "eval_samples", "train_eval_samples", "seed")
+
+
+def setting_problem(name: str, value: Any) -> str | None:
+    """What is wrong with one setting's (coerced) value on its own, or None."""
+    from gair.datasets import DATASETS  # registries without torch that import this module
+    from gair.methods import catalogue
+    from gair.schedules import SCHEDULES
+
+    def one_of(valid: Any, what: str) -> str | None:
+        if value in valid:
+            return None
+        return f"{name} {value!r} is unknown; valid {what} are: {', '.join(valid)}"
+
+    numbers = value if isinstance(value, list) else [value]
+    if name in POSITIVE and value < 1:
+        return f"{name} = {value!r} is invalid: it must be an integer >= 1"
+    if name in NON_NEGATIVE and value < 0:
+        return f"{name} = {value!r} is invalid: it must be >= 0"
+    if name in ("eps", "alpha") and not (value >= 0 and math.isfinite(value)):
+        return f"{name} = {value!r} is invalid: it must be a finite number >= 0"
+    if name == "eval_eps" and value is not None and not value >= 0:
+        return f"eval_eps = {value!r} is invalid: it must be >= 0"
+    if name == "lr" and not (value > 0 and math.isfinite(value)):
+        return f"lr = {value!r} is invalid: it must be a finite number > 0"
+    if name == "weight_decay" and not value >= 0:
+        return f"weight_decay = {value!r} is invalid: it must be >= 0"
+    if name == "tau_values" and any(t < 0 for t in numbers):
+        return f"tau_values = {value!r} is invalid: tau must be >= 0"
+    if name in ("lam", "lam_values"):
+        bad = [lam for lam in numbers if math.isnan(lam) or lam == -math.inf]
+        if bad:
+            return f"lam = {bad[0]!r} is invalid: it must be a number or +inf"
+    if name in _EPOCH_SETTINGS and any(v < 0 for v in numbers):
+        return f"{name} = {value!r} is invalid: epochs are counted from 1 (0: unset)"
+    if name == "amp" and value not in ("none", "bf16"):
+        return f"amp = {value!r} is invalid: valid values are none, bf16"
+    if name == "weight_fn" and value not in WEIGHT_FUNCTIONS:
+        return (
+            f"weight_fn = {value!r} is unknown; valid weight functions are: "
+            f"{', '.join(WEIGHT_FUNCTIONS)}"
+        )
+    if name == "attack_loss" and value not in ATTACK_LOSS_NAMES:
+        return (
+            f"attack_loss = {value!r} is unknown; valid attack losses are: "
+            f"{', '.join(ATTACK_LOSS_NAMES)}"
+        )
+    if name == "method":
+        return one_of(catalogue(), "methods")
+    if name == "dataset":
+        return one_of(DATASETS, "datasets")
+    if name == "lr_schedule":
+        return one_of(SCHEDULES, "schedules")
+    return None
 
 
 def _defaults(cls: type) -> dict[str, Any]:
@@ -512,3 +533,6 @@ def coerce(name: str, value: Any, hint: Any) -> Any:
     else:
         return value
     raise ConfigError(f"{name} = {value!r} is invalid: expected {getattr(hint, '__name__', hint)}")
+
+
+_EPOCH_SETTINGS = frozenset(RunSpec.epoch_settings())

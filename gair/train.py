@@ -28,6 +28,7 @@ from gair.atomic import write_json, write_parquet
 from gair.checkpoint import load_checkpoint, save_checkpoint
 from gair.datasets import dataset_info
 from gair.errors import CheckpointError, ConfigError, GairError, TrainingDiverged
+from gair.locks import holder, release, try_lock
 from gair.methods import get_method
 from gair.methods.core import AttackResult, Method, StepContext, StepOutput
 from gair.models import model_title
@@ -40,6 +41,14 @@ EXIT_PREEMPTED = 75  # EX_TEMPFAIL: stopped on SIGTERM after the last completed 
 
 class Preempted(GairError):
     """SIGTERM arrived; the last completed epoch is on disk."""
+
+
+class RunFolderBusy(GairError):
+    """Another process holds the run folder's lock (it is training that run)."""
+
+
+# Held while a process trains into the folder (gair.locks: released when it dies).
+LOCK_FILE = "train.lock"
 
 
 class _StopFlag:
@@ -437,11 +446,32 @@ class Run:
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> list[dict[str, Any]]:
-        s = self.spec
+        """Train (or resume) into the run folder, holding its lock throughout."""
         self.out.mkdir(parents=True, exist_ok=True)
+        lock = self.out / LOCK_FILE
+        fd = try_lock(lock)
+        if fd is None:
+            raise RunFolderBusy(
+                f"run folder {str(self.out)!r} is being trained by another process "
+                f"({holder(lock)}); wait for it to finish, or give this run another --out"
+            )
+        try:
+            return self._run()
+        finally:
+            release(fd)
+
+    def _run(self) -> list[dict[str, Any]]:
+        s = self.spec
         last = self.out / "last.pt"
         if last.exists():
-            self.restore(load_checkpoint(last))
+            try:
+                ckpt = load_checkpoint(last)
+            except CheckpointError as err:
+                raise CheckpointError(
+                    f"{err}; this run cannot resume from it: delete it to train the run again "
+                    "from epoch 1, or restore it from a copy"
+                ) from None
+            self.restore(ckpt)
             if self.epoch >= s.epochs:
                 self.log(f"{s.run_name()}: complete ({self.epoch} epochs)")
                 self.write_metrics()
@@ -527,9 +557,17 @@ def build_spec(args: argparse.Namespace) -> RunSpec:
         if not path.is_file():
             raise ConfigError(f"--spec {args.spec!r} does not exist")
         try:
-            values.update(json.loads(path.read_text()))
+            loaded = json.loads(path.read_text())
         except json.JSONDecodeError as err:
             raise ConfigError(f"--spec {args.spec!r} is not valid JSON ({err})") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"--spec {args.spec!r} cannot be read ({err})") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(
+                f"--spec {args.spec!r} holds a JSON {type(loaded).__name__}; it must hold an "
+                'object of run settings, e.g. {"dataset": "digits", "lam": -1}'
+            )
+        values.update(loaded)
     for key in ("dataset", "model", "method", "epochs", "seed"):
         value = getattr(args, key)
         if value is not None:

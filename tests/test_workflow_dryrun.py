@@ -246,12 +246,65 @@ def test_smoke_config_has_the_same_dag_shape(workdir: Path, paper_dag: str) -> N
     assert set(smoke_rules.values()) == set(paper_rules.values())
 
 
-def test_missing_pseudo_labelled_file_fails_with_one_line(workdir: Path) -> None:
-    done = snakemake(workdir, "table3", "-n", check=False)
+def test_a_missing_input_file_stops_the_run_before_any_job_with_one_line(tmp_path: Path) -> None:
+    """The DAG (a dry run, a report) needs no input file; running it does. Without RST's
+    pickle, table3 stops before its first job, naming the file, its source and the target."""
+    data = tmp_path / "data"
+    for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
+        path = data / "cifar-10-batches-py" / name  # present: only the pickle is missing
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    config = write_config(tmp_path / "c.yaml", {"data_root": str(data)})
+    dry = snakemake(tmp_path, "table3", "-n", "--configfile", config)
+    assert "train" in dry.stdout  # the plan is shown without the file
+    done = snakemake(tmp_path, "table3", "--configfile", config, check=False)
     assert done.returncode != 0
-    text = done.stdout + done.stderr
-    lines = [line for line in text.splitlines() if "ti_500K_pseudo_labeled.pickle" in line]
-    assert any("github.com/yaircarmon/semisup-adv" in line for line in lines), text[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, done.stderr[-2000:]
+    assert "table3" in errors[0] and "ti_500K_pseudo_labeled.pickle" in errors[0]
+    assert "github.com/yaircarmon/semisup-adv" in errors[0]
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "results").exists()  # no job ran, nothing was written
+
+
+def test_a_config_error_is_one_line_before_any_job(tmp_path: Path) -> None:
+    cases = {
+        "pgd0": (
+            {"evaluations": {"fig21": {"attacks": ["pgd10", "pgd0"]}}},
+            "fig21",
+            ["evaluations.fig21.attacks", "'pgd0'"],
+        ),
+        "preset": (
+            {"experiments": {"fig4": {"preset": "nope"}}},
+            "fig4",
+            ["experiments.fig4.preset", "'nope'", "capacity_cifar10"],
+        ),
+        "defaults": ({"defaults": {"epochs": -4}}, "fig4", ["config defaults:", "epochs = -4"]),
+        "set": (
+            {"experiments": {"fig12": {"set": {"weight_fn": "tan"}}}},
+            "fig12",
+            ["experiments.fig12.set", "'tan'"],
+        ),
+        "method": (
+            {"presets": {"fat_c3": {"method": "fatt"}}},
+            "fig17",
+            ["presets.fat_c3", "'fatt'"],
+        ),
+        "schema": (
+            {"evaluations": {"tradeoff": {"aa_version": "fast"}}},
+            "fig4",
+            ["evaluations.tradeoff.aa_version", "'fast'"],
+        ),
+    }
+    for name, (config, target, needles) in cases.items():
+        path = write_config(tmp_path / f"{name}.yaml", config)
+        done = snakemake(tmp_path, target, "--configfile", path, check=False)
+        assert done.returncode != 0, name
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "File " not in done.stderr, (name, done.stderr[-1500:])
+        for needle in needles:
+            assert needle in errors[0], (name, needle, errors[0])
+        assert not (tmp_path / "results").exists(), name
 
 
 @pytest.mark.parametrize(

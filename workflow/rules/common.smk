@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 REPO = Path(workflow.basedir).parent
 if str(REPO) not in sys.path:
@@ -20,7 +19,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 from gair.errors import ConfigError  # noqa: E402
-from gair.plan import Plan, slurm_minutes  # noqa: E402
+from gair.datasets import DATASETS  # noqa: E402
+from gair.plan import Plan, slurm_minutes, validate  # noqa: E402
 
 
 # Passed on to jobs that run elsewhere (SLURM): they import gair the same way.
@@ -28,12 +28,13 @@ envvars:
     "PYTHONPATH",
 
 
-validate(config, "../schemas/config.schema.yaml")
-
 try:
+    validate(config)  # the schema: every key a config may have
     PLAN = Plan(config)
 except ConfigError as err:
-    raise WorkflowError(str(err)) from None
+    # One line, before any job: the plan's message names the config key.
+    print(f"error: {err}", file=sys.stderr)
+    sys.exit(1)
 
 RESULTS = PLAN.results
 FIGDIR = PLAN.figdir
@@ -62,18 +63,41 @@ wildcard_constraints:
 
 
 # ------------------------------------------------------------------------- input functions
-def unlabeled_input(wildcards):
-    """GAIR-RST's pseudo-labelled file; a missing file stops the DAG with one line."""
-    path = PLAN.runs[wildcards.run].unlabeled_path
-    if not path:
-        return []
-    if not os.path.exists(path):
-        raise WorkflowError(
-            f"Table 3 needs RST's 500K pseudo-labelled CIFAR-10 images at {path!r} "
-            "(unlabeled_path): download ti_500K_pseudo_labeled.pickle from RST's repository "
-            "(github.com/yaircarmon/semisup-adv) and put it there, or set unlabeled_path"
+# Files a train job reads that no job makes (dataset files, RST's pickle) are inputs
+# where they exist; where they do not, noted here and reported before any job starts
+# (onstart), so that a dry run or a report still works without them.
+MISSING = {}  # path -> (what it is, how to get it, the target that needs it)
+
+
+def train_inputs(wildcards):
+    spec = PLAN.runs[wildcards.run]
+    found = []
+    for path, what, hint in PLAN.input_files(spec):
+        if os.path.exists(path):
+            found.append(path)
+        else:
+            MISSING.setdefault(path, (what, hint, PLAN.first_target(wildcards.run)))
+    return found
+
+
+def check_inputs():
+    """Before any job: fetch missing datasets once (torchvision), then stop with one line
+    naming the first file still missing and the target that needs it."""
+    from gair.datasets import fetch_missing
+
+    datasets = {what for what, _, _ in MISSING.values() if what in DATASETS}
+    for name in datasets:
+        fetch_missing(name, config["data_root"])
+    left = {p: v for p, v in MISSING.items() if not os.path.exists(p)}
+    if left:
+        path, (what, hint, target) = next(iter(left.items()))
+        more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
+        print(
+            f"error: target {target} needs the {what} file {path}{more}, which is missing; "
+            f"{hint}",
+            file=sys.stderr,
         )
-    return [path]
+        sys.exit(1)
 
 
 def runtime_minutes(wildcards):

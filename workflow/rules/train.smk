@@ -5,7 +5,7 @@
 
 rule train:
     input:
-        unlabeled=unlabeled_input,
+        train_inputs,
     output:
         PLAN.done_file("{run}"),
     params:
