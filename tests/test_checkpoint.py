@@ -161,6 +161,7 @@ def test_train_refuses_a_corrupt_last_checkpoint(
         last.write_bytes(os.urandom(2048))
     else:
         torch.save({"epoch": 1}, last)
+
     # The folder's files, but the lock a training process holds while it runs (its text
     # names the last holder): nothing is lost, changed or half-written.
     def files() -> dict[str, bytes]:
