@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +169,11 @@ def worst_case(columns: Mapping[str, Tensor]) -> Tensor | None:
     return torch.stack(attacked).all(0) if attacked else None
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _row(setting: AttackSetting, correct: Tensor, budget: EvalBudget) -> dict[str, Any]:
     return {
         "attack": setting.name,
@@ -209,16 +215,19 @@ def evaluate_model(
     model.eval()
     rows, columns = [], {}
     for setting in settings:
+        _sync(x.device)
+        start = time.perf_counter()
         correct = run_attack(model, x, y, setting, budget, batch_size=batch_size)
+        _sync(x.device)
         columns[setting.name] = correct
-        rows.append(_row(setting, correct, budget))
+        rows.append(_row(setting, correct, budget) | {"seconds": time.perf_counter() - start})
         if log:
             log(f"{setting.name:>12}: {rows[-1]['accuracy'] * 100:6.2f}%  (n={rows[-1]['n']})")
     worst = worst_case(columns)
     if worst is not None:
         n_attacked = sum(registry.is_adversarial(name) for name in columns)
         worst_setting = AttackSetting(registry.WORST_CASE, 0, 0.0, restarts=n_attacked)
-        rows.append(_row(worst_setting, worst, budget))
+        rows.append(_row(worst_setting, worst, budget) | {"seconds": 0.0})
         if log:
             log(f"{registry.WORST_CASE:>12}: {rows[-1]['accuracy'] * 100:6.2f}%")
     return Evaluation(rows, columns, y)

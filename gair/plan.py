@@ -34,6 +34,7 @@ DEFAULT_CONFIG = REPO / "config" / "paper.yaml"
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 AUDIT_ATTACKS = ("pgd20", "pgd_plus", "cw", "lsa", "autoattack")
+PREFLIGHT_POINTS = 32  # test points a preflight evaluation job attacks (it times them)
 KINDS = ("figure", "table", "figure_table")
 
 
@@ -116,7 +117,11 @@ class Plan:
     def __post_init__(self) -> None:
         self.config = copy.deepcopy(self.config)
         self.evaluations = copy.deepcopy(self.config["evaluations"])
-        self.results = self.config["results"].rstrip("/")
+        # Preflight (N > 0 training steps per run, gair/preflight.py) writes under its own
+        # folder, so that it never stands in for a real run's results.
+        self.preflight = int(self.config.get("preflight", 0) or 0)
+        suffix = "/preflight" if self.preflight else ""
+        self.results = self.config["results"].rstrip("/") + suffix
         self.figdir = self.config["figures"].rstrip("/")
         self._check_evaluations()
         self._check_layers()
@@ -166,6 +171,14 @@ class Plan:
             ]
         if target == "audit":
             return [f for t in self.audit for f in self.audit_outputs(t)]
+        if self.preflight:  # every target's output is its budget
+            names = {
+                "figures": self.of_kind("figure", paper_only=True),
+                "tables": self.of_kind("table", paper_only=True),
+                "audit": list(self.audit),
+                "all": list(self.config["experiments"]),
+            }[target]
+            return [f for n in names for f in self.budget_outputs(n)]
         if target == "all":
             files = [f for n in self.figures for f in self.figure_outputs(n)]
             files += [f for n in self.tables for f in self.table_outputs(n)]
@@ -542,8 +555,20 @@ class Plan:
                 return name
         raise ConfigError(f"run {run!r} belongs to no target")
 
-    def spec_json(self, run: str) -> str:
-        return json.dumps(self.runs[run].to_dict(), sort_keys=True)
+    def spec_file(self, run: str) -> str:
+        return f"{self.results}/specs/{run}.json"
+
+    def write_spec(self, run: str) -> str:
+        """Write the run's resolved spec to :meth:`spec_file` (atomically, only when it
+        changed) and return the path: what `python -m gair train --spec` reads."""
+        from gair.atomic import write_text
+
+        path = Path(self.spec_file(run))
+        text = json.dumps(self.runs[run].to_dict(), sort_keys=True, indent=1) + "\n"
+        if not path.is_file() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_text(path, text)
+        return str(path)
 
     # ------------------------------------------------------------------ job arguments
     def evaluate_args(self, evaluation: str) -> str:
@@ -554,9 +579,33 @@ class Plan:
         if e.get("alpha") is not None:
             args.append(f"--alpha {e['alpha']!r}")
         args.append(f"--pgd-plus-alpha {e.get('pgd_plus_alpha', 0.01)!r}")
-        if e.get("samples_limit"):
+        if self.preflight:
+            args.append(f"--samples-limit {PREFLIGHT_POINTS}")
+        elif e.get("samples_limit"):
             args.append(f"--samples-limit {e['samples_limit']}")
         return " ".join(args)
+
+    def eval_points(self, run: str, evaluation: str) -> int:
+        """Test points one evaluation of ``run`` attacks at full size."""
+        spec, e = self.runs[run], self.evaluations[evaluation]
+        n = spec.test_subset or DATASETS[spec.dataset].n_test
+        return min(n, e["samples_limit"]) if e.get("samples_limit") else n
+
+    def budget_manifest(self, name: str) -> dict[str, Any]:
+        """A target's manifest with what its preflight budget needs besides: each
+        evaluation's full number of points and each run's FLOP-model hours."""
+        manifest = self.manifest(name)
+        evaluation = manifest.get("evaluation")
+        for labels in manifest["groups"].values():
+            for items in labels.values():
+                for item in items:
+                    if evaluation:
+                        item["eval_points"] = self.eval_points(item["run"], evaluation)
+        manifest["flop_hours"] = {run: self.gpu_hours(run) for run in self.target_runs(name)}
+        return manifest
+
+    def budget_outputs(self, name: str) -> list[str]:
+        return [f"{self.results}/budget/{name}.{ext}" for ext in ("csv", "md", "parquet")]
 
     def geometry_checkpoint(self, run: str, profile: str) -> str:
         for exp in self.experiments.values():
@@ -570,9 +619,10 @@ class Plan:
     def geometry_args(self, run: str, profile: str) -> str:
         g = self.config["geometry"][profile]
         ckpt = self.geometry_checkpoint(run, profile)
+        per_class = min(g["per_class"], 2) if self.preflight else g["per_class"]
         return (
             f"--checkpoint {self.run_dir(run)}/{ckpt}.pt --split {g['split']} "
-            f"--per-class {g['per_class']} --eps {g['eps']!r} --alpha {g['alpha']!r} "
+            f"--per-class {per_class} --eps {g['eps']!r} --alpha {g['alpha']!r} "
             f"--steps {g['steps']}"
         )
 

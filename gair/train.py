@@ -261,14 +261,12 @@ class Run:
             state=self.state,
         )
 
-    def train_epoch(self, epoch: int, stop: _StopFlag) -> dict[str, Any]:
+    def epoch_batches(self, epoch: int) -> tuple[Any, int]:
+        """The batches of ``epoch`` (RST's mixed batches where the data has a pseudo-labelled
+        pool) and how many there are."""
         from gair.data import iterate_batches, iterate_mixed_batches
 
-        s = self.spec
-        data = self.data
-        stats = EpochStats(int(data.y_train.shape[0]), s.steps, self.device, data.n_labelled)
-        model = self.step_model
-        amp = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=s.amp == "bf16")
+        s, data = self.spec, self.data
         if data.n_labelled:
             batches = iterate_mixed_batches(
                 data.x_train,
@@ -295,6 +293,20 @@ class Run:
                 flip=data.augment_flip,
             )
             n_batches = math.ceil(int(data.y_train.shape[0]) / s.batch_size)
+        return batches, n_batches
+
+    def amp(self) -> contextlib.AbstractContextManager[Any]:
+        return torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=self.spec.amp == "bf16"
+        )
+
+    def train_epoch(self, epoch: int, stop: _StopFlag) -> dict[str, Any]:
+        s = self.spec
+        data = self.data
+        stats = EpochStats(int(data.y_train.shape[0]), s.steps, self.device, data.n_labelled)
+        model = self.step_model
+        amp = self.amp()
+        batches, n_batches = self.epoch_batches(epoch)
         if self.method.before_epoch is not None:
             self.model.eval()
             self.method.before_epoch(
@@ -597,8 +609,21 @@ def cli(argv: list[str]) -> int:
         help="any run setting, e.g. --set lam=-1 --set milestones=[30,60]",
     )
     parser.add_argument("--progress", choices=("auto", "bar", "lines"), default="auto")
+    parser.add_argument(
+        "--preflight",
+        type=int,
+        default=0,
+        metavar="N",
+        help="time N training steps and one batch of each evaluation, write preflight.json "
+        "and checkpoints, and project the full run's hours (gair/preflight.py)",
+    )
     args = parser.parse_args(argv)
     spec = build_spec(args)
+    if args.preflight:
+        from gair.preflight import measure
+
+        measure(spec, args.out, args.preflight)
+        return 0
     progress = None if args.progress == "auto" else args.progress == "bar"
     try:
         train(spec, args.out, progress=progress)

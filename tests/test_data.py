@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import gzip
 import pickle
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+import realformat
 import scipy.io
 import torch
 
@@ -20,25 +20,10 @@ torch.set_num_threads(1)
 
 # --------------------------------------------------------------------------- file fixtures
 def _write_cifar10(root: Path, per_batch: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """Write CIFAR-10 python batches with random pixels; return (train rows, train labels)."""
-    base = root / "cifar-10-batches-py"
-    base.mkdir(parents=True)
-    rng = np.random.default_rng(1)
-    rows, labels = [], []
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        x = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
-        y = [int(v) for v in rng.integers(0, 10, per_batch)]
-        with (base / name).open("wb") as fh:
-            # protocol 2 and byte keys, as the real (Python 2) files have
-            pickle.dump({b"batch_label": b"x", b"data": x, b"labels": y}, fh, protocol=2)
-        rows.append(x)
-        labels.append(y)
-    return np.concatenate(rows), np.concatenate(labels)
+    return realformat.write_cifar10(root, per_batch)
 
 
-def _write_idx(path: Path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">i", d) for d in array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
+_write_idx = realformat.write_idx
 
 
 def test_cifar10_pixels_and_labels(tmp_path: Path) -> None:

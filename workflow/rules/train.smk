@@ -1,4 +1,5 @@
-# One training run per resolved spec. The declared output is a marker written after
+# One training run per resolved spec (written to results/specs/<run>.json when the job is
+# planned; the command names the file). The declared output is a marker written after
 # `train` exits 0, never the run's own files: Snakemake deletes a job's outputs before it
 # reruns it, and a rerun must resume from last.pt, not start over.
 
@@ -9,9 +10,9 @@ rule train:
     output:
         PLAN.done_file("{run}"),
     params:
-        spec=lambda wildcards: PLAN.spec_json(wildcards.run),
-        spec_file=lambda wildcards: f"{RESULTS}/specs/{wildcards.run}.json",
+        spec_file=lambda wildcards: PLAN.write_spec(wildcards.run),
         out=lambda wildcards: PLAN.run_dir(wildcards.run),
+        preflight=f"--preflight {PLAN.preflight}" if PLAN.preflight else "",
         gpu=ON_GPU,
         gair=GAIR,
     log:
@@ -23,8 +24,6 @@ rule train:
     conda:
         "../envs/gair.yaml"
     shell:
-        "mkdir -p {params.out} $(dirname {params.spec_file}) && "
-        "printf '%s\\n' {params.spec:q} > {params.spec_file} && "
         "{params.gpu} {params.gair} train --spec {params.spec_file} --out {params.out} "
-        "--progress lines > {log} 2>&1 && "
+        "--progress lines {params.preflight} > {log} 2>&1 && "
         "cp {params.out}/run.json {output}"
