@@ -558,17 +558,17 @@ class Plan:
     def spec_file(self, run: str) -> str:
         return f"{self.results}/specs/{run}.json"
 
-    def write_spec(self, run: str) -> str:
-        """Write the run's resolved spec to :meth:`spec_file` (atomically, only when it
-        changed) and return the path: what `python -m gair train --spec` reads."""
+    def write_specs(self) -> None:
+        """Write every run's resolved spec to :meth:`spec_file` (atomically, where it
+        changed): what `python -m gair train --spec` reads."""
         from gair.atomic import write_text
 
-        path = Path(self.spec_file(run))
-        text = json.dumps(self.runs[run].to_dict(), sort_keys=True, indent=1) + "\n"
-        if not path.is_file() or path.read_text() != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_text(path, text)
-        return str(path)
+        for run, spec in self.runs.items():
+            path = Path(self.spec_file(run))
+            text = json.dumps(spec.to_dict(), sort_keys=True, indent=1) + "\n"
+            if not path.is_file() or path.read_text() != text:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_text(path, text)
 
     # ------------------------------------------------------------------ job arguments
     def evaluate_args(self, evaluation: str) -> str:

@@ -1,5 +1,5 @@
-# One training run per resolved spec (written to results/specs/<run>.json when the job is
-# planned; the command names the file). The declared output is a marker written after
+# One training run per resolved spec (written to results/specs/<run>.json before the first
+# job starts; the command names the file). The declared output is a marker written after
 # `train` exits 0, never the run's own files: Snakemake deletes a job's outputs before it
 # reruns it, and a rerun must resume from last.pt, not start over.
 
@@ -10,7 +10,7 @@ rule train:
     output:
         PLAN.done_file("{run}"),
     params:
-        spec_file=lambda wildcards: PLAN.write_spec(wildcards.run),
+        spec_file=lambda wildcards: PLAN.spec_file(wildcards.run),
         out=lambda wildcards: PLAN.run_dir(wildcards.run),
         preflight=f"--preflight {PLAN.preflight}" if PLAN.preflight else "",
         gpu=ON_GPU,
