@@ -36,7 +36,18 @@ def _short(text: str, limit: int = 90) -> str:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load a checkpoint safely; raise CheckpointError with the reason on any problem."""
+    """Load a gair checkpoint safely; raise CheckpointError with the reason on any problem."""
+    data = load_tensors(path)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is not a gair checkpoint (expected format {FORMAT!r})"
+        )
+    return data
+
+
+def load_tensors(path: str | os.PathLike[str]) -> Any:
+    """Any torch file (ours, the authors', RobustBench's), read with ``weights_only=True``:
+    tensors and plain values only; CheckpointError naming the file otherwise."""
     file = Path(path)
     if not file.is_file():
         raise CheckpointError(f"checkpoint {str(file)!r} does not exist")
@@ -46,7 +57,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         # torch's message is several lines of advice (including "load it with
         # weights_only=False", which is what must not be done); keep only the cause.
         text = str(err)
-        culprit = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        culprit = re.search(r"[Uu]nsupported (?:global: )?GLOBAL (\S+)", text)
         if culprit:
             raise CheckpointError(
                 f"checkpoint {str(file)!r} was refused: it asks to load "
@@ -63,8 +74,4 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(
             f"checkpoint {str(file)!r} is truncated or corrupt ({_short(first)})"
         ) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(
-            f"checkpoint {str(file)!r} is not a gair checkpoint (expected format {FORMAT!r})"
-        )
     return data

@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "table": ("gair.tables:cli", "render one of the paper's tables from Parquet files"),
     "protocol": ("gair.protocol:cli", "print every run of a target epoch by epoch (no training)"),
     "budget": ("gair.preflight:cli", "a target's preflight budget from its preflight runs"),
+    "published": (
+        "gair.published:cli",
+        "evaluate published checkpoints; export a run to RobustBench",
+    ),
     "bench": ("gair.bench:cli", "measure training and attack throughput against a reference"),
     "gpu": ("gair.gpu:cli", "show which GPU index this process would take"),
 }

@@ -59,6 +59,13 @@ def _conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
 
 
+def global_pool(x: torch.Tensor) -> torch.Tensor:
+    """Average over the whole feature map, as the reference code's ``F.avg_pool2d(out, 4)``
+    (ResNets) and ``F.avg_pool2d(out, 8)`` (WRN) do for 32x32 inputs: the same kernel, so a
+    published checkpoint gives the same logits here as in its own code, to the last bit."""
+    return F.avg_pool2d(x, kernel_size=x.shape[2:])
+
+
 def _bn_shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Module:
     """ResNet's shortcut: identity, or a strided 1x1 projection with BN where shapes change."""
     if stride == 1 and in_planes == out_planes:
@@ -146,14 +153,12 @@ class ResNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(width)
         stages, in_planes = _resnet_stages(block, num_blocks, width)
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        # For 32x32 inputs the map is 4x4 here and this is the usual 4x4 average pool.
-        self.pool = nn.AdaptiveAvgPool2d(1)
         self.linear = nn.Linear(in_planes, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-        return self.linear(torch.flatten(self.pool(out), 1))
+        return self.linear(torch.flatten(global_pool(out), 1))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -212,7 +217,6 @@ class PreActResNet(nn.Module):
         stages, in_planes = _resnet_stages(PreActBlock, num_blocks, width)
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.bn: nn.Module | None = nn.BatchNorm2d(in_planes) if final_bn else None
-        self.pool = nn.AdaptiveAvgPool2d(1)
         self.linear = nn.Linear(in_planes, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -220,7 +224,7 @@ class PreActResNet(nn.Module):
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
         if self.bn is not None:
             out = F.relu(self.bn(out))
-        return self.linear(torch.flatten(self.pool(out), 1))
+        return self.linear(torch.flatten(global_pool(out), 1))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -277,8 +281,6 @@ class WideResNet(nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.block1, self.block2, self.block3 = stages
         self.bn = nn.BatchNorm2d(channels[3])
-        # For 32x32 inputs the map is 8x8 here and this is the usual 8x8 average pool.
-        self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels[3], num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -289,7 +291,7 @@ class WideResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block3(self.block2(self.block1(self.conv1(x))))
         out = F.relu(self.bn(out))
-        return self.fc(torch.flatten(self.pool(out), 1))
+        return self.fc(torch.flatten(global_pool(out), 1))
 
 
 # ----------------------------------------------------------------------------------------------

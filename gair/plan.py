@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +129,7 @@ class Plan:
         self._build()
         self._check_targets()
         self._plan_audit()
+        self._plan_published()
 
     # ------------------------------------------------------------------ targets
     def of_kind(self, *kinds: str, paper_only: bool = False) -> list[str]:
@@ -400,6 +402,109 @@ class Plan:
                     f"(it has {', '.join(sets[evaluation]['attacks'])})",
                 )
             self.audit[table] = evaluation
+
+    # ------------------------------------------------------------------ published models
+    def _plan_published(self) -> None:
+        """The `published` target's models: every entry, or with published_present_only the
+        entries whose weights file is there (the others are listed in published_missing)."""
+        from gair.published import entry_file
+
+        section = self.config.get("published") or {}
+        self.published: dict[str, dict[str, Any]] = {}
+        self.published_missing: list[str] = []
+        model_dir = section.get("model_dir", "resources/published")
+        for name, entry in (section.get("models") or {}).items():
+            entry = dict(
+                entry, name=entry.get("name", name), dataset=entry.get("dataset", "cifar10")
+            )
+            if entry["source"] == "file" and not entry.get("file"):
+                self.fail(f"published.models.{name}", "source file needs `file`")
+            if entry["source"] == "file" and not entry.get("format"):
+                self.fail(f"published.models.{name}", "source file needs `format`")
+            present = entry_file(entry, model_dir).is_file()
+            if self.config.get("published_present_only") and not present:
+                self.published_missing.append(name)
+                continue
+            self.published[name] = entry
+        if section.get("evaluation"):
+            from gair import evaluation_attacks
+
+            attacks = section["evaluation"]["attacks"]
+            evaluation_attacks.check(attacks, "config published.evaluation.attacks")
+
+    @staticmethod
+    def slug(name: str) -> str:
+        """A file-name-safe form of a published model's name."""
+        return re.sub(r"[^A-Za-z0-9_.]+", "-", name).strip("-")
+
+    def published_name(self, slug: str) -> str:
+        for name in self.published:
+            if self.slug(name) == slug:
+                return name
+        raise ConfigError(f"no published model is named like {slug!r}")
+
+    def published_eval_file(self, name: str) -> str:
+        return f"{self.results}/published/{self.slug(name)}.parquet"
+
+    def published_outputs(self) -> list[str]:
+        figure = [f"{self.figdir}/published.{ext}" for ext in ("pdf", "png", "json")]
+        return figure + [f"{self.results}/tables/published.{ext}" for ext in ("csv", "md", "tex")]
+
+    def published_inputs(self, name: str) -> list[tuple[str, str, str]]:
+        """(path, what, how to get it) of the files a published model's evaluation reads."""
+        from gair.datasets import dataset_info
+        from gair.published import download_hint, entry_file
+
+        entry = self.published[name]
+        model_dir = self.config["published"]["model_dir"]
+        out = [
+            (
+                str(entry_file(entry, model_dir)),
+                f"{name}'s weights",
+                download_hint(entry, model_dir),
+            )
+        ]
+        info = dataset_info(entry["dataset"])
+        root = Path(self.config["data_root"])
+        if info.files is not None:
+            out += [
+                (str(p), entry["dataset"], info.files.hint(root)) for p in info.files.paths(root)
+            ]
+        return out
+
+    def published_job(self, name: str) -> dict[str, str]:
+        """The `python -m gair published evaluate` arguments of one model, as strings."""
+        section = self.config["published"]
+        e = section["evaluation"]
+        budget = {
+            "eps": e["eps"],
+            "alpha": e.get("alpha"),
+            "pgd_plus_alpha": e.get("pgd_plus_alpha", 0.01),
+            "autoattack_version": e.get("aa_version", "standard"),
+        }
+        return {
+            "name": name,
+            "entry": json.dumps(self.published[name], sort_keys=True),
+            "attacks": ",".join(e["attacks"]),
+            "budget": json.dumps(budget, sort_keys=True),
+            "model_dir": section["model_dir"],
+            "data_root": self.config["data_root"],
+            "samples_limit": str(e.get("samples_limit", 0)),
+        }
+
+    def published_manifest(self) -> dict[str, Any]:
+        return {
+            "name": "published",
+            "models": {
+                name: {
+                    "eval": self.published_eval_file(name),
+                    "reported": entry.get("reported", {}),
+                    "source": entry["source"],
+                }
+                for name, entry in self.published.items()
+            },
+            "missing": self.published_missing,
+        }
 
     # ------------------------------------------------------------------ queries
     def labels(self, name: str) -> list[str]:

@@ -60,6 +60,7 @@ wildcard_constraints:
     ckpt=r"best|last|epoch[0-9]+",
     evaluation="|".join(re.escape(name) for name in PLAN.evaluations),
     profile="|".join(re.escape(name) for name in config["geometry"]),
+    model=r"[A-Za-z0-9_.-]+",
 
 
 # ------------------------------------------------------------------------- input functions
@@ -69,15 +70,24 @@ wildcard_constraints:
 MISSING = {}  # path -> (what it is, how to get it, the target that needs it)
 
 
-def train_inputs(wildcards):
-    spec = PLAN.runs[wildcards.run]
+def present(files, target):
+    """The (path, what, how to get it) files that exist; the others go to MISSING."""
     found = []
-    for path, what, hint in PLAN.input_files(spec):
+    for path, what, hint in files:
         if os.path.exists(path):
             found.append(path)
         else:
-            MISSING.setdefault(path, (what, hint, PLAN.first_target(wildcards.run)))
+            MISSING.setdefault(path, (what, hint, target))
     return found
+
+
+def train_inputs(wildcards):
+    spec = PLAN.runs[wildcards.run]
+    return present(PLAN.input_files(spec), PLAN.first_target(wildcards.run))
+
+
+def published_inputs(wildcards):
+    return present(PLAN.published_inputs(PLAN.published_name(wildcards.model)), "published")
 
 
 def check_inputs():
@@ -90,13 +100,20 @@ def check_inputs():
         fetch_missing(name, config["data_root"])
     left = {p: v for p, v in MISSING.items() if not os.path.exists(p)}
     if left:
-        path, (what, hint, target) = next(iter(left.items()))
-        more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
-        print(
-            f"error: target {target} needs the {what} file {path}{more}, which is missing; "
-            f"{hint}",
-            file=sys.stderr,
+        # One line: every file of its own kind (each published model's weights), datasets
+        # by their first missing file.
+        shown, seen = [], set()
+        for path, (what, hint, target) in left.items():
+            if what in seen:
+                continue
+            seen.add(what)
+            shown.append(f"target {target} needs the {what} file {path} ({hint})")
+        switch = (
+            "; `--config published_present_only=true` audits the models that are present"
+            if any(target == "published" for _, _, target in left.values())
+            else ""
         )
+        print(f"error: missing input: {'; '.join(shown)}{switch}", file=sys.stderr)
         sys.exit(1)
 
 
