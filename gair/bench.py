@@ -46,6 +46,7 @@ from gair import attacks
 from gair.errors import ConfigError
 from gair.methods import get_method
 from gair.methods.core import AttackResult, Method, StepContext, ga_pgd_attack
+from gair.optim import SGD
 from gair.spec import RunSpec
 from gair.train import train_step as gair_train_step
 
@@ -198,7 +199,7 @@ def reference_train_step(
 # ---------------------------------------------------------------------------- our step
 def measured_step(
     model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer: SGD,
     method: Method,
     ctx: StepContext,
     stats: Any,
@@ -380,8 +381,10 @@ def _bench(
             index=index, state=state,
         )  # fmt: skip
 
-    def sgd(m: nn.Module) -> torch.optim.Optimizer:
-        return torch.optim.SGD(
+    # Ours: the training loop's SGD (gair/optim.py); the reference: torch.optim.SGD.
+    def sgd(m: nn.Module, ours: bool) -> Any:
+        cls = SGD if ours else torch.optim.SGD
+        return cls(
             m.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay
         )
 
@@ -393,7 +396,7 @@ def _bench(
         x_ours = x.contiguous(memory_format=torch.channels_last)
     step_model: nn.Module = torch.compile(ours_model) if compile else ours_model
     ref_model = copy.deepcopy(base)
-    ours_opt, ref_opt = sgd(ours_model), sgd(ref_model)
+    ours_opt, ref_opt = sgd(ours_model, True), sgd(ref_model, False)
     ours_ctx, ref_ctx = context(), context()
     stats = EpochStats(batch, steps, dev)
 
@@ -465,7 +468,7 @@ def _bench(
     step_copy = copy.deepcopy(base)
     step_flops = count_flops(
         lambda: measured_step(
-            step_copy, sgd(step_copy), meth, context(), EpochStats(batch, steps, dev), x, y,
+            step_copy, sgd(step_copy, True), meth, context(), EpochStats(batch, steps, dev), x, y,
             contextlib.nullcontext(),
         )
     )  # fmt: skip
@@ -473,7 +476,7 @@ def _bench(
     if has_reference:
         ref_copy = copy.deepcopy(base)
         ref_flops = count_flops(
-            lambda: reference_train_step(ref_copy, sgd(ref_copy), meth, context(), x, y)
+            lambda: reference_train_step(ref_copy, sgd(ref_copy, False), meth, context(), x, y)
         )
 
     train = _compare(batch, t_train)

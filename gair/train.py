@@ -32,6 +32,7 @@ from gair.locks import holder, release, try_lock
 from gair.methods import get_method
 from gair.methods.core import AttackResult, Method, StepContext, StepOutput
 from gair.models import model_title
+from gair.optim import SGD
 from gair.runtime import load_weights
 from gair.schedules import check_schedule, lr_at
 from gair.spec import RunSpec, parse_assignment
@@ -139,7 +140,7 @@ class EpochStats:
 # ---------------------------------------------------------------------------- one step
 def train_step(
     model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer: SGD,
     method: Method,
     ctx: StepContext,
     x: Tensor,
@@ -197,11 +198,11 @@ class Run:
         self.iteration = 0
         self._epoch_kappa: Tensor | None = None  # the last epoch's per-sample kappa
 
-    def _optimizer(self) -> torch.optim.Optimizer:
+    def _optimizer(self) -> SGD:
         s = self.spec
         if s.optimizer != "sgd":
             raise ConfigError(f"optimizer {s.optimizer!r} is unknown; valid optimizers are: sgd")
-        return torch.optim.SGD(
+        return SGD(
             self.model.parameters(),
             lr=s.lr,
             momentum=s.momentum,
