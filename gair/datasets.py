@@ -414,9 +414,9 @@ DATASETS: dict[str, DatasetInfo] = {
             _read_mnist,
             files=MNIST_FILES,
         ),
-        # An 8x8 digit shifted by 4 would lose half of itself, and digits are not mirror
-        # symmetric: one pixel of shift, no flip.
-        DatasetInfo("digits", "image", 10, 1, 8, 1, False, "digits (8x8)", 1437, 360, _read_digits),
+        # Not augmented, like MNIST: a one-pixel shift of an 8x8 digit moves an eighth of
+        # it, and with it the same AT MLP had 54% test error after 2 epochs instead of 22%.
+        DatasetInfo("digits", "image", 10, 1, 8, 0, False, "digits (8x8)", 1437, 360, _read_digits),
         DatasetInfo("moons", "points", 2, 2, 0, 0, False, "moons", 1000, 500, _read_moons),
         DatasetInfo("circles", "points", 2, 2, 0, 0, False, "circles", 1000, 500, _read_circles),
         DatasetInfo(
@@ -425,7 +425,7 @@ DATASETS: dict[str, DatasetInfo] = {
             10,
             1,
             8,
-            1,
+            0,
             False,
             "digits + pseudo-labels",
             718,

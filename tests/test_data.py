@@ -422,3 +422,22 @@ def test_generated_sets_are_cached_and_a_bad_cache_is_rebuilt(tmp_path: Path) ->
     rebuilt = data.load_dataset("moons", root=tmp_path / "a")
     assert torch.equal(fresh.x_train, rebuilt.x_train)
     assert np.load(cache)["x_train"].shape == tuple(fresh.x_train.shape)
+
+
+@pytest.mark.parametrize("name", ["digits", "digits_pseudo"])
+def test_training_on_digits_sees_the_stored_images(name: str) -> None:
+    """Digits are not augmented (like MNIST in the authors' code): a training epoch's batches
+    are the stored images, scaled, with augmentation on in the run's settings."""
+    from gair.spec import RunSpec
+    from gair.train import Run
+
+    spec = RunSpec(dataset=name, model="mlp", depth=1, width=8, method="at", epochs=1,
+                   train_subset=64, batch_size=16)  # fmt: skip
+    assert spec.augment
+    run = Run(spec, Path("unused"), log=lambda _: None)
+    batches, n = run.epoch_batches(1)
+    seen = 0
+    for index, xb, _ in batches:
+        assert torch.equal(xb, run.data.x_train[index].float() / 255)
+        seen += 1
+    assert seen == n
