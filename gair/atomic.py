@@ -51,8 +51,25 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
     write_bytes(path, text.encode())
 
 
-def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+def read_json_argument(text: str, flag: str) -> Any:
+    """A command-line argument holding JSON inline or naming a JSON file (what the workflow
+    passes); a missing file or bad JSON is a one-line error naming ``flag``."""
+    from gair.errors import ConfigError, DataError
+
+    if text.lstrip().startswith(("{", "[")):
+        raw = text
+    elif Path(text).is_file():
+        raw = Path(text).read_text()
+    else:
+        raise DataError(f"{flag} {text!r} is neither JSON nor an existing file")
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{flag} {text[:60]!r} is not valid JSON ({err})") from None
+
+
+def write_json(path: str | os.PathLike[str], obj: Any, *, sort_keys: bool = True) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=sort_keys, default=str) + "\n")
 
 
 def write_parquet(

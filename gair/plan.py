@@ -18,6 +18,7 @@ them all with :meth:`gair.spec.RunSpec.rescaled`.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -605,6 +606,7 @@ class Plan:
             }
             if entry.geometry:
                 item["geometry"] = self.geometry_file(entry.run, entry.geometry[0])
+                item["geometry_checkpoint"] = entry.geometry[1]
             if exp.get("evaluation"):
                 item["evals"] = {
                     ckpt: self.eval_file(entry.run, ckpt, exp["evaluation"])
@@ -621,17 +623,25 @@ class Plan:
             "checkpoints": exp.get("checkpoints", []),
             "columns": exp.get("columns"),
             "title": exp.get("title", name),
+            "note": self.note(name),
         }
 
+    def note(self, name: str) -> str:
+        """What a target cannot show at the config's scale (its `note`), printed under its
+        figure and in its report caption; empty where the config says nothing."""
+        return str(self.config["experiments"].get(name, {}).get("note") or "")
+
     def audit_meta(self, table: str) -> dict[str, dict[str, Any]]:
-        """What `python -m gair audit` reads: evaluation file -> {method, seed, checkpoint},
-        the method being the run label (the table's row name)."""
+        """What `python -m gair audit` reads: evaluation file -> {method, seed, checkpoint,
+        metrics}, the method being the run label (the table's row name), metrics the run's
+        metrics file (for the figure's footer)."""
         meta = {}
         for _, label, entry in self.entries(table):
             for ckpt in self.config["audit"]["checkpoints"]:
                 path = self.eval_file(entry.run, ckpt, self.audit[table])
                 shown = run_label(label, self.runs[entry.run].method)
-                meta[path] = {"method": shown, "seed": entry.seed, "checkpoint": ckpt}
+                meta[path] = {"method": shown, "seed": entry.seed, "checkpoint": ckpt,
+                              "metrics": f"{self.run_dir(entry.run)}/metrics.parquet"}  # fmt: skip
         return meta
 
     def audit_outputs(self, table: str) -> list[str]:
@@ -663,17 +673,45 @@ class Plan:
     def spec_file(self, run: str) -> str:
         return f"{self.results}/specs/{run}.json"
 
-    def write_specs(self) -> None:
-        """Write every run's resolved spec to :meth:`spec_file` (atomically, where it
-        changed): what `python -m gair train --spec` reads."""
+    def job_inputs(self) -> dict[str, Any]:
+        """Every file a job reads its settings from, path -> content: each run's resolved
+        spec (what `python -m gair train --spec` reads), and each figure's, table's, audit's,
+        budget's and the published target's manifest (what their `--manifest` or `--meta`
+        reads). Job commands name these files instead of carrying their JSON inline."""
+        files: dict[str, Any] = {
+            self.spec_file(run): spec.to_dict() for run, spec in self.runs.items()
+        }
+        for name in self.experiments:
+            files[self.manifest_file(name)] = self.manifest(name)
+        for table in self.audit:
+            files[self.manifest_file(f"audit_{table}")] = self.audit_meta(table)
+        if self.preflight:
+            for name in self.experiments:
+                files[self.manifest_file(f"budget_{name}")] = self.budget_manifest(name)
+        if self.config.get("published", {}).get("models"):
+            files[self.manifest_file("published")] = self.published_manifest()
+        return files
+
+    def write_job_inputs(self) -> None:
+        """Write :meth:`job_inputs` (atomically, only the files whose content changed)."""
         from gair.atomic import write_text
 
-        for run, spec in self.runs.items():
-            path = Path(self.spec_file(run))
-            text = json.dumps(spec.to_dict(), sort_keys=True, indent=1) + "\n"
+        for name, content in self.job_inputs().items():
+            path = Path(name)
+            text = json.dumps(content, indent=1) + "\n"  # key order is label order
             if not path.is_file() or path.read_text() != text:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_text(path, text)
+
+    def manifest_file(self, name: str) -> str:
+        return f"{self.results}/manifests/{name}.json"
+
+    @staticmethod
+    def digest(content: Any) -> str:
+        """A short hash of a manifest: a job parameter, so that a changed manifest reruns
+        the job although its command only names the file."""
+        text = json.dumps(content, default=str)  # key order matters: labels are drawn in it
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
 
     # ------------------------------------------------------------------ job arguments
     def evaluate_args(self, evaluation: str) -> str:

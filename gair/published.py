@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gair.atomic import read_json_argument
 from gair.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:  # torch is imported where it is used: the plan reads this module too
@@ -384,12 +385,13 @@ def cli(argv: list[str]) -> int:
     ex.add_argument("--checkpoint", required=True)
     ex.add_argument("--out", required=True)
     rp = sub.add_parser("report", help="the table and figure of every evaluated model")
-    rp.add_argument("--manifest", required=True, help="JSON from the workflow")
+    rp.add_argument("--manifest", required=True, help="JSON text or file from the workflow")
     rp.add_argument("--table", required=True, help="table prefix")
     rp.add_argument("--figure", required=True, help="figure prefix")
     args = parser.parse_args(argv)
     if args.what == "report":
-        frame = write_report(json.loads(args.manifest), args.table, args.figure)
+        manifest = read_json_argument(args.manifest, "--manifest")
+        frame = write_report(manifest, args.table, args.figure)
         print(f"published: {len(frame)} models -> {args.table}.md, {args.figure}.png")
         return 0
     if args.what == "export":

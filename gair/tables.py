@@ -18,7 +18,6 @@ Outputs: ``PREFIX.csv`` (one row per method, checkpoint and attack), ``PREFIX.md
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from gair import report
+from gair.atomic import read_json_argument
 from gair.errors import ConfigError, DataError
 from gair.paper_numbers import TABLE3_OTHERS, paper_number
 
@@ -37,11 +37,7 @@ COLUMNS = [
 
 def load_manifest(text: str) -> dict[str, Any]:
     """A manifest given inline (JSON text) or as a path to a JSON file."""
-    raw = text if text.lstrip().startswith("{") else Path(text).read_text()
-    try:
-        manifest = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"--manifest is not valid JSON ({err})") from None
+    manifest = read_json_argument(text, "--manifest")
     if not isinstance(manifest, dict) or "groups" not in manifest:
         raise ConfigError("--manifest has no 'groups': it must come from the workflow")
     return manifest

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gair.plan import Plan, load_config
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
 
@@ -197,13 +199,19 @@ def test_audit_and_tradeoff_commands(workdir: Path) -> None:
         line for line in out.splitlines() if "gair evaluate" in line and "autoattack" in line
     ]
     assert len(with_aa) == 60 + 78 and all("--aa-version standard" in line for line in with_aa)
-    audit = re.findall(r"gair audit --evals (.*?) --meta '(\{.*?\})' --baseline (\S+)", out)
+    audit = re.findall(r"gair audit --evals (.*?) --meta (\S+) --baseline (\S+)", out)
     assert sorted(b for _, _, b in audit) == ["AT", "TRADES"]
+    # The meta file is written when the workflow starts (not by a dry run): its content is
+    # the plan's, so read it from the same config.
+    inputs = Plan(load_config([unlabeled])).job_inputs()
+    metas = []
     for evals, meta, _ in audit:
-        files, entries = evals.split(), json.loads(meta)
+        assert re.fullmatch(r"\S+/manifests/audit_table[12]\.json", meta)
+        files, entries = evals.split(), inputs[meta]
         assert sorted(files) == sorted(entries)
         assert {e["checkpoint"] for e in entries.values()} == {"best", "last"}
-    labels = {e["method"] for _, meta, _ in audit for e in json.loads(meta).values()}
+        metas.append(entries)
+    labels = {e["method"] for entries in metas for e in entries.values()}
     assert labels == {"AT", "FAT", "GAIRAT", "GAIR-FAT", "TRADES", "GAIR-TRADES"}
     trade = re.findall(r"gair evaluate .*--attacks natural,pgd20,autoattack --eps 0.031 .*", out)
     assert len(trade) == 78

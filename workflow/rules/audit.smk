@@ -25,7 +25,8 @@ for _table, _baseline in config["audit"]["tables"].items():
                 category="Audit",
             ),
         params:
-            meta=json.dumps(PLAN.audit_meta(_table)),
+            meta=PLAN.manifest_file(f"audit_{_table}"),
+            meta_digest=PLAN.digest(PLAN.audit_meta(_table)),
             baseline=_baseline,
             prefix=lambda wildcards, output: output.csv[: -len(".csv")],
             figure=lambda wildcards, output: output.pdf[: -len(".pdf")],
@@ -36,7 +37,7 @@ for _table, _baseline in config["audit"]["tables"].items():
         conda:
             "../envs/gair.yaml"
         shell:
-            "{params.gair} audit --evals {input.evals} --meta {params.meta:q} "
+            "{params.gair} audit --evals {input.evals} --meta {params.meta} "
             "--baseline {params.baseline:q} --out-prefix {params.prefix} "
             "--figure {params.figure} > {log} 2>&1"
 

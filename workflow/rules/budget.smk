@@ -11,7 +11,8 @@ for _name in PLAN.config["experiments"]:
             PLAN.budget_outputs(_name),
         params:
             name=_name,
-            manifest=json.dumps(PLAN.budget_manifest(_name)),
+            manifest=PLAN.manifest_file(f"budget_{_name}"),
+            manifest_digest=PLAN.digest(PLAN.budget_manifest(_name)),
             prefix=lambda wildcards, output: output[0][: -len(".csv")],
             gair=GAIR,
         log:
@@ -20,7 +21,7 @@ for _name in PLAN.config["experiments"]:
         conda:
             "../envs/gair.yaml"
         shell:
-            "{params.gair} budget {params.name} --manifest {params.manifest:q} "
+            "{params.gair} budget {params.name} --manifest {params.manifest} "
             "--out {params.prefix} > {log} 2>&1"
 
 

@@ -24,7 +24,9 @@ for _name in PLAN.figure_tables:
             tex=f"{RESULTS}/tables/{_name}.tex",
         params:
             name=_name,
-            manifest=json.dumps(PLAN.manifest(_name)),
+            manifest=PLAN.manifest_file(_name),
+            manifest_digest=PLAN.digest(PLAN.manifest(_name)),
+            note=PLAN.note(_name),
             figure=lambda wildcards, output: output.pdf[: -len(".pdf")],
             table=lambda wildcards, output: output.csv[: -len(".csv")],
             gair=GAIR,
@@ -34,7 +36,7 @@ for _name in PLAN.figure_tables:
         conda:
             "../envs/gair.yaml"
         shell:
-            "({params.gair} figure {params.name} --manifest {params.manifest:q} "
+            "({params.gair} figure {params.name} --manifest {params.manifest} "
             "--out {params.figure} && "
-            "{params.gair} table {params.name} --manifest {params.manifest:q} "
+            "{params.gair} table {params.name} --manifest {params.manifest} "
             "--out {params.table}) > {log} 2>&1"

@@ -16,7 +16,9 @@ for _fig in PLAN.figures:
             panels=f"{FIGDIR}/{_fig}.json",
         params:
             name=_fig,
-            manifest=json.dumps(PLAN.manifest(_fig)),
+            manifest=PLAN.manifest_file(_fig),
+            manifest_digest=PLAN.digest(PLAN.manifest(_fig)),
+            note=PLAN.note(_fig),
             prefix=lambda wildcards, output: output.pdf[: -len(".pdf")],
             gair=GAIR,
         log:
@@ -25,7 +27,7 @@ for _fig in PLAN.figures:
         conda:
             "../envs/gair.yaml"
         shell:
-            "{params.gair} figure {params.name} --manifest {params.manifest:q} "
+            "{params.gair} figure {params.name} --manifest {params.manifest} "
             "--out {params.prefix} > {log} 2>&1"
 
 

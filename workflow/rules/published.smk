@@ -33,7 +33,8 @@ rule published:
     output:
         PLAN.published_outputs(),
     params:
-        manifest=json.dumps(PLAN.published_manifest()),
+        manifest=PLAN.manifest_file("published"),
+        manifest_digest=PLAN.digest(PLAN.published_manifest()),
         figure=lambda wildcards, output: output[0][: -len(".pdf")],
         table=lambda wildcards, output: output[3][: -len(".csv")],
         gair=GAIR,
@@ -43,5 +44,5 @@ rule published:
     conda:
         "../envs/gair.yaml"
     shell:
-        "{params.gair} published report --manifest {params.manifest:q} "
+        "{params.gair} published report --manifest {params.manifest} "
         "--figure {params.figure} --table {params.table} > {log} 2>&1"

@@ -16,7 +16,9 @@ for _table in PLAN.tables:
             tex=f"{RESULTS}/tables/{_table}.tex",
         params:
             name=_table,
-            manifest=json.dumps(PLAN.manifest(_table)),
+            manifest=PLAN.manifest_file(_table),
+            manifest_digest=PLAN.digest(PLAN.manifest(_table)),
+            note=PLAN.note(_table),
             prefix=lambda wildcards, output: output.csv[: -len(".csv")],
             gair=GAIR,
         log:
@@ -25,7 +27,7 @@ for _table in PLAN.tables:
         conda:
             "../envs/gair.yaml"
         shell:
-            "{params.gair} table {params.name} --manifest {params.manifest:q} "
+            "{params.gair} table {params.name} --manifest {params.manifest} "
             "--out {params.prefix} > {log} 2>&1"
 
 
