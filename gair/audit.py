@@ -23,7 +23,6 @@ Accuracies are in percent and gains in percentage points throughout (the report 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,7 +32,8 @@ from typing import Any
 import pandas as pd
 
 from gair import evaluation_attacks, report
-from gair.errors import ConfigError, DataError
+from gair.atomic import read_json_argument
+from gair.errors import ConfigError
 
 CHECKPOINT_ORDER = ["best", "last"]
 PGD = "pgd20"
@@ -43,17 +43,7 @@ FRACTION = "surviving_fraction"
 # ------------------------------------------------------------------------------ inputs
 def read_meta(source: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """The meta mapping (JSON text or a JSON file): eval file -> {method, seed, checkpoint}."""
-    text = str(source)
-    if text.lstrip().startswith("{"):
-        raw = text
-    elif Path(text).is_file():
-        raw = Path(text).read_text()
-    else:
-        raise DataError(f"meta file {text!r} does not exist")
-    try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"meta {text[:60]!r} is not valid JSON ({err})") from None
+    meta = read_json_argument(str(source), "--meta")
     if not isinstance(meta, dict):
         raise ConfigError("meta must map each evaluation file to {method, seed, checkpoint}")
     out = {}
@@ -72,6 +62,8 @@ def read_meta(source: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
             "seed": seed,
             "checkpoint": str(entry["checkpoint"]),
         }
+        if entry.get("metrics"):  # optional: the run's metrics file, for the figure's footer
+            out[os.path.normpath(path)]["metrics"] = str(entry["metrics"])
     return out
 
 
@@ -195,11 +187,13 @@ def _display(table: pd.DataFrame, baseline: str) -> tuple[list[str], list[list[s
     return header, rows
 
 
-def to_markdown(table: pd.DataFrame, *, baseline: str) -> str:
+def to_markdown(table: pd.DataFrame, *, baseline: str, note: str = "") -> str:
+    """The audit table in Markdown; ``note`` says what was trained (report.trained_note)."""
     header, rows = _display(table, baseline)
     lines = [
         "# Robustness audit",
         "",
+        *report.trained_lines(note),
         "Test accuracy (%) under each attack, median ± std over seeds. Worst case: a point counts"
         " only if it survives every attack evaluated on it. Gain: median minus the median of "
         f"`{baseline}` at the same checkpoint, in percentage points. The last column is the "
@@ -224,49 +218,67 @@ def to_latex(table: pd.DataFrame, *, baseline: str) -> str:
     return "\n".join(lines)
 
 
-def write_tables(table: pd.DataFrame, prefix: str | Path, *, baseline: str) -> list[Path]:
+def write_tables(
+    table: pd.DataFrame, prefix: str | Path, *, baseline: str, note: str = ""
+) -> list[Path]:
     """Write PREFIX.csv (unformatted numbers), PREFIX.md and PREFIX.tex; their paths."""
     return report.write_table_files(
         prefix,
         csv=table.to_csv(index=False, float_format="%.6g"),
-        md=to_markdown(table, baseline=baseline),
+        md=to_markdown(table, baseline=baseline, note=note),
         tex=to_latex(table, baseline=baseline),
     )
 
 
 # ------------------------------------------------------------------------------ figure
-def plot_audit(table: pd.DataFrame, *, baseline: str) -> Any:
-    """Per method, its PGD-20 gain beside its AutoAttack gain over the baseline.
+def gain_spread(table: pd.DataFrame, attack: str, baseline: str) -> pd.Series:
+    """One standard deviation of a gain over seeds: the method's and the baseline's std at
+    the same checkpoint combined as for a difference of independent runs,
+    sqrt(std_m^2 + std_b^2); 0 where either has one seed (no spread is known)."""
+    col = f"{attack}_std"
+    if col not in table:
+        return pd.Series(0.0, index=table.index)
+    base = table[table["method"] == baseline].set_index("checkpoint")[col]
+    combined = (table[col] ** 2 + table["checkpoint"].map(base) ** 2) ** 0.5
+    return combined.fillna(0.0)
+
+
+def plot_audit(table: pd.DataFrame, *, baseline: str, footer: str = "") -> Any:
+    """Per method, its PGD-20 gain beside its AutoAttack gain over the baseline, with one
+    std over seeds as error bars (:func:`gain_spread`).
 
     One panel per checkpoint kind; bars in percentage points, the surviving fraction written
-    above each pair. Returns a matplotlib Figure (no pyplot state is touched).
+    above each pair; ``footer`` says what was trained. Returns a matplotlib Figure (no
+    pyplot state is touched).
     """
     from matplotlib.figure import Figure
+
+    from gair import style
 
     gains = gain_attacks(table)
     others = table[table["method"] != baseline]
     checkpoints = list(dict.fromkeys(table["checkpoint"]))
-    fig = Figure(figsize=(3.2 * max(1, len(checkpoints)) + 1.0, 3.4), layout="constrained")
+    fig = Figure(figsize=(3.4 * max(1, len(checkpoints)) + 2.4, 3.8), layout="constrained")
     axes = fig.subplots(1, max(1, len(checkpoints)), squeeze=False)[0]
-    colours = {PGD: "#1f77b4", "autoattack": "#d62728", "autoattack_cheap": "#ff7f0e"}
+    colours = dict(zip(gains, ("#1f77b4", "#ff7f0e"), strict=False))
     width = 0.8 / max(1, len(gains))
     for ax, checkpoint in zip(axes, checkpoints or [""], strict=False):
         part = others[others["checkpoint"] == checkpoint]
         methods = list(part["method"])
         ax.axhline(0.0, color="black", linewidth=0.8)
-        ax.margins(y=0.12)  # room for the fraction written above the bars
+        ax.margins(y=0.15)  # room for the fraction written above the bars
+        tops = pd.Series(0.0, index=part.index)
         for k, attack in enumerate(gains):
             xs = [i + (k - (len(gains) - 1) / 2) * width for i in range(len(methods))]
-            heights = part[f"gain_{attack}"].fillna(0.0).tolist()
+            heights = part[f"gain_{attack}"].fillna(0.0)
+            errors = gain_spread(table, attack, baseline).loc[part.index]
             ax.bar(
-                xs,
-                heights,
-                width=width,
-                color=colours.get(attack, "#7f7f7f"),
-                label=f"{report.attack_title(attack)} gain",
-            )
+                xs, heights.tolist(), width=width, yerr=errors.tolist(), capsize=2,
+                color=colours.get(attack, "#7f7f7f"), label=f"{report.attack_title(attack)} gain",
+                error_kw={"linewidth": 0.8},
+            )  # fmt: skip
+            tops = tops.combine(heights + errors, max)
         if FRACTION in part and len(gains) > 1:
-            tops = part[[f"gain_{a}" for a in gains]].max(axis=1).fillna(0.0)
             for i, (frac, top) in enumerate(zip(part[FRACTION], tops, strict=True)):
                 if not math.isnan(frac):
                     ax.annotate(
@@ -278,13 +290,14 @@ def plot_audit(table: pd.DataFrame, *, baseline: str) -> Any:
                         fontsize=8,
                     )
         ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right")
-        ax.set_title(f"{checkpoint} checkpoint" if checkpoint else "")
-        ax.set_ylabel(f"gain over {baseline} (pp)")
+        ax.set_title(f"{checkpoint} checkpoint" if checkpoint else "", fontsize=9)
+        if ax is axes[0]:
+            ax.set_ylabel(f"gain over {baseline} (pp)\nmedian, std over seeds")
         if not methods:
             ax.text(0.5, 0.5, f"no method besides {baseline}", ha="center", transform=ax.transAxes)
-    axes[0].legend(fontsize=8, loc="best")
-    fig.suptitle("How much of the PGD-20 gain survives AutoAttack", fontsize=10)
-    return fig
+    style.legend_figure(fig, *style.unique_handles([axes[0]]))
+    robust = report.attack_title(gains[-1]) if len(gains) > 1 else "AutoAttack"
+    return style.finish(fig, f"How much of the PGD-20 gain survives {robust}", footer)
 
 
 # ------------------------------------------------------------------------------ command line
@@ -301,11 +314,14 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--out-prefix", required=True, help="e.g. results/tables/audit")
     parser.add_argument("--figure", help="figure prefix, e.g. figures/audit (PDF and PNG)")
     args = parser.parse_args(argv)
-    long = collect(args.evals, read_meta(args.meta))
+    meta = read_meta(args.meta)
+    long = collect(args.evals, meta)
     table = audit_table(long, baseline=args.baseline)
-    written = write_tables(table, args.out_prefix, baseline=args.baseline)
+    note = report.trained_note(dict.fromkeys(m["metrics"] for m in meta.values() if "metrics" in m))
+    written = write_tables(table, args.out_prefix, baseline=args.baseline, note=note)
     if args.figure:
-        written += report.save_figure(plot_audit(table, baseline=args.baseline), args.figure)
+        figure = plot_audit(table, baseline=args.baseline, footer=note)
+        written += report.save_figure(figure, args.figure)
     print(f"audit: {len(table)} rows ({table['method'].nunique()} methods) -> ", end="")
     print(", ".join(str(p) for p in written))
     return 0

@@ -28,17 +28,17 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from gair import evaluation_attacks, report
+from gair import evaluation_attacks, report, style
 from gair.errors import ConfigError, DataError
 from gair.tables import load_manifest
 
-RED = "#d62728"
-# Distinct colours for methods that are not a sweep (colour-blind friendly order).
-CYCLE = ["#1f77b4", "#e6b800", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#ff7f0e", "#7f7f7f"]
 SEED_KEYS = ["method", "checkpoint", "attack"]
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+# Methods drawn as the red baseline when a figure compares others with them.
+BASELINE_METHODS = ("at", "st", "fat", "trades", "mart")
 
 
 # Figure name (the workflow target) -> the function that draws it from its manifest.
@@ -57,72 +57,159 @@ def figure(name: str) -> Callable[[Callable[[dict[str, Any]], Figure]], Callable
 
 # ------------------------------------------------------------------------------ data
 class Curves:
-    """One run's per-epoch metrics and its resolved spec, under its figure label."""
+    """One label's runs (every seed) and the first seed's resolved spec."""
 
-    def __init__(self, label: str, item: dict[str, Any]) -> None:
+    def __init__(self, label: str, items: list[dict[str, Any]]) -> None:
+        if not items:
+            raise ConfigError(f"run label {label!r} has no runs in the manifest")
         self.label = label
-        self.item = item
-        self.spec, self.metrics = report.read_metrics(item["metrics"])
+        self.items = items
+        self.item = items[0]
+        loaded = [report.read_metrics(item["metrics"]) for item in items]
+        self.spec = loaded[0][0]
+        self.frames = [frame for _, frame in loaded]
+        self.metrics = self.frames[0]
 
-    def curve(self, column: str, accuracy: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """(epochs, values) of one metrics column, NaN epochs dropped; errors in percent."""
-        frame = self.metrics[["epoch", column]].dropna()
-        values = frame[column].to_numpy(dtype=float)
-        if column.endswith("_err"):
-            values = 100.0 * (1.0 - values) if accuracy else 100.0 * values
-        return frame["epoch"].to_numpy(), values
+    @property
+    def seeds(self) -> int:
+        return len(self.items)
+
+    def curve(
+        self, column: str, accuracy: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(epochs, median over seeds, std over seeds) of one metrics column, epochs without
+        a value dropped; errors in percent (``accuracy``: 100 - error). The std is 0 where
+        one seed holds the epoch (gair.report.seed_stats, drawn by report.spread)."""
+        parts = []
+        for seed, frame in enumerate(self.frames):
+            if column not in frame:
+                continue
+            part = frame[["epoch", column]].dropna()
+            values = part[column].to_numpy(dtype=float)
+            if column.endswith("_err"):
+                values = 100.0 * (1.0 - values) if accuracy else 100.0 * values
+            parts.append(pd.DataFrame({"epoch": part["epoch"], "seed": seed, "value": values}))
+        if not parts:
+            empty = np.array([], dtype=float)
+            return empty, empty, empty
+        stats = report.seed_stats(pd.concat(parts), ["epoch"], value="value")
+        stats = stats.sort_values("epoch")
+        std = np.array([report.spread(v) for v in stats["std"]], dtype=float)
+        return stats["epoch"].to_numpy(), stats["median"].to_numpy(dtype=float), std
+
+    def model_title(self) -> str:
+        frame = self.metrics
+        return (
+            str(frame["model_title"].iloc[-1])
+            if "model_title" in frame
+            else str(self.spec.get("model"))
+        )
+
+
+def network_label(run: Curves) -> str:
+    """A label that names a network, with the network the run really trained where the two
+    differ (a smoke config trains an MLP as "ResNet-18")."""
+    title = run.model_title()
+    if run.label in title:  # "ResNet-18" trained as "ResNet-18 (width 4)"
+        return title
+    return run.label if title in run.label else f"{run.label} (as {title})"
 
 
 def runs_of(manifest: dict[str, Any], group: str) -> list[Curves]:
-    """The runs of one group (first seed of each label), in config order."""
+    """The runs of one group (every seed of each label), in config order."""
     groups = manifest["groups"]
     if group not in groups:
         raise ConfigError(
             f"figure {manifest.get('name')!r} needs a run group {group!r}; "
             f"the config gives: {', '.join(groups) or 'none'}"
         )
-    return [Curves(label, items[0]) for label, items in groups[group].items()]
+    return [Curves(label, items) for label, items in groups[group].items()]
 
 
 def all_runs(manifest: dict[str, Any]) -> list[Curves]:
     return [run for group in manifest["groups"] for run in runs_of(manifest, group)]
 
 
-def sweep_colors(n: int, cmap: str = "Blues") -> list[Any]:
-    """n shades of one colour map, darkest first (the paper's dark-to-light sweeps)."""
-    colors = plt.get_cmap(cmap)
-    return [colors(v) for v in np.linspace(0.9, 0.4, n)] if n > 1 else [colors(0.75)]
+def baseline_colors(runs: list[Curves], plot: dict[str, Any]) -> dict[str, Any]:
+    """Configured colours, red for the first run of a baseline method, distinct colours for
+    the rest (gair.style)."""
+    baselines = [r.label for r in runs if r.spec.get("method") in BASELINE_METHODS]
+    return style.assign([r.label for r in runs], baselines[:1], plot.get("colors"))
 
 
-def method_colors(runs: list[Curves], plot: dict[str, Any]) -> dict[str, Any]:
-    """Configured colours, else red for AT-like baselines and a fixed cycle for the rest."""
-    given = plot.get("colors", {})
-    out, k = {}, 0
-    for run in runs:
-        if run.label in given:
-            out[run.label] = given[run.label]
-        elif run.spec.get("method") in ("at", "st") and RED not in out.values():
-            out[run.label] = RED
-        else:
-            out[run.label] = CYCLE[k % len(CYCLE)]
-            k += 1
-    return out
+def sweep_colors(
+    base: list[Curves], sweep: list[Curves], plot: dict[str, Any], cmap: str = style.SWEEP_CMAP
+) -> dict[str, Any]:
+    """The baseline runs red (other base runs in colours far from the sweep's), a sweep of one
+    setting in shades of ``cmap``, darkest first."""
+    shades = style.sweep(len(sweep), cmap)
+    baselines = [r.label for r in base if r.spec.get("method") in BASELINE_METHODS]
+    colors = style.assign([r.label for r in base], baselines[:1], plot.get("colors"), shades)
+    colors.update(zip([r.label for r in sweep], shades, strict=True))
+    return colors
 
 
-def _finish(fig: Figure, title: str, runs: list[Curves]) -> Figure:
-    fig.suptitle(title, fontsize=11)
-    if runs:
-        note = report.trained_note(r.item["metrics"] for r in runs)
-        fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=7, color="0.35")
-    return fig
+def _finish(fig: Figure, title: str, runs: list[Curves], manifest: dict[str, Any]) -> Figure:
+    footer = report.trained_note(item["metrics"] for r in runs for item in r.items)
+    return style.finish(fig, title, footer, str(manifest.get("note") or ""))
 
 
-def _legend(ax: Axes, **kwargs: Any) -> None:
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, frameon=False, **kwargs)
+def run_key(
+    colors: dict[str, Any],
+    runs: list[Curves],
+    marker: bool = True,
+    names: Callable[[Curves], str] | None = None,
+) -> tuple[list[Any], list[str]]:
+    """Legend entries naming each run by its colour (and marker); ``names`` gives a run's
+    legend text (default its label)."""
+    handles = [
+        Line2D([], [], color=colors[r.label], linewidth=1.4,
+               marker=marker_of(colors, r.label) if marker else None, markersize=4)
+        for r in runs
+    ]  # fmt: skip
+    return handles, [names(r) if names else r.label for r in runs]
+
+
+def marker_of(colors: dict[str, Any], label: str) -> str:
+    """A run's marker: by its place among a figure's colours, so that lines and legend agree."""
+    return style.MARKERS[list(colors).index(label) % len(style.MARKERS)]
+
+
+def joined(*keys: tuple[list[Any], list[str]]) -> tuple[list[Any], list[str]]:
+    handles: list[Any] = []
+    labels: list[str] = []
+    for h, lab in keys:
+        handles += h
+        labels += lab
+    return handles, labels
 
 
 # ------------------------------------------------------------------------------ panels
+def draw(
+    ax: Axes,
+    run: Curves,
+    column: str,
+    color: Any,
+    *,
+    accuracy: bool = False,
+    linestyle: str = "-",
+    marker: str | None = None,
+    label: str | None = None,
+) -> None:
+    """One run's curve: the median over seeds, a band of one std where seeds are several.
+    The line's gid is the run's label (tests count colours per run)."""
+    x, y, std = run.curve(column, accuracy=accuracy)
+    if not len(x):
+        return
+    (line,) = ax.plot(
+        x, y, linestyle=linestyle, color=color, marker=marker, markersize=3, linewidth=1.2,
+        label=label or run.label,
+    )  # fmt: skip
+    line.set_gid(run.label)
+    if run.seeds > 1:
+        style.band(ax, x, y, std, color)
+
+
 def plot_curves(
     ax: Axes,
     runs: list[Curves],
@@ -132,15 +219,12 @@ def plot_curves(
     accuracy: bool = False,
     linestyle: str = "-",
     label_suffix: str = "",
-    marker: str | None = None,
+    markers: bool = True,
 ) -> None:
     for run in runs:
-        x, y = run.curve(column, accuracy=accuracy)
-        if len(x):
-            ax.plot(
-                x, y, linestyle=linestyle, color=colors[run.label], marker=marker, markersize=3,
-                label=f"{run.label}{label_suffix}", linewidth=1.2,
-            )  # fmt: skip
+        marker = marker_of(colors, run.label) if markers else None
+        draw(ax, run, column, colors[run.label], accuracy=accuracy, linestyle=linestyle,
+             marker=marker, label=f"{run.label}{label_suffix}")  # fmt: skip
     _epoch_axis(ax)
 
 
@@ -148,6 +232,21 @@ def _epoch_axis(ax: Axes) -> None:
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
+
+
+def lr_changes(run: Curves) -> list[int]:
+    """The epochs at which a run's learning rate changed (from the first seed's metrics)."""
+    frame = run.metrics[["epoch", "lr"]].dropna() if "lr" in run.metrics else None
+    if frame is None or len(frame) < 2:
+        return []
+    lr = frame["lr"].to_numpy(dtype=float)
+    epochs = frame["epoch"].to_numpy()
+    return [int(epochs[i]) for i in range(1, len(lr)) if not math.isclose(lr[i], lr[i - 1])]
+
+
+def mark_lr_changes(ax: Axes, epochs: list[int]) -> None:
+    for epoch in epochs:
+        ax.axvline(epoch, color="0.6", linestyle=":", linewidth=0.9, zorder=0)
 
 
 def weight_values(spec: dict[str, Any], kappa: np.ndarray) -> np.ndarray:
@@ -177,97 +276,111 @@ def plot_weights(ax: Axes, runs: list[Curves], colors: dict[str, Any]) -> None:
     for run in runs:
         steps = int(run.spec.get("steps", 10))
         kappa = np.arange(steps + 1)
-        ax.plot(kappa, weight_values(run.spec, kappa), marker="o", markersize=3,
-                color=colors[run.label], label=run.label, linewidth=1.2)  # fmt: skip
+        (line,) = ax.plot(
+            kappa, weight_values(run.spec, kappa), marker=marker_of(colors, run.label),
+            markersize=3, color=colors[run.label], label=run.label, linewidth=1.2,
+        )  # fmt: skip
+        line.set_gid(run.label)
     ax.set_xlabel(r"geometry value $\kappa$")
     ax.set_ylabel(r"weight $\omega$")
-    ax.set_title("weight assignment functions", fontsize=9)
+    ax.set_title("weight assignment functions", fontsize=style.PANEL_TITLE_SIZE)
     ax.grid(alpha=0.3)
-    _legend(ax)
 
 
 def _test_panels(axes: list[Axes], runs: list[Curves], colors: dict[str, Any]) -> None:
     """Natural and PGD-20 test accuracy per epoch (Figs. 12-20)."""
     plot_curves(axes[0], runs, colors, "test_nat_err", accuracy=True)
     axes[0].set_ylabel("natural test accuracy (%)")
-    axes[0].set_title("natural test data", fontsize=9)
+    axes[0].set_title("natural test data", fontsize=style.PANEL_TITLE_SIZE)
     plot_curves(axes[1], runs, colors, "test_pgd20_err", accuracy=True)
     axes[1].set_ylabel("PGD-20 test accuracy (%)")
-    axes[1].set_title("PGD-20 test data", fontsize=9)
-    _legend(axes[1])
+    axes[1].set_title("PGD-20 test data", fontsize=style.PANEL_TITLE_SIZE)
 
 
 # ------------------------------------------------------------------------------ figures
-def _capacity_panels(manifest: dict[str, Any], split: bool) -> Figure:
+def _model_of(runs: list[Curves]) -> str:
+    titles = list(dict.fromkeys(r.model_title() for r in runs))
+    return titles[0] if len(titles) == 1 else "one network"
+
+
+def _capacity_panels(manifest: dict[str, Any], split: bool) -> tuple[Figure, list[Curves]]:
     networks = runs_of(manifest, "networks")
     eps_runs = runs_of(manifest, "eps")
     st = runs_of(manifest, "st") if "st" in manifest["groups"] else []
-    net_colors = dict(zip([r.label for r in networks], CYCLE, strict=False))
-    net_colors.update({r.label: RED for r in st})
+    net_colors = style.assign([r.label for r in [*st, *networks]], [r.label for r in st])
     eps_colors = dict(
-        zip([r.label for r in eps_runs], sweep_colors(len(eps_runs), "viridis"), strict=True)
+        zip([r.label for r in eps_runs], style.sweep(len(eps_runs), style.EPS_CMAP), strict=True)
     )
+    eps_what = rf"AT on {_model_of(eps_runs)}, different $\epsilon_{{train}}$"
+    st_key = (
+        [Line2D([], [], color="0.25", linestyle=":")], ["ST: natural test error"]
+    ) if st else ([], [])  # fmt: skip
     if split:  # Figs. 5, 6: natural and adversarial training error in separate panels
-        fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), squeeze=False)
-        rows = [(networks, net_colors, "networks"), (eps_runs, eps_colors, "ResNet-18, eps_train")]
+        fig = style.new_figure(11, 7.5)
+        axes = fig.subplots(2, 2, squeeze=False)
+        rows = [
+            (networks, net_colors, "AT on networks of growing size"),
+            (eps_runs, eps_colors, eps_what),
+        ]
         for i, (runs, colors, what) in enumerate(rows):
             plot_curves(axes[i][0], runs, colors, "train_nat_err")
             if i == 0 and st:
                 plot_curves(axes[i][0], st, colors, "train_nat_err")
-                plot_curves(
-                    axes[i][0], st, colors, "test_nat_err", linestyle=":", label_suffix=" (test)"
-                )
-            axes[i][0].set_title(f"natural training error: {what}", fontsize=9)
+                plot_curves(axes[i][0], st, colors, "test_nat_err", linestyle=":")
+            axes[i][0].set_title(f"natural training error: {what}", fontsize=style.PANEL_TITLE_SIZE)
             plot_curves(axes[i][1], runs, colors, "train_adv_err", linestyle="--")
-            axes[i][1].set_title(f"PGD-10 training error: {what}", fontsize=9)
+            axes[i][1].set_title(f"PGD-10 training error: {what}", fontsize=style.PANEL_TITLE_SIZE)
             for ax in axes[i]:
                 ax.set_ylabel("error (%)")
-            _legend(axes[i][0])
-            _legend(axes[i][1])
+            shown = [*st, *runs] if i == 0 else runs
+            key = run_key(colors, shown, names=network_label if i == 0 else None)
+            style.legend_right(axes[i][1], *joined(key, st_key if i == 0 else ([], [])))
     else:  # Fig. 2: solid natural, dashed PGD-10 training error
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), squeeze=False)
+        fig = style.new_figure(12, 4.2)
+        axes = fig.subplots(1, 2, squeeze=False)
+        lines = style.style_key({"natural training error": "-", "PGD-10 training error": "--"})
         for ax, runs, colors, what in (
-            (axes[0][0], networks, net_colors, "AT on different networks"),
-            (axes[0][1], eps_runs, eps_colors, r"AT on ResNet-18, different $\epsilon_{train}$"),
+            (axes[0][0], networks, net_colors, "AT on networks of growing size"),
+            (axes[0][1], eps_runs, eps_colors, eps_what),
         ):
             plot_curves(ax, runs, colors, "train_nat_err")
             plot_curves(ax, runs, colors, "train_adv_err", linestyle="--", label_suffix=" (PGD-10)")
-            ax.set_title(what, fontsize=9)
+            ax.set_title(what, fontsize=style.PANEL_TITLE_SIZE)
             ax.set_ylabel("training error (%)")
         if st:
             plot_curves(axes[0][0], st, net_colors, "train_nat_err")
             plot_curves(
                 axes[0][0], st, net_colors, "test_nat_err", linestyle=":", label_suffix=" (test)"
             )
-        _legend(axes[0][0])
-        _legend(axes[0][1])
-    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
-    return fig
+        nets = run_key(net_colors, [*st, *networks], names=network_label)
+        style.legend_right(axes[0][0], *joined(nets, lines, st_key))
+        style.legend_right(axes[0][1], *joined(run_key(eps_colors, eps_runs), lines))
+    return fig, [*networks, *eps_runs, *st]
 
 
 @figure("fig2")
 def fig2(manifest: dict[str, Any]) -> Figure:
     """Fig. 2: natural (solid) and PGD-10 (dashed) training error; networks left, eps right."""
-    fig = _capacity_panels(manifest, split=False)
-    return _finish(
-        fig, "Fig. 2: model capacity in adversarial training (CIFAR-10)", all_runs(manifest)
-    )
+    fig, runs = _capacity_panels(manifest, split=False)
+    return _finish(fig, "Fig. 2: model capacity in adversarial training", runs, manifest)
 
 
 @figure("fig5")
 def fig5(manifest: dict[str, Any]) -> Figure:
     """Fig. 5: Fig. 2 with natural and adversarial training error in separate panels."""
-    fig = _capacity_panels(manifest, split=True)
+    fig, runs = _capacity_panels(manifest, split=True)
     return _finish(
-        fig, "Fig. 5: natural / adversarial training error (CIFAR-10)", all_runs(manifest)
+        fig, "Fig. 5: natural and adversarial training error (the paper: CIFAR-10)", runs, manifest
     )
 
 
 @figure("fig6")
 def fig6(manifest: dict[str, Any]) -> Figure:
     """Fig. 6: Fig. 5 on SVHN."""
-    fig = _capacity_panels(manifest, split=True)
-    return _finish(fig, "Fig. 6: natural / adversarial training error (SVHN)", all_runs(manifest))
+    fig, runs = _capacity_panels(manifest, split=True)
+    return _finish(
+        fig, "Fig. 6: natural and adversarial training error (the paper: SVHN)", runs, manifest
+    )
 
 
 def read_geometry(path: str) -> pd.DataFrame:
@@ -300,12 +413,13 @@ def pair_projection(frame: pd.DataFrame, a: int, b: int) -> pd.DataFrame:
 def kappa_scatter(
     ax: Axes, part: pd.DataFrame, xcol: str, ycol: str, classes: list[int], kmax: int
 ) -> None:
-    """Light = small kappa (attackable), dark = large kappa (guarded); reds and blues per class."""
-    for cls, cmap in zip(classes, ("Reds", "Blues"), strict=False):
+    """Light = small kappa (attackable), dark = large kappa (guarded); reds and blues per class
+    (colour maps without their white end: gair.style.kappa_cmap)."""
+    for cls, cmap in zip(classes, style.KAPPA_CMAPS, strict=False):
         pts = part[part["label"] == cls]
         ax.scatter(
-            pts[xcol], pts[ycol], c=pts["kappa"], cmap=cmap, vmin=-0.3 * kmax, vmax=kmax,
-            s=6, linewidths=0, label=f"class {cls}",
+            pts[xcol], pts[ycol], c=pts["kappa"], cmap=style.kappa_cmap(cmap), vmin=0,
+            vmax=kmax, s=7, linewidths=0, label=f"class {cls}",
         )  # fmt: skip
     ax.set_xticks([])
     ax.set_yticks([])
@@ -315,9 +429,15 @@ def _class_name(cls: int, dataset: str) -> str:
     return CIFAR10[cls] if dataset == "cifar10" and 0 <= cls < 10 else str(cls)
 
 
-def _pair_panels(axes: list[Axes], run: Curves, pairs: list[list[int]]) -> None:
-    frame = read_geometry(run.item["geometry"])
-    kmax = max(int(frame["kappa"].max()), 1)
+def _kappa_max(frames: list[pd.DataFrame], runs: list[Curves]) -> int:
+    """The top of the kappa scale: the attack's step count K (kappa is in 0..K)."""
+    steps = [int(r.spec.get("steps", 0) or 0) for r in runs]
+    return max([*steps, *(int(f["kappa"].max()) for f in frames), 1])
+
+
+def _pair_panels(
+    axes: list[Axes], run: Curves, frame: pd.DataFrame, pairs: list[list[int]], kmax: int
+) -> None:
     dataset = str(run.spec.get("dataset"))
     for ax, pair in zip(axes, pairs, strict=True):
         a, b = int(pair[0]), int(pair[1])
@@ -337,25 +457,33 @@ def _pairs(manifest: dict[str, Any]) -> list[list[int]]:
     return pairs
 
 
+def _checkpoint_words(run: Curves) -> str:
+    profile = run.item.get("geometry_checkpoint")
+    return f", checkpoint {profile}" if profile else ""
+
+
 @figure("fig3")
 def fig3(manifest: dict[str, Any]) -> Figure:
     """Fig. 3: kappa of training points; left the 2-D toy sets in input space, right the
-    2-D PCA of logits for a pair of classes (epoch-30 AT ResNet-18)."""
+    2-D PCA of logits for a pair of classes (an AT snapshot taken at the LR drop)."""
     toys = runs_of(manifest, "toy")
     pca = runs_of(manifest, "pca")[0]
     pairs = _pairs(manifest)
     n = len(toys) + len(pairs)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4), squeeze=False)
-    for ax, run in zip(axes[0], toys, strict=False):
-        frame = read_geometry(run.item["geometry"])
-        kmax = max(int(frame["kappa"].max()), 1)
+    fig = style.new_figure(3.3 * n + 1.5, 3.6)
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    frames = [read_geometry(run.item["geometry"]) for run in toys]
+    pca_frame = read_geometry(pca.item["geometry"])
+    kmax = _kappa_max([*frames, pca_frame], [*toys, pca])
+    for ax, run, frame in zip(axes, toys, frames, strict=False):
         kappa_scatter(ax, frame, "x1", "x2", sorted(frame["label"].unique().tolist())[:2], kmax)
-        ax.set_title(f"toy: {run.label}", fontsize=9)
-    _pair_panels(list(axes[0][len(toys) :]), pca, pairs)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.92))
-    return _finish(
-        fig, r"Fig. 3: lighter = smaller $\kappa$ (attackable), darker = guarded", [*toys, pca]
-    )
+        ax.set_title(f"toy: {run.label} (input space)", fontsize=style.PANEL_TITLE_SIZE)
+    _pair_panels(list(axes[len(toys) :]), pca, pca_frame, pairs, kmax)
+    for ax in axes[len(toys) :]:
+        ax.set_title(f"{ax.get_title()}: PCA of logits{_checkpoint_words(pca)}", fontsize=8)
+    style.kappa_colorbars(fig, list(axes), kmax, ["the red class", "the blue class"])
+    title = r"Fig. 3: $\kappa$ of training data, lighter = smaller $\kappa$ (attackable)"
+    return _finish(fig, title, [*toys, pca], manifest)
 
 
 def _pair_grid(manifest: dict[str, Any], title: str) -> Figure:
@@ -363,83 +491,98 @@ def _pair_grid(manifest: dict[str, Any], title: str) -> Figure:
     pairs = _pairs(manifest)
     cols = min(3, len(pairs))
     rows = math.ceil(len(pairs) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.2 * rows), squeeze=False)
+    fig = style.new_figure(3.3 * cols + 1.5, 3.2 * rows + 0.6)
+    axes = fig.subplots(rows, cols, squeeze=False)
     flat = [ax for row in axes for ax in row]
-    _pair_panels(flat[: len(pairs)], run, pairs)
+    frame = read_geometry(run.item["geometry"])
+    kmax = _kappa_max([frame], [run])
+    _pair_panels(flat[: len(pairs)], run, frame, pairs, kmax)
     for ax in flat[len(pairs) :]:
         ax.axis("off")
-    fig.tight_layout(rect=(0, 0.03, 1, 0.94))
-    return _finish(fig, title, [run])
+    style.kappa_colorbars(fig, flat, kmax, ["the red class", "the blue class"])
+    return _finish(fig, f"{title}{_checkpoint_words(run)}", [run], manifest)
 
 
 @figure("fig7")
 def fig7(manifest: dict[str, Any]) -> Figure:
     """Fig. 7 (Part A): 2-D PCA of logits of class pairs, coloured by kappa."""
-    return _pair_grid(manifest, r"Fig. 7: output distribution by $\kappa$, part A")
+    return _pair_grid(manifest, r"Fig. 7: PCA of logits by $\kappa$, part A")
 
 
 @figure("fig8")
 def fig8(manifest: dict[str, Any]) -> Figure:
     """Fig. 8 (Part B): more class pairs."""
-    return _pair_grid(manifest, r"Fig. 8: output distribution by $\kappa$, part B")
+    return _pair_grid(manifest, r"Fig. 8: PCA of logits by $\kappa$, part B")
 
 
 def _overfitting(manifest: dict[str, Any], title: str) -> Figure:
     """Figs. 4 and 10: the six panels of the caption."""
     runs = runs_of(manifest, "methods")
-    colors = method_colors(runs, manifest.get("plot", {}))
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5))
+    colors = baseline_colors(runs, manifest.get("plot", {}))
+    fig = style.new_figure(14, 7.5)
+    axes = fig.subplots(2, 3)
     plot_weights(axes[0][0], runs, colors)
     at = next((r for r in runs if r.spec.get("method") == "at"), runs[0])
-    for column, style, marker, name in (
-        ("kappa_median", "-", "o", "median"),
-        ("kappa_mean", ":", "x", "mean"),
-    ):
-        x, y = at.curve(column)
-        shade = RED if name == "median" else "#f4a3a3"
-        axes[1][0].plot(x, y, linestyle=style, marker=marker, markersize=3, color=shade,
-                        label=f"{at.label}: {name}")  # fmt: skip
+    draw(axes[1][0], at, "kappa_median", colors[at.label], marker="o", label=f"{at.label}: median")
+    draw(axes[1][0], at, "kappa_mean", colors[at.label], linestyle=":", marker="x",
+         label=f"{at.label}: mean")  # fmt: skip
+    drops = lr_changes(at)
+    mark_lr_changes(axes[1][0], drops)
     _epoch_axis(axes[1][0])
     axes[1][0].set_ylabel(r"geometry value $\kappa$ of training data")
-    axes[1][0].set_title(r"$\kappa$ over all training data (AT)", fontsize=9)
-    _legend(axes[1][0])
+    axes[1][0].set_title(
+        rf"$\kappa$ over all training data ({at.label})", fontsize=style.PANEL_TITLE_SIZE
+    )
     panels = (
-        (axes[0][1], "train_nat_err", "test_nat_err", "natural error (%)", "natural train / test"),
-        (
-            axes[0][2],
-            "train_pgd20_err",
-            "test_pgd20_err",
-            "PGD-20 error (%)",
-            "PGD-20 train / test",
-        ),
+        (axes[0][1], "train_nat_err", "test_nat_err", "natural error (%)", "natural error"),
+        (axes[0][2], "train_pgd20_err", "test_pgd20_err", "PGD-20 error (%)", "PGD-20 error"),
     )
     for ax, train_col, test_col, ylabel, name in panels:
         plot_curves(ax, runs, colors, train_col, label_suffix=" train")
         plot_curves(ax, runs, colors, test_col, linestyle="--", label_suffix=" test")
+        mark_lr_changes(ax, drops)
         ax.set_ylabel(ylabel)
-        ax.set_title(f"{name} (solid / dashed)", fontsize=9)
-        _legend(ax)
+        ax.set_title(
+            f"{name}: training (solid) and test (dashed) data", fontsize=style.PANEL_TITLE_SIZE
+        )
     plot_curves(axes[1][1], runs, colors, "flat_friendly")
-    axes[1][1].set_title("flatness at friendly adversarial test data", fontsize=9)
+    axes[1][1].set_title(
+        "flatness at friendly adversarial test data", fontsize=style.PANEL_TITLE_SIZE
+    )
     plot_curves(axes[1][2], runs, colors, "flat_adv")
-    axes[1][2].set_title("flatness at most adversarial test data", fontsize=9)
+    axes[1][2].set_title("flatness at most adversarial test data", fontsize=style.PANEL_TITLE_SIZE)
     for ax in (axes[1][1], axes[1][2]):
         ax.set_ylabel(r"mean $\|\nabla_{\tilde x}\ell\|$")
-    _legend(axes[1][2])
-    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
-    return _finish(fig, title, runs)
+    key = joined(
+        run_key(colors, runs),
+        style.style_key(
+            {
+                "training data": "-",
+                "test data": "--",
+                r"$\kappa$: median": ("-", "o"),
+                r"$\kappa$: mean": (":", "x"),
+            }
+        ),
+        ([Line2D([], [], color="0.6", linestyle=":", linewidth=0.9)], ["LR change"])
+        if drops
+        else ([], []),
+    )
+    style.legend_figure(fig, *key)
+    return _finish(fig, title, runs, manifest)
 
 
 @figure("fig4")
 def fig4(manifest: dict[str, Any]) -> Figure:
-    """Fig. 4: AT vs GAIRAT (omega_2, omega_3), ResNet-18 on CIFAR-10."""
-    return _overfitting(manifest, "Fig. 4: GAIRAT relieves robust overfitting (CIFAR-10)")
+    """Fig. 4: AT vs GAIRAT (omega_2, omega_3)."""
+    return _overfitting(
+        manifest, "Fig. 4: GAIRAT relieves robust overfitting (the paper: CIFAR-10)"
+    )
 
 
 @figure("fig10")
 def fig10(manifest: dict[str, Any]) -> Figure:
     """Fig. 10: Fig. 4 on SVHN."""
-    return _overfitting(manifest, "Fig. 10: GAIRAT relieves robust overfitting (SVHN)")
+    return _overfitting(manifest, "Fig. 10: GAIRAT relieves robust overfitting (the paper: SVHN)")
 
 
 @figure("fig11")
@@ -450,33 +593,35 @@ def fig11(manifest: dict[str, Any]) -> Figure:
     gairat = {r.label: r for r in runs_of(manifest, "gairat")}
     schedules = [r.label for r in at]
     n = len(schedules)
-    fig = plt.figure(figsize=(3.2 * n, 8.5))
+    fig = style.new_figure(3.2 * n + 1.8, 8.5)
     grid = fig.add_gridspec(3, n)
     top = fig.add_subplot(grid[0, :])
-    colors = dict(
-        zip(schedules, ["#8c564b", "#2ca02c", "#1f77b4", "#ff7f0e", *CYCLE], strict=False)
-    )
-    for run in at:
-        x, y = run.curve("lr")
-        top.plot(x, y, color=colors[run.label], label=run.label)
+    colors = dict(zip(schedules, style.qualitative(n), strict=True))
+    for k, run in enumerate(at):
+        draw(top, run, "lr", colors[run.label], marker=style.MARKERS[k])
     _epoch_axis(top)
     top.set_ylabel("learning rate")
-    top.set_title("learning-rate schedules", fontsize=9)
-    _legend(top)
+    top.set_title("learning-rate schedules", fontsize=style.PANEL_TITLE_SIZE)
     for j, run in enumerate(at):
-        pair = [run] + ([gairat[run.label]] if run.label in gairat else [])
+        other = gairat.get(run.label)
         for row, column, what in ((1, "test_pgd20_err", "PGD-20"), (2, "test_nat_err", "natural")):
             ax = fig.add_subplot(grid[row, j])
-            ax.plot(*run.curve(column), color=RED, label="AT")
-            if len(pair) > 1:
-                ax.plot(*pair[1].curve(column), color=colors[run.label], label="GAIRAT")
+            draw(ax, run, column, style.BASELINE, label="AT")
+            if other is not None:
+                draw(ax, other, column, colors[run.label], label="GAIRAT")
             ax.set_title(f"{run.label}: {what} test error", fontsize=8)
             _epoch_axis(ax)
             ax.set_ylabel("error (%)")
-            _legend(ax)
-    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+    handles = [Line2D([], [], color=style.BASELINE)] + [
+        Line2D([], [], color=colors[s]) for s in schedules
+    ]
+    labels = ["AT (every schedule)"] + [f"{s} (GAIRAT; LR on top)" for s in schedules]
+    style.legend_figure(fig, handles, labels)
     return _finish(
-        fig, "Fig. 11: AT and GAIRAT under different LR schedules", [*at, *gairat.values()]
+        fig,
+        "Fig. 11: AT and GAIRAT under different LR schedules",
+        [*at, *gairat.values()],
+        manifest,
     )
 
 
@@ -486,46 +631,49 @@ def _sweep_figure(
     sweep_group: str,
     title: str,
     weights_panel: bool,
-    cmap: str = "Blues",
+    cmap: str = style.SWEEP_CMAP,
 ) -> Figure:
-    """A baseline (red) against a sweep of one setting (dark to light), Figs. 13-15, 17."""
+    """A baseline (red) against a sweep of one setting (dark to light), Figs. 13-15, 17, 20."""
     base = runs_of(manifest, base_group)
     sweep = runs_of(manifest, sweep_group)
-    colors = method_colors(base, manifest.get("plot", {}))
-    colors.update(zip([r.label for r in sweep], sweep_colors(len(sweep), cmap), strict=True))
+    colors = sweep_colors(base, sweep, manifest.get("plot", {}), cmap)
     runs = [*base, *sweep]
     n = 3 if weights_panel else 2
-    fig, axes = plt.subplots(1, n, figsize=(4.3 * n, 3.8), squeeze=False)
+    fig = style.new_figure(4.3 * n + 2.0, 3.9)
+    axes = fig.subplots(1, n, squeeze=False)
     if weights_panel:
         plot_weights(axes[0][0], runs, colors)
     _test_panels(list(axes[0][n - 2 :]), runs, colors)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.92))
-    return _finish(fig, title, runs)
+    style.legend_figure(fig, *run_key(colors, runs))
+    return _finish(fig, title, runs, manifest)
 
 
 @figure("fig12")
 def fig12(manifest: dict[str, Any]) -> Figure:
     """Fig. 12: weight functions (Eqs. 6-8) against AT; natural and PGD-20 test accuracy."""
     runs = runs_of(manifest, "methods")
-    colors = method_colors(runs, manifest.get("plot", {}))
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), squeeze=False)
+    colors = baseline_colors(runs, manifest.get("plot", {}))
+    fig = style.new_figure(15, 3.9)
+    axes = fig.subplots(1, 3, squeeze=False)
     plot_weights(axes[0][0], runs, colors)
     _test_panels(list(axes[0][1:]), runs, colors)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.92))
-    return _finish(fig, "Fig. 12: GAIRAT with different weight assignment functions", runs)
+    style.legend_figure(fig, *run_key(colors, runs))
+    return _finish(
+        fig, "Fig. 12: GAIRAT with different weight assignment functions", runs, manifest
+    )
 
 
 @figure("fig13")
 def fig13(manifest: dict[str, Any]) -> Figure:
-    """Fig. 13: Eq. (6) with different lambda on CIFAR-10 (smaller lambda lighter)."""
-    title = r"Fig. 13: GAIRAT, Eq. (6) with different $\lambda$ (CIFAR-10)"
+    """Fig. 13: Eq. (6) with different lambda (smaller lambda lighter)."""
+    title = r"Fig. 13: GAIRAT, Eq. (6) with different $\lambda$ (the paper: CIFAR-10)"
     return _sweep_figure(manifest, "at", "gairat", title, weights_panel=True)
 
 
 @figure("fig14")
 def fig14(manifest: dict[str, Any]) -> Figure:
     """Fig. 14: Fig. 13 on SVHN."""
-    title = r"Fig. 14: GAIRAT, Eq. (6) with different $\lambda$ (SVHN)"
+    title = r"Fig. 14: GAIRAT, Eq. (6) with different $\lambda$ (the paper: SVHN)"
     return _sweep_figure(manifest, "at", "gairat", title, weights_panel=True)
 
 
@@ -550,35 +698,40 @@ def _paired_columns(
     base_name: str,
     other_name: str,
     title: str,
+    names: Callable[[Curves], str] = lambda run: run.label,
 ) -> Figure:
     """One column per label (network, tau schedule): natural (top) and PGD-20 (bottom)."""
     base = runs_of(manifest, base_group)
     other = {r.label: r for r in runs_of(manifest, other_group)}
     n = len(base)
-    fig, axes = plt.subplots(2, n, figsize=(3.6 * n, 6.5), squeeze=False)
+    fig = style.new_figure(3.6 * n + 1.8, 6.5)
+    axes = fig.subplots(2, n, squeeze=False)
+    second = style.qualitative(1)[0]
     for j, run in enumerate(base):
         for i, (column, what) in enumerate(
             (("test_nat_err", "natural"), ("test_pgd20_err", "PGD-20"))
         ):
             ax = axes[i][j]
-            ax.plot(*run.curve(column, accuracy=True), color=RED, label=base_name)
+            draw(ax, run, column, style.BASELINE, accuracy=True, marker="o", label=base_name)
             if run.label in other:
-                ax.plot(
-                    *other[run.label].curve(column, accuracy=True), color=CYCLE[0], label=other_name
-                )
-            ax.set_title(f"{run.label}: {what} test", fontsize=8)
+                draw(ax, other[run.label], column, second, accuracy=True, marker="s",
+                     label=other_name)  # fmt: skip
+            ax.set_title(f"{names(run)}: {what} test", fontsize=8)
             _epoch_axis(ax)
             ax.set_ylabel("accuracy (%)")
-            _legend(ax)
-    fig.tight_layout(rect=(0, 0.03, 1, 0.94))
-    return _finish(fig, title, [*base, *other.values()])
+    handles = [
+        Line2D([], [], color=style.BASELINE, marker="o"),
+        Line2D([], [], color=second, marker="s"),
+    ]
+    style.legend_figure(fig, handles, [base_name, other_name])
+    return _finish(fig, title, [*base, *other.values()], manifest)
 
 
 @figure("fig16")
 def fig16(manifest: dict[str, Any]) -> Figure:
     """Fig. 16: AT and GAIRAT on SmallCNN, VGG-13 and ResNet-18."""
     title = "Fig. 16: AT and GAIRAT on different networks"
-    return _paired_columns(manifest, "at", "gairat", "AT", "GAIRAT", title)
+    return _paired_columns(manifest, "at", "gairat", "AT", "GAIRAT", title, network_label)
 
 
 @figure("fig18")
@@ -593,15 +746,13 @@ def fig19(manifest: dict[str, Any]) -> Figure:
     """Fig. 19: MMA, MART and GAIR-MART (Eq. 10) with different weight functions."""
     base = runs_of(manifest, "baselines")
     gair = runs_of(manifest, "gair_mart")
-    colors = {}
-    for run, color in zip(base, [RED, "#7f7f7f", "#9467bd"], strict=False):
-        colors[run.label] = color
-    colors.update(zip([r.label for r in gair], sweep_colors(len(gair)), strict=True))
+    colors = sweep_colors(base, gair, manifest.get("plot", {}))
     runs = [*base, *gair]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), squeeze=False)
+    fig = style.new_figure(11, 3.9)
+    axes = fig.subplots(1, 2, squeeze=False)
     _test_panels(list(axes[0]), runs, colors)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.92))
-    return _finish(fig, "Fig. 19: MMA, MART and GAIR-MART", runs)
+    style.legend_figure(fig, *run_key(colors, runs))
+    return _finish(fig, "Fig. 19: MMA, MART and GAIR-MART", runs, manifest)
 
 
 @figure("fig20")
@@ -622,33 +773,67 @@ def _pgd_points(path: str) -> list[tuple[int, float]]:
     return sorted(points)
 
 
+def _eval_points(path: str) -> int:
+    frame = pd.read_parquet(path, columns=["n"]) if "n" in pq_columns(path) else None
+    return int(frame["n"].max()) if frame is not None and len(frame) else 0
+
+
+def pq_columns(path: str) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)
+
+
 @figure("fig21")
 def fig21(manifest: dict[str, Any]) -> Figure:
-    """Fig. 21: robust test accuracy against the number of PGD iterations, best and last."""
+    """Fig. 21: robust test accuracy against the number of PGD iterations, best and last;
+    median over seeds with one std as error bars."""
     checkpoints = manifest.get("checkpoints") or ["best", "last"]
-    methods = [
-        (label, items[0]) for group in manifest["groups"].values() for label, items in group.items()
-    ]
-    fig, axes = plt.subplots(
-        1, len(checkpoints), figsize=(4.5 * len(checkpoints), 3.8), squeeze=False
-    )
-    runs = [Curves(label, item) for label, item in methods]
-    colors = method_colors(runs, manifest.get("plot", {}))
+    runs = all_runs(manifest)
+    colors = baseline_colors(runs, manifest.get("plot", {}))
+    fig = style.new_figure(4.6 * len(checkpoints) + 1.8, 3.9)
+    axes = fig.subplots(1, len(checkpoints), squeeze=False)
+    points_n = 0
     for ax, checkpoint in zip(axes[0], checkpoints, strict=True):
-        for label, item in methods:
-            path = item.get("evals", {}).get(checkpoint)
-            if path is None:
-                raise ConfigError(f"fig21 needs the {checkpoint!r} evaluation of {label!r}")
-            points = _pgd_points(path)
-            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
-                    markersize=3, color=colors[label], label=label)  # fmt: skip
+        lows, highs = [], []
+        for k, run in enumerate(runs):
+            long = []
+            for item in run.items:
+                path = item.get("evals", {}).get(checkpoint)
+                if path is None:
+                    raise ConfigError(f"fig21 needs the {checkpoint!r} evaluation of {run.label!r}")
+                points_n = max(points_n, _eval_points(path))
+                long += [
+                    {"steps": s, "seed": int(item["seed"]), "accuracy_pct": a}
+                    for s, a in _pgd_points(path)
+                ]
+            stats = report.seed_stats(pd.DataFrame(long), ["steps"]).sort_values("steps")
+            steps = stats["steps"].to_numpy(dtype=float)
+            median = stats["median"].to_numpy(dtype=float)
+            errors = np.array([report.spread(v) for v in stats["std"]])
+            container = ax.errorbar(
+                steps, median, yerr=errors if run.seeds > 1 else None,
+                marker=style.MARKERS[k % len(style.MARKERS)], markersize=4, capsize=2,
+                color=colors[run.label], label=run.label, linewidth=1.2,
+            )  # fmt: skip
+            container.lines[0].set_gid(run.label)
+            lows.append(float(np.min(median - errors)))
+            highs.append(float(np.max(median + errors)))
+        # At least 10 points of accuracy on the axis: a one-point change (one test point in
+        # 100) must not read as a trend.
+        lo, hi = min(lows), max(highs)
+        pad = max(0.0, (10.0 - (hi - lo)) / 2)
+        ax.set_ylim(max(0.0, lo - pad - 1), min(100.0, hi + pad + 1))
         ax.set_xlabel("PGD iterations")
         ax.set_ylabel("robust test accuracy (%)")
-        ax.set_title(f"{checkpoint} checkpoint", fontsize=9)
+        ax.set_title(f"{checkpoint} checkpoint", fontsize=style.PANEL_TITLE_SIZE)
         ax.grid(alpha=0.3)
-        _legend(ax)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.92))
-    return _finish(fig, "Fig. 21: PGD attacks with different numbers of iterations", runs)
+    handles, labels = run_key(colors, runs)
+    if points_n:
+        handles.append(Line2D([], [], linestyle=""))
+        labels.append(f"{points_n} test points: one is {100 / points_n:.2g}%")
+    style.legend_figure(fig, handles, labels)
+    return _finish(fig, "Fig. 21: PGD attacks with different numbers of iterations", runs, manifest)
 
 
 @figure("audit_attacks")
@@ -666,10 +851,12 @@ def audit_attacks(manifest: dict[str, Any]) -> Figure:
     checkpoints = [c for c in manifest.get("checkpoints") or ["best", "last"]
                    if c in set(summary["checkpoint"])]  # fmt: skip
     cell = summary.set_index(["method", "checkpoint", "attack"])
-    colors = dict(zip(attacks, plt.get_cmap("viridis")(np.linspace(0.05, 0.9, len(attacks))),
-                      strict=True))  # fmt: skip
-    fig, axes = plt.subplots(1, len(checkpoints), figsize=(5.2 * len(checkpoints), 4.0),
-                             squeeze=False)  # fmt: skip
+    import matplotlib
+
+    shades = matplotlib.colormaps["viridis"](np.linspace(0.05, 0.9, len(attacks)))
+    colors = dict(zip(attacks, shades, strict=True))
+    fig = style.new_figure(5.2 * len(checkpoints) + 1.8, 4.2)
+    axes = fig.subplots(1, len(checkpoints), squeeze=False)
     width = 0.8 / max(1, len(attacks))
     for ax, checkpoint in zip(axes[0], checkpoints, strict=True):
         for k, attack in enumerate(attacks):
@@ -682,12 +869,11 @@ def audit_attacks(manifest: dict[str, Any]) -> Figure:
                    label=report.attack_title(attack), error_kw={"linewidth": 0.8})  # fmt: skip
         ax.set_xticks(range(len(methods)), methods, rotation=20, ha="right")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"{checkpoint} checkpoint", fontsize=9)
+        ax.set_title(f"{checkpoint} checkpoint", fontsize=style.PANEL_TITLE_SIZE)
         ax.grid(alpha=0.3, axis="y")
-    axes[0][-1].legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.02, 0.5))
-    fig.tight_layout(rect=(0, 0.04, 1, 0.92))
-    return _finish(fig, "Accuracy under each attack, per method (median over seeds)",
-                   all_runs(manifest))  # fmt: skip
+    style.legend_figure(fig, *style.unique_handles([axes[0][0]]))
+    return _finish(fig, "Accuracy under each attack, per method (median and std over seeds)",
+                   all_runs(manifest), manifest)  # fmt: skip
 
 
 def collect_worst_case(manifest: dict[str, Any]) -> pd.DataFrame:
@@ -697,28 +883,12 @@ def collect_worst_case(manifest: dict[str, Any]) -> pd.DataFrame:
     return report.seed_stats(worst, SEED_KEYS) if len(worst) else worst
 
 
-def method_palette(labels: list[str], specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """A distinct colour per method for up to 18 methods: red for AT, tab20 for the rest
-    (its reds left out so that only the baseline is red)."""
-    table = plt.get_cmap("tab20")
-    order = [i for i in (*range(0, 20, 2), *range(1, 20, 2)) if i not in (6, 7)]
-    out, k = {}, 0
-    for label in labels:
-        if specs.get(label, {}).get("method") == "at" and RED not in out.values():
-            out[label] = RED
-        else:
-            out[label] = table(order[k % len(order)])
-            k += 1
-    return out
-
-
 @figure("tradeoff")
 def tradeoff(manifest: dict[str, Any]) -> Figure:
     """Natural test accuracy against PGD-20 (left) and against AutoAttack (right) accuracy:
     one point per method and checkpoint (filled: best, open: last) at the median over seeds,
-    error bars one standard deviation over seeds on both axes."""
-    from matplotlib.lines import Line2D
-
+    error bars one standard deviation over seeds on both axes; a thin line joins a method's
+    two checkpoints, so that a point hidden under another is still found."""
     from gair.tables import collect
 
     summary = report.seed_stats(collect({**manifest, "columns": None}), SEED_KEYS)
@@ -732,31 +902,40 @@ def tradeoff(manifest: dict[str, Any]) -> Figure:
         )
     runs = all_runs(manifest)
     labels = list(dict.fromkeys(summary["method"]))
-    colors = method_palette(labels, {r.label: r.spec for r in runs})
-    # A marker shape per method as well: twelve colours alone are hard to tell apart.
-    markers = dict(zip(labels, itertools.cycle("osD^vP<X>*hp"), strict=False))
+    specs = {r.label: r.spec for r in runs}
+    baselines = [lab for lab in labels if specs.get(lab, {}).get("method") == "at"]
+    colors = style.assign(labels, baselines[:1])
+    # A marker shape per method as well: a dozen colours alone are hard to tell apart.
+    markers = dict(zip(labels, itertools.cycle(style.MARKERS), strict=False))
     cell = summary.set_index(["method", "checkpoint", "attack"])
     present = set(summary["checkpoint"])
     checkpoints = [c for c in manifest.get("checkpoints") or ["best", "last"] if c in present]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), squeeze=False)
+    fig = style.new_figure(12, 4.8)
+    axes = fig.subplots(1, 2, squeeze=False)
     for ax, attack in zip(axes[0], ("pgd20", aa), strict=True):
         for label in labels:
+            xs, ys = [], []
             for k, checkpoint in enumerate(checkpoints):
                 if (label, checkpoint, attack) not in cell.index:
                     continue
                 x = cell.loc[(label, checkpoint, attack)]
                 y = cell.loc[(label, checkpoint, "natural")]
-                ax.errorbar(
+                container = ax.errorbar(
                     x["median"], y["median"], xerr=report.spread(x["std"]),
                     yerr=report.spread(y["std"]), fmt=markers[label],
                     color=colors[label], mfc=colors[label] if k == 0 else "white",
-                    markersize=6, capsize=2, linewidth=0.8,
+                    markersize=6, capsize=2, linewidth=0.8, alpha=0.9,
                     label=f"{label} ({checkpoint})",
                 )  # fmt: skip
+                container.lines[0].set_gid(label)
+                xs.append(x["median"])
+                ys.append(y["median"])
+            if len(xs) > 1:
+                ax.plot(xs, ys, color=colors[label], linewidth=0.6, alpha=0.6, zorder=0)
         name = report.attack_title(attack)
         ax.set_xlabel(f"{name} test accuracy (%)")
         ax.set_ylabel("natural test accuracy (%)")
-        ax.set_title(f"natural vs {name}", fontsize=9)
+        ax.set_title(f"natural vs {name}", fontsize=style.PANEL_TITLE_SIZE)
         ax.grid(alpha=0.3)
     handles = [
         Line2D([], [], marker=markers[label], linestyle="", color=colors[label], label=label)
@@ -766,18 +945,18 @@ def tradeoff(manifest: dict[str, Any]) -> Figure:
         Line2D([], [], marker="o", linestyle="", color="0.3", mfc=fill, label=f"{ckpt} checkpoint")
         for ckpt, fill in zip(checkpoints, ("0.3", "white"), strict=False)
     ]
-    axes[0][1].legend(
-        handles=handles, fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.02, 0.5)
-    )
-    fig.tight_layout(rect=(0, 0.04, 1, 0.92))
-    return _finish(fig, "Trade-off: natural against robust accuracy, every method", runs)
+    style.legend_figure(fig, handles, [h.get_label() for h in handles])
+    return _finish(fig, "Trade-off: natural against robust accuracy, every method", runs, manifest)
 
 
 # ------------------------------------------------------------------------------ output
 def axes_with_data(fig: Figure) -> list[Axes]:
-    """Panels that show data (a line with points, or a scatter with points)."""
+    """Panels that show data (a line with points, or a scatter with points); colour bars
+    are not panels."""
     out = []
     for ax in fig.axes:
+        if ax.get_label() == "<colorbar>":
+            continue
         has_lines = any(len(line.get_xdata()) > 0 for line in ax.get_lines())
         has_points = any(len(c.get_offsets()) > 0 for c in ax.collections)
         if has_lines or has_points:

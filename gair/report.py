@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,11 @@ def _titles(frame: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[str, str]:
     return model, data
 
 
+def natural_key(text: str) -> list[Any]:
+    """Sort key that orders the numbers inside names by value: MLP 1x64 before MLP 1x128."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
 def trained_note(metrics_paths: Iterable[str | Path]) -> str:
     """What was trained (data, models, epochs, seeds), read from the runs' metrics, so that a
     figure or table made at smoke scale says so beside the paper's setting."""
@@ -160,10 +166,16 @@ def trained_note(metrics_paths: Iterable[str | Path]) -> str:
     if not models:
         return ""
     return (
-        f"data: {', '.join(sorted(datasets))} | models: {', '.join(sorted(models))} | "
+        f"data: {', '.join(sorted(datasets))} | "
+        f"models: {', '.join(sorted(models, key=natural_key))} | "
         f"epochs: {', '.join(map(str, sorted(epochs)))} | "
         f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
     )
+
+
+def trained_lines(note: str) -> list[str]:
+    """A Markdown table's line saying what was trained for it (:func:`trained_note`)."""
+    return [f"Trained here: {note}.", ""] if note else []
 
 
 def manifest_metrics(manifest: Mapping[str, Any]) -> list[str]:
@@ -246,6 +258,6 @@ def save_figure(
         paths.append(path)
     if sidecar is not None:
         path = Path(f"{prefix}.json")
-        write_json(path, dict(sidecar))
+        write_json(path, dict(sidecar), sort_keys=False)  # a manifest's order is its labels'
         paths.append(path)
     return paths

@@ -156,9 +156,7 @@ def _others(table: str, attacks: list[str]) -> list[list[str]]:
 
 
 def to_markdown(summary: pd.DataFrame, title: str, baseline: str | None, note: str = "") -> str:
-    lines = [f"# {title}", ""]
-    if note:
-        lines += [f"Trained here: {note}.", ""]
+    lines = [f"# {title}", "", *report.trained_lines(note)]
     paper = " `paper`: the paper's number; `ours - paper`: our median minus it."
     lines.append(
         "Test accuracy (%), median ± std over seeds."

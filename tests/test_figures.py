@@ -12,9 +12,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from figure_checks import (
+    check_distinct_colors,
+    check_footer_and_title,
+    check_grammar,
+    check_legends_outside,
+)
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
+from gair import style
 from gair.errors import ConfigError, DataError
 from gair.figures import axes_with_data, cli, pair_projection, render, save
 
@@ -127,7 +134,7 @@ def test_fig21_accuracy_against_iterations(tmp_path: Path) -> None:
         groups["methods"][method] = [{"run": method, "seed": 0, "metrics": metrics, "evals": evals}]
     fig = render("fig21", {"name": "fig21", "groups": groups, "checkpoints": ["best", "last"]})
     assert len(axes_with_data(fig)) == 2
-    gairat = line(fig.axes[1], "GAIRAT")
+    gairat = next(c for c in fig.axes[1].containers if c.get_label() == "GAIRAT").lines[0]
     np.testing.assert_array_equal(gairat.get_xdata(), [10, 20, 40, 100])
     np.testing.assert_allclose(
         gairat.get_ydata(), [100 * (0.4 - 0.001 * s) for s in (10, 20, 40, 100)]
@@ -310,7 +317,7 @@ def test_audit_attacks_bars_are_medians_per_attack_with_seed_spread(tmp_path: Pa
     panels = [ax for ax in fig.axes if ax.patches]
     assert [ax.get_title() for ax in panels] == ["best checkpoint", "last checkpoint"]
     best = panels[0]
-    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
     # every attack in the registry's display order, the worst case last
     assert legend == ["Natural", "PGD-20", "AutoAttack", "Worst case"]
     heights = [p.get_height() for p in best.patches]
@@ -322,3 +329,131 @@ def test_audit_attacks_bars_are_medians_per_attack_with_seed_spread(tmp_path: Pa
     assert heights[9:] == [0.0, 0.0, 0.0]  # the files' worst case is 0 here
     ticks = [t.get_text() for t in best.get_xticklabels()]
     assert ticks == ["AT", "GAIRAT", "MMA"]
+
+
+# ------------------------------------------------------------------------------ grammar
+def sweep_manifest(
+    tmp_path: Path, name: str, groups: dict[str, dict[str, dict]], seeds: int = 1
+) -> dict:
+    """Runs by group and label (each its spec), `seeds` seeds each with shifted values."""
+    out: dict = {}
+    for group, runs in groups.items():
+        out[group] = {}
+        for i, (label, s) in enumerate(runs.items()):
+            out[group][label] = [
+                {"run": f"{group}-{i}-{seed}", "seed": seed,
+                 "metrics": write_metrics(tmp_path / f"{group}-{i}-{seed}.parquet", s,
+                                          0.01 * i + 0.02 * seed)}
+                for seed in range(seeds)
+            ]  # fmt: skip
+    return {"name": name, "groups": out, "plot": {}}
+
+
+def test_fig4_follows_the_grammar(fig4_manifest: dict) -> None:
+    fig = render("fig4", fig4_manifest)
+    assert check_grammar(fig) == 3
+    assert fig._suptitle.get_text().endswith("(the paper: CIFAR-10)")
+    assert fig._supxlabel.get_text().startswith("data: digits | models: mlp")
+    # AT is the red baseline; the LR changes are marked in the kappa panel.
+    kappa = fig.axes[3]
+    assert matplotlib.colors.to_hex(line(kappa, "AT: median").get_color()) == style.BASELINE
+    marks = [ln for ln in kappa.get_lines() if ln.get_gid() is None]
+    assert sorted(ln.get_xdata()[0] for ln in marks) == [2, 3, 4, 5]  # lr = 0.1 / epoch
+
+
+def test_sweeps_separate_every_series(tmp_path: Path) -> None:
+    """FAT against three GAIR-FAT lambdas (Fig. 17), MART and MMA against three GAIR-MART
+    weight functions (Fig. 19): the baseline red, every colour apart from every other."""
+    fat = sweep_manifest(tmp_path, "fig17", {
+        "fat": {"FAT": spec(method="fat")},
+        "gair_fat": {f"GAIR-FAT lambda={v}": spec(method="gair_fat", lam=v) for v in (0, -1, -2)},
+    })  # fmt: skip
+    fig = render("fig17", fat)
+    assert check_grammar(fig) == 4
+    assert matplotlib.colors.to_hex(line(fig.axes[0], "FAT").get_color()) == style.BASELINE
+    mart = sweep_manifest(tmp_path, "fig19", {
+        "baselines": {"MMA": spec(method="mma"), "MART": spec(method="mart")},
+        "gair_mart": {f"GAIR-MART {f}": spec(method="gair_mart", weight_fn=f)
+                      for f in ("tanh", "sigmoid", "linear")},
+    })  # fmt: skip
+    fig = render("fig19", mart)
+    assert check_grammar(fig) == 5
+    assert matplotlib.colors.to_hex(line(fig.axes[0], "MART").get_color()) == style.BASELINE
+
+
+def test_seeds_draw_the_median_and_a_band_of_one_std(tmp_path: Path) -> None:
+    manifest = sweep_manifest(tmp_path, "fig12", {"methods": {
+        "AT": spec(), "GAIRAT tanh": spec(method="gairat", lam=-1.0)}}, seeds=3)  # fmt: skip
+    fig = render("fig12", manifest)
+    check_grammar(fig, multi_seed=["AT", "GAIRAT tanh"])
+    natural = fig.axes[1]
+    e = np.arange(1, EPOCHS + 1)
+    # Seeds shift every error by 0.02: accuracies 100 (1 - err - 0.02 s), s = 0, 1, 2.
+    values = np.stack([100 * (1 - (0.45 - 0.04 * e + 0.02 * s)) for s in range(3)])
+    np.testing.assert_allclose(line(natural, "AT").get_ydata(), np.median(values, 0))
+    band = natural.collections[0].get_paths()[0].vertices
+    top = values.std(0, ddof=1) + np.median(values, 0)
+    assert np.isclose(band[:, 1].max(), top.max())
+
+
+def test_kappa_figures_have_colour_bars(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({f"logit{c}": rng.normal(size=60) for c in range(3)})
+    frame["label"] = np.repeat([0, 1, 2], 20).astype(np.int16)
+    frame["kappa"] = rng.integers(0, 11, 60).astype(np.int16)
+    frame["pc1"] = frame["pc2"] = 0.0
+    frame.to_parquet(tmp_path / "g.parquet")
+    item = {"run": "at", "seed": 0, "metrics": write_metrics(tmp_path / "m.parquet", spec()),
+            "geometry": str(tmp_path / "g.parquet"), "geometry_checkpoint": "epoch4"}  # fmt: skip
+    fig = render("fig7", {"name": "fig7", "groups": {"pca": {"AT": [item]}},
+                          "plot": {"pairs": [[0, 1], [1, 2]]}})  # fmt: skip
+    check_grammar(fig)
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert [ax.get_ylabel() for ax in bars] == [
+        r"$\kappa$ of the red class",
+        r"$\kappa$ of the blue class",
+    ]
+    assert bars[0].get_ylim() == (0.0, 10.0)  # the kappa scale is 0..K
+    assert fig._suptitle.get_text().endswith("checkpoint epoch4")
+    # The lightest kappa is visible on white: its colour is not near white.
+    lightest = style.kappa_cmap("Reds")(0.0)
+    assert style.distance(lightest, "white") > 0.25
+
+
+def test_points_and_bars_follow_the_grammar(tmp_path: Path) -> None:
+    manifest, _ = tradeoff_manifest(tmp_path)
+    for name in ("tradeoff", "audit_attacks"):
+        check_grammar(render(name, manifest), multi_seed=["AT", "GAIRAT", "MMA"])
+
+
+def test_scale_notes_are_printed_under_the_figure(fig4_manifest: dict) -> None:
+    fig4_manifest["note"] = "robust overfitting needs more epochs than the smoke runs have"
+    footer = render("fig4", fig4_manifest)._supxlabel.get_text()
+    assert footer.splitlines()[1] == fig4_manifest["note"]
+
+
+def test_the_grammar_checks_catch_what_they_check(fig4_manifest: dict) -> None:
+    """The checks fail on a legend over the data, two runs in one colour, a bare title."""
+    fig = render("fig4", fig4_manifest)
+    fig.axes[1].legend(loc="center")
+    with pytest.raises(AssertionError, match="legend lies on panel"):
+        check_legends_outside(fig)
+    fig = render("fig4", fig4_manifest)
+    for ln in fig.axes[1].get_lines():
+        ln.set_color("#1f77b4")
+    with pytest.raises(AssertionError, match="apart"):
+        check_distinct_colors(fig)
+    fig = render("fig4", fig4_manifest)
+    fig.suptitle("Fig. 4: GAIRAT on ResNet-18")
+    with pytest.raises(AssertionError, match="names 'ResNet-18'"):
+        check_footer_and_title(fig)
+
+
+def test_footer_lists_networks_by_size() -> None:
+    from gair.report import natural_key
+
+    widths = ["MLP 1x64", "MLP 1x256", "MLP 1x128", "ResNet-18 (width 4)", "MLP 3x64"]
+    assert sorted(widths, key=natural_key) == [
+        "MLP 1x64", "MLP 1x128", "MLP 1x256", "MLP 3x64", "ResNet-18 (width 4)",
+    ]  # fmt: skip
+    assert sorted(widths) != sorted(widths, key=natural_key)  # plain sorting puts 1x128 first

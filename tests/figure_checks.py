@@ -1,0 +1,137 @@
+"""Checks of gair.style's visual grammar on a drawn figure, read from its artists.
+
+Used by tests/test_figures.py on synthetic runs and by tests/test_workflow_smoke.py on every
+figure of the smoke DAG.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.collections import PathCollection, PolyCollection
+from matplotlib.colors import to_rgb
+from matplotlib.container import ErrorbarContainer
+from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
+
+from gair import style
+from gair.datasets import DATASETS
+from gair.models import TITLES as MODEL_TITLES
+
+
+def data_axes(fig: Figure) -> list[Axes]:
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>" and ax.get_visible()]
+
+
+def legends(fig: Figure) -> list:
+    out = list(fig.legends)
+    out += [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    return out
+
+
+def overlap(a: Bbox, b: Bbox) -> float:
+    """Area of the intersection of two display boxes (pixels squared)."""
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return max(0.0, w) * max(0.0, h)
+
+
+def check_legends_outside(fig: Figure) -> None:
+    """Every legend is framed and covers no panel's data area, title or footer."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = [t for t in (fig._suptitle, fig._supxlabel) if t is not None and t.get_text()]
+    for legend in legends(fig):
+        assert legend.get_frame_on(), "a legend without a frame"
+        box = legend.get_window_extent(renderer)
+        for ax in data_axes(fig):
+            area = overlap(box, ax.get_window_extent(renderer))
+            assert area < 1.0, f"the legend lies on panel {ax.get_title()!r} ({area:.0f} px^2)"
+        for text in texts:
+            area = overlap(box, text.get_window_extent(renderer))
+            assert area < 1.0, f"the legend lies on {text.get_text()!r} ({area:.0f} px^2)"
+
+
+def check_kappa_colorbars(fig: Figure) -> None:
+    """A figure whose scatter points are coloured by a value has a colour bar."""
+    coloured = [
+        c
+        for ax in data_axes(fig)
+        for c in ax.collections
+        if isinstance(c, PathCollection) and c.get_array() is not None and len(c.get_offsets())
+    ]
+    if coloured:
+        bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+        assert bars, "points coloured by kappa but no colour bar"
+        assert all("kappa" in ax.get_ylabel() for ax in bars), [a.get_ylabel() for a in bars]
+
+
+def series_colors(ax: Axes) -> dict[str, tuple[float, float, float]]:
+    """Run label (a line's gid) -> its colour; a run drawn in two colours fails."""
+    out: dict[str, tuple[float, float, float]] = {}
+    for line in ax.get_lines():
+        gid = line.get_gid()
+        if gid is None or not len(line.get_xdata()):
+            continue
+        color = to_rgb(line.get_color())
+        assert out.setdefault(gid, color) == color, f"run {gid!r} has two colours in one panel"
+    return out
+
+
+def check_distinct_colors(fig: Figure) -> int:
+    """In every panel, different runs have colours at least style.MIN_DISTANCE apart.
+    Returns the largest number of runs one panel holds."""
+    most = 0
+    for ax in data_axes(fig):
+        colors = series_colors(ax)
+        most = max(most, len(colors))
+        for (a, ca), (b, cb) in itertools.combinations(colors.items(), 2):
+            gap = float(np.linalg.norm(np.subtract(ca, cb)))
+            assert gap >= style.MIN_DISTANCE, (
+                f"panel {ax.get_title()!r}: {a!r} and {b!r} have colours {gap:.3f} apart"
+            )
+    return most
+
+
+def check_seed_spread(fig: Figure, multi_seed: Iterable[str]) -> None:
+    """Runs with several seeds show their spread: a band of their colour behind a curve, or
+    error bars on their points."""
+    wanted = set(multi_seed)
+    for ax in data_axes(fig):
+        if ax.get_xlabel() != "epoch" and not ax.containers:
+            continue  # not a measurement over seeds (e.g. omega against kappa)
+        colors = series_colors(ax)
+        bands = [tuple(np.round(c.get_facecolor()[0][:3], 4)) for c in ax.collections
+                 if isinstance(c, PolyCollection) and len(c.get_paths())]  # fmt: skip
+        bars = {c.lines[0].get_gid() for c in ax.containers
+                if isinstance(c, ErrorbarContainer) and c.lines[0] is not None
+                and (c.has_yerr or c.has_xerr)}  # fmt: skip
+        for label in wanted & set(colors):
+            band = tuple(np.round(colors[label], 4)) in bands
+            assert band or label in bars, f"panel {ax.get_title()!r}: {label!r} shows no spread"
+
+
+def check_footer_and_title(fig: Figure) -> str:
+    """A footer that says what was trained, and a title that claims no dataset or network
+    except as the paper's ("the paper: ..."). Returns the title."""
+    footer = fig._supxlabel.get_text() if fig._supxlabel is not None else ""
+    assert footer.startswith("data: "), f"footer {footer!r}"
+    title = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    assert title, "no title"
+    claimed = title.split("(the paper:")[0]
+    names = [d.title for d in DATASETS.values()] + list(MODEL_TITLES.values())
+    for name in names:
+        assert name not in claimed, f"title {title!r} names {name!r} as its own setting"
+    return title
+
+
+def check_grammar(fig: Figure, multi_seed: Iterable[str] = ()) -> int:
+    """All of the above; returns the largest number of runs in one panel."""
+    check_footer_and_title(fig)
+    check_legends_outside(fig)
+    check_kappa_colorbars(fig)
+    check_seed_spread(fig, multi_seed)
+    return check_distinct_colors(fig)
