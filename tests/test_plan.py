@@ -68,9 +68,11 @@ def test_runs_resolve_in_the_documented_order(paper: Plan) -> None:
 def test_smoke_rescaling_and_the_scaled_snapshot() -> None:
     smoke = Plan(load_config([REPO / "config" / "smoke.yaml"]))
     spec = smoke.runs[smoke.target_runs("fig7")[0]]
-    assert spec.epochs == 4 and spec.snapshots == [2] and spec.milestones == [2, 3]
+    # Epoch 30 of 100 starts after 29% of training; 29% of 10 epochs is 2.9, so after 3: the
+    # smoke run's epoch 4. Epoch 60 starts after 59%: 5.9 of 10, after 6, epoch 7.
+    assert spec.epochs == 10 and spec.snapshots == [4] and spec.milestones == [4, 7]
     entry = next(e for _, _, e in smoke.entries("fig7"))
-    assert entry.geometry == ("kappa_pca", "epoch2") and entry.paper_epochs == 100
+    assert entry.geometry == ("kappa_pca", "epoch4") and entry.paper_epochs == 100
     iaat = next(smoke.runs[e.run] for _, label, e in smoke.entries("tradeoff") if label == "IAAT")
     assert iaat.extra["iaat_warmup"] == 1.0  # IAAT's 10 of 100 epochs, kept at least one
 
