@@ -7,6 +7,8 @@ seed and checkpoint kind (``best`` or ``last``)::
     python -m gair audit --evals A.parquet B.parquet ... --meta META.json --baseline at \\
         --out-prefix results/tables/audit --figure figures/audit
 
+Without ``--evals`` the files are the meta file's keys, in its order (what the workflow does).
+
 Per method and checkpoint kind, each attack's accuracy is summarised over seeds by its median
 and its sample standard deviation (ddof = 1; NaN with a single seed). The gain over the
 baseline under an attack is the method's median minus the baseline's median for the same
@@ -306,7 +308,9 @@ def cli(argv: list[str]) -> int:
         prog="python -m gair audit",
         description="Audit table (CSV, Markdown, LaTeX) and figure from evaluation Parquet files.",
     )
-    parser.add_argument("--evals", nargs="+", required=True, help="evaluation summary files")
+    parser.add_argument(
+        "--evals", nargs="+", help="evaluation summary files (default: the meta file's keys)"
+    )
     parser.add_argument(
         "--meta", required=True, help="JSON file or text: eval file -> {method, seed, checkpoint}"
     )
@@ -315,7 +319,7 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--figure", help="figure prefix, e.g. figures/audit (PDF and PNG)")
     args = parser.parse_args(argv)
     meta = read_meta(args.meta)
-    long = collect(args.evals, meta)
+    long = collect(args.evals or list(meta), meta)
     table = audit_table(long, baseline=args.baseline)
     note = report.trained_note(dict.fromkeys(m["metrics"] for m in meta.values() if "metrics" in m))
     written = write_tables(table, args.out_prefix, baseline=args.baseline, note=note)

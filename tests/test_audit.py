@@ -187,6 +187,11 @@ def test_command_line_writes_table_and_figure(runs, tmp_path: Path) -> None:
     assert len(csv) == 8 and set(csv["method"]) == {"at", "gairat", "gair_fat", "mart"}
     assert Path(f"{fig}.pdf").read_bytes().startswith(b"%PDF")
     assert Path(f"{fig}.png").read_bytes().startswith(b"\x89PNG")
+    # Without --evals (as the workflow calls it) the files are the meta file's keys.
+    again = tmp_path / "again"
+    argv = ["--meta", str(meta_path), "--baseline", "at", "--out-prefix", str(again)]
+    assert audit.cli(argv) == 0
+    assert Path(f"{again}.csv").read_text() == Path(f"{prefix}.csv").read_text()
 
 
 def test_bad_inputs_raise_one_line_errors(runs, tmp_path: Path) -> None:

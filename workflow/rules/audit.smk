@@ -8,7 +8,8 @@ for _table, _baseline in config["audit"]["tables"].items():
         name:
             f"audit_{_table}"
         input:
-            # Config order (label, seed, checkpoint): the audit's rows follow it.
+            # Config order (label, seed, checkpoint): the audit's rows follow it. The command
+            # reads the same list from the meta file's keys.
             evals=list(PLAN.audit_meta(_table)),
         output:
             csv=report(
@@ -37,7 +38,7 @@ for _table, _baseline in config["audit"]["tables"].items():
         conda:
             "../envs/gair.yaml"
         shell:
-            "{params.gair} audit --evals {input.evals} --meta {params.meta} "
+            "{params.gair} audit --meta {params.meta} "
             "--baseline {params.baseline:q} --out-prefix {params.prefix} "
             "--figure {params.figure} > {log} 2>&1"
 
