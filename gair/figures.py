@@ -195,9 +195,11 @@ def draw(
     linestyle: str = "-",
     marker: str | None = None,
     label: str | None = None,
+    gid: str | None = None,
 ) -> None:
     """One run's curve: the median over seeds, a band of one std where seeds are several.
-    The line's gid is the run's label (tests count colours per run)."""
+    The line's gid names the series its colour stands for (tests count colours per series):
+    the run's label unless ``gid`` says otherwise (a method, where panels pair methods)."""
     x, y, std = run.curve(column, accuracy=accuracy)
     if not len(x):
         return
@@ -205,7 +207,7 @@ def draw(
         x, y, linestyle=linestyle, color=color, marker=marker, markersize=3, linewidth=1.2,
         label=label or run.label,
     )  # fmt: skip
-    line.set_gid(run.label)
+    line.set_gid(gid or run.label)
     if run.seeds > 1:
         style.band(ax, x, y, std, color)
 
@@ -606,9 +608,9 @@ def fig11(manifest: dict[str, Any]) -> Figure:
         other = gairat.get(run.label)
         for row, column, what in ((1, "test_pgd20_err", "PGD-20"), (2, "test_nat_err", "natural")):
             ax = fig.add_subplot(grid[row, j])
-            draw(ax, run, column, style.BASELINE, label="AT")
+            draw(ax, run, column, style.BASELINE, label="AT", gid="AT")
             if other is not None:
-                draw(ax, other, column, colors[run.label], label="GAIRAT")
+                draw(ax, other, column, colors[run.label], label="GAIRAT", gid="GAIRAT")
             ax.set_title(f"{run.label}: {what} test error", fontsize=8)
             _epoch_axis(ax)
             ax.set_ylabel("error (%)")
@@ -712,10 +714,11 @@ def _paired_columns(
             (("test_nat_err", "natural"), ("test_pgd20_err", "PGD-20"))
         ):
             ax = axes[i][j]
-            draw(ax, run, column, style.BASELINE, accuracy=True, marker="o", label=base_name)
+            draw(ax, run, column, style.BASELINE, accuracy=True, marker="o", label=base_name,
+                 gid=base_name)  # fmt: skip
             if run.label in other:
                 draw(ax, other[run.label], column, second, accuracy=True, marker="s",
-                     label=other_name)  # fmt: skip
+                     label=other_name, gid=other_name)  # fmt: skip
             ax.set_title(f"{names(run)}: {what} test", fontsize=8)
             _epoch_axis(ax)
             ax.set_ylabel("accuracy (%)")
@@ -851,10 +854,9 @@ def audit_attacks(manifest: dict[str, Any]) -> Figure:
     checkpoints = [c for c in manifest.get("checkpoints") or ["best", "last"]
                    if c in set(summary["checkpoint"])]  # fmt: skip
     cell = summary.set_index(["method", "checkpoint", "attack"])
-    import matplotlib
 
-    shades = matplotlib.colormaps["viridis"](np.linspace(0.05, 0.9, len(attacks)))
-    colors = dict(zip(attacks, shades, strict=True))
+    # One distinct colour per attack (seven shades of one map are too close to tell apart).
+    colors = dict(zip(attacks, style.qualitative(len(attacks)), strict=True))
     fig = style.new_figure(5.2 * len(checkpoints) + 1.8, 4.2)
     axes = fig.subplots(1, len(checkpoints), squeeze=False)
     width = 0.8 / max(1, len(attacks))

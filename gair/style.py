@@ -29,7 +29,7 @@ BASELINE = "#d62728"
 # tab10 without its red, then darker and lighter variants: distinct, colour-blind aware first.
 QUALITATIVE = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-    "#17becf", "#393b79", "#8c6d31", "#637939", "#7b4173", "#3182bd", "#e6550d", "#31a354",
+    "#17becf", "#393b79", "#e7ba52", "#637939", "#7b4173", "#5254a3", "#e6550d", "#31a354",
 ]  # fmt: skip
 MARKERS = "osD^vP<X>*hp"
 # Quantities by line style (colour stays with the run).

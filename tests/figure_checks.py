@@ -11,9 +11,10 @@ from collections.abc import Iterable
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PathCollection, PolyCollection
 from matplotlib.colors import to_rgb
-from matplotlib.container import ErrorbarContainer
+from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
@@ -41,6 +42,8 @@ def overlap(a: Bbox, b: Bbox) -> float:
 
 def check_legends_outside(fig: Figure) -> None:
     """Every legend is framed and covers no panel's data area, title or footer."""
+    if not hasattr(fig.canvas, "get_renderer"):  # a Figure made without pyplot
+        FigureCanvasAgg(fig)
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     texts = [t for t in (fig._suptitle, fig._supxlabel) if t is not None and t.get_text()]
@@ -70,7 +73,8 @@ def check_kappa_colorbars(fig: Figure) -> None:
 
 
 def series_colors(ax: Axes) -> dict[str, tuple[float, float, float]]:
-    """Run label (a line's gid) -> its colour; a run drawn in two colours fails."""
+    """Series -> its colour: a line's gid (the run it stands for) or a bar group's label; a
+    series drawn in two colours fails."""
     out: dict[str, tuple[float, float, float]] = {}
     for line in ax.get_lines():
         gid = line.get_gid()
@@ -78,6 +82,10 @@ def series_colors(ax: Axes) -> dict[str, tuple[float, float, float]]:
             continue
         color = to_rgb(line.get_color())
         assert out.setdefault(gid, color) == color, f"run {gid!r} has two colours in one panel"
+    for bars in ax.containers:
+        if isinstance(bars, BarContainer) and len(bars.patches):
+            color = to_rgb(bars.patches[0].get_facecolor())
+            out.setdefault(f"bars {bars.get_label()}", color)
     return out
 
 
@@ -112,6 +120,11 @@ def check_seed_spread(fig: Figure, multi_seed: Iterable[str]) -> None:
         for label in wanted & set(colors):
             band = tuple(np.round(colors[label], 4)) in bands
             assert band or label in bars, f"panel {ax.get_title()!r}: {label!r} shows no spread"
+        if wanted:  # bars summarising seeds carry their error bars
+            for group in ax.containers:
+                if isinstance(group, BarContainer) and len(group.patches):
+                    spread = group.errorbar is not None and group.errorbar.has_yerr
+                    assert spread, f"panel {ax.get_title()!r}: bars {group.get_label()!r}"
 
 
 def check_footer_and_title(fig: Figure) -> str:
@@ -129,9 +142,11 @@ def check_footer_and_title(fig: Figure) -> str:
 
 
 def check_grammar(fig: Figure, multi_seed: Iterable[str] = ()) -> int:
-    """All of the above; returns the largest number of runs in one panel."""
+    """All of the above; returns the largest number of series (runs, bar groups, or for
+    scatter plots coloured by kappa their colour bars) in one panel."""
     check_footer_and_title(fig)
     check_legends_outside(fig)
     check_kappa_colorbars(fig)
     check_seed_spread(fig, multi_seed)
-    return check_distinct_colors(fig)
+    most = check_distinct_colors(fig)
+    return most or len([ax for ax in fig.axes if ax.get_label() == "<colorbar>"])

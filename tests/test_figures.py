@@ -457,3 +457,15 @@ def test_footer_lists_networks_by_size() -> None:
         "MLP 1x64", "MLP 1x128", "MLP 1x256", "MLP 3x64", "ResNet-18 (width 4)",
     ]  # fmt: skip
     assert sorted(widths) != sorted(widths, key=natural_key)  # plain sorting puts 1x128 first
+
+
+def test_palette_separates_every_series() -> None:
+    """The qualitative palette's colours are pairwise at least style.MIN_DISTANCE apart
+    (RGB), and as far from the baseline red: a 13-method trade-off stays readable."""
+    import itertools
+
+    colors = [matplotlib.colors.to_rgb(c) for c in style.QUALITATIVE]
+    red = matplotlib.colors.to_rgb(style.BASELINE)
+    for a, b in itertools.combinations([red, *colors], 2):
+        assert float(np.linalg.norm(np.subtract(a, b))) >= style.MIN_DISTANCE, (a, b)
+    assert len(style.qualitative(13)) == 13

@@ -74,11 +74,16 @@ def smoke_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         tail = logs[-1].read_text()[-3000:] if logs else ""
         pytest.fail(f"smoke DAG failed after {elapsed:.0f} s:\n{done.stderr[-4000:]}\n{tail}")
     print(f"smoke DAG: {elapsed:.0f} s")
+    text = done.stdout + done.stderr
+    if "Nothing to be done" not in text:  # a reused folder keeps the log of the run that ran
+        (root / "snakemake.log").write_text(text)
     yield root
 
 
 @pytest.mark.parametrize("name", list(PANELS))
 def test_figure_has_its_panels(smoke_dir: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib.pyplot as plt
+
     from gair.figures import axes_with_data, render
 
     folder = smoke_dir / "figures" / "smoke"
@@ -91,6 +96,7 @@ def test_figure_has_its_panels(smoke_dir: Path, name: str, monkeypatch: pytest.M
     monkeypatch.chdir(smoke_dir)
     fig = render(name, manifest)
     assert len(axes_with_data(fig)) == PANELS[name]
+    plt.close(fig)
 
 
 @pytest.mark.parametrize("name", list(TABLE_ROWS))
@@ -228,3 +234,106 @@ def test_run_folders_carry_the_workflow_names(smoke_dir: Path) -> None:
         # The name the workflow planned is the name train derived from the same spec.
         assert json.loads((run / "run.json").read_text())["name"] == run.name
         assert (run / "metrics.parquet").is_file() and (run / "last.pt").is_file()
+
+
+# Chance and the accuracy every smoke run must reach (natural test accuracy, percent):
+# well above chance on every dataset the smoke config trains on.
+LEARNS = {"digits": (10.0, 60.0), "digits_pseudo": (10.0, 60.0), "moons": (50.0, 75.0),
+          "circles": (50.0, 75.0)}  # fmt: skip
+
+
+def test_every_run_learns(smoke_dir: Path) -> None:
+    """Each run's last natural test accuracy is well above chance and its PGD-20 test
+    accuracy above zero: the smoke figures show training, not noise."""
+    from gair.report import read_metrics
+
+    failures = []
+    files = sorted((smoke_dir / "results" / "smoke" / "runs").glob("*/metrics.parquet"))
+    assert len(files) > 90
+    for path in files:
+        spec, frame = read_metrics(path)
+        chance, floor = LEARNS[spec["dataset"]]
+        last = frame.dropna(subset=["test_nat_err"]).iloc[-1]
+        natural = 100 * (1 - last["test_nat_err"])
+        robust = 100 * (1 - last["test_pgd20_err"])
+        if natural < floor or robust <= 0:
+            failures.append(f"{path.parent.name}: natural {natural:.0f}% (chance {chance:.0f}%),"
+                            f" PGD-20 {robust:.0f}%")  # fmt: skip
+    assert not failures, "\n".join(failures)
+
+
+def multi_seed_labels(manifest: dict) -> list[str]:
+    return [label for labels in manifest["groups"].values()
+            for label, items in labels.items() if len(items) > 1]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", [*PANELS, "tradeoff", "audit_attacks"])
+def test_figure_follows_the_grammar(
+    smoke_dir: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Legends outside the data, colour bars on kappa scales, distinct colours per panel, seed
+    spread where seeds are several, a footer naming what was trained, a title that does not
+    claim the paper's setting (tests/figure_checks.py), on the figure the DAG drew."""
+    import matplotlib.pyplot as plt
+    from figure_checks import check_grammar
+
+    from gair.figures import render
+
+    folder = smoke_dir / "figures" / "smoke"
+    manifest = json.loads((folder / f"{name}.json").read_text())["manifest"]
+    monkeypatch.chdir(smoke_dir)
+    fig = render(name, manifest)
+    assert check_grammar(fig, multi_seed_labels(manifest)) >= 1
+    note = manifest.get("note")
+    if note:
+        assert note in fig._supxlabel.get_text()
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("name", list(AUDIT))
+def test_audit_figure_follows_the_grammar(smoke_dir: Path, name: str) -> None:
+    from figure_checks import check_footer_and_title, check_legends_outside
+
+    from gair.audit import plot_audit
+
+    _, baseline = AUDIT[name]
+    table = pd.read_csv(smoke_dir / "results" / "smoke" / "tables" / f"audit_{name}.csv")
+    fig = plot_audit(table, baseline=baseline, footer="data: digits (8x8)")
+    check_legends_outside(fig)
+    title = check_footer_and_title(fig)
+    assert title.startswith("How much of the PGD-20 gain survives AutoAttack (cheap)")
+    # Error bars from the seeds on every gain bar.
+    for ax in [ax for ax in fig.axes if ax.patches]:
+        assert all(c.has_yerr for c in ax.containers if hasattr(c, "has_yerr"))
+
+
+def test_the_lr_drop_changes_kappa(smoke_dir: Path) -> None:
+    """Fig. 4's phenomenon at smoke scale: AT's median kappa of the training data rises at
+    the first LR drop."""
+    from gair.figures import Curves, lr_changes
+
+    folder = smoke_dir / "figures" / "smoke"
+    manifest = json.loads((folder / "fig4.json").read_text())["manifest"]
+    items = manifest["groups"]["methods"]["AT"]
+    items = [dict(i, metrics=str(smoke_dir / i["metrics"])) for i in items]
+    at = Curves("AT", items)
+    drop = lr_changes(at)[0]
+    epochs, kappa, _ = at.curve("kappa_median")
+    before = kappa[epochs == drop - 1][0]
+    assert kappa[epochs >= drop + 1].max() > before
+
+
+def test_logs_are_quiet(smoke_dir: Path) -> None:
+    """Job commands name their spec and manifest files instead of carrying JSON, and a
+    training log is one line per epoch after the GPU line."""
+    log = (smoke_dir / "snakemake.log").read_text().splitlines()
+    commands = [line for line in log if line.startswith("Shell command:")]
+    assert commands and all("{" not in line for line in commands)
+    assert max(len(line) for line in commands) < 600
+    for path in sorted((smoke_dir / "results" / "smoke" / "logs" / "train").glob("*.log")):
+        lines = path.read_text().splitlines()
+        spec = json.loads(
+            (smoke_dir / "results" / "smoke" / "specs" / f"{path.stem}.json").read_text()
+        )
+        assert lines[0].startswith("gpu: ")
+        assert len(lines) == 1 + spec["epochs"], path.name
