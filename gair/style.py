@@ -32,8 +32,6 @@ QUALITATIVE = [
     "#17becf", "#393b79", "#e7ba52", "#637939", "#7b4173", "#5254a3", "#e6550d", "#31a354",
 ]  # fmt: skip
 MARKERS = "osD^vP<X>*hp"
-# Quantities by line style (colour stays with the run).
-LINESTYLES = {"natural": "-", "adversarial": "--", "train": "-", "test": "--", "extra": ":"}
 MIN_DISTANCE = 0.15  # smallest RGB distance between two series of one panel
 AVOID_DISTANCE = 0.3  # how far a method's colour stays from a sweep's colours
 SWEEP_CMAP = "YlGnBu"  # dark blue (first) to light yellow-green
