@@ -98,12 +98,7 @@ class Curves:
         return stats["epoch"].to_numpy(), stats["median"].to_numpy(dtype=float), std
 
     def model_title(self) -> str:
-        frame = self.metrics
-        return (
-            str(frame["model_title"].iloc[-1])
-            if "model_title" in frame
-            else str(self.spec.get("model"))
-        )
+        return report.run_titles(self.metrics, self.spec)[0]
 
 
 def network_label(run: Curves) -> str:
@@ -765,26 +760,17 @@ def fig20(manifest: dict[str, Any]) -> Figure:
     return _sweep_figure(manifest, "baselines", "gair_mart_kl", title, weights_panel=False)
 
 
-def _pgd_points(path: str) -> list[tuple[int, float]]:
-    """(PGD steps, accuracy in percent) of every pgd<k> row of an evaluation file, by k."""
+def _pgd_points(path: str) -> tuple[list[tuple[int, float]], int]:
+    """(PGD steps, accuracy in percent) of every pgd<k> row of an evaluation file, by k, and
+    how many test points the file evaluated (0 where it does not say)."""
     frame = report.read_eval(path)
     points = []
     for attack, accuracy in zip(frame["attack"], frame["accuracy_pct"], strict=True):
         entry, match = evaluation_attacks.find(attack) if attack != "worst_case" else (None, None)
         if entry is not None and entry.kind == "pgd":
             points.append((int(match["steps"]), float(accuracy)))
-    return sorted(points)
-
-
-def _eval_points(path: str) -> int:
-    frame = pd.read_parquet(path, columns=["n"]) if "n" in pq_columns(path) else None
-    return int(frame["n"].max()) if frame is not None and len(frame) else 0
-
-
-def pq_columns(path: str) -> list[str]:
-    import pyarrow.parquet as pq
-
-    return list(pq.read_schema(path).names)
+    n = int(frame["n"].max()) if "n" in frame and len(frame) else 0
+    return sorted(points), n
 
 
 @figure("fig21")
@@ -805,10 +791,10 @@ def fig21(manifest: dict[str, Any]) -> Figure:
                 path = item.get("evals", {}).get(checkpoint)
                 if path is None:
                     raise ConfigError(f"fig21 needs the {checkpoint!r} evaluation of {run.label!r}")
-                points_n = max(points_n, _eval_points(path))
+                points, n = _pgd_points(path)
+                points_n = max(points_n, n)
                 long += [
-                    {"steps": s, "seed": int(item["seed"]), "accuracy_pct": a}
-                    for s, a in _pgd_points(path)
+                    {"steps": s, "seed": int(item["seed"]), "accuracy_pct": a} for s, a in points
                 ]
             stats = report.seed_stats(pd.DataFrame(long), ["steps"]).sort_values("steps")
             steps = stats["steps"].to_numpy(dtype=float)
@@ -844,9 +830,7 @@ def audit_attacks(manifest: dict[str, Any]) -> Figure:
     """Not in the paper: each method's test accuracy under every attack evaluated on its
     checkpoints (natural, PGD-20, PGD+, CW, LSA, AutoAttack, and the worst case over them),
     median over seeds with one standard deviation as the error bar; a panel per checkpoint."""
-    from gair.tables import collect
-
-    summary = report.seed_stats(collect({**manifest, "columns": None}), SEED_KEYS)
+    summary = seed_summary(manifest)
     worst = collect_worst_case(manifest)
     summary = pd.concat([summary, worst], ignore_index=True) if len(worst) else summary
     attacks = evaluation_attacks.order(summary["attack"])
@@ -878,6 +862,14 @@ def audit_attacks(manifest: dict[str, Any]) -> Figure:
                    all_runs(manifest), manifest)  # fmt: skip
 
 
+def seed_summary(manifest: dict[str, Any]) -> pd.DataFrame:
+    """Median and std over seeds per method, checkpoint and attack of every evaluation file
+    the manifest lists (every attack, whatever columns a table would show)."""
+    from gair.tables import collect
+
+    return report.seed_stats(collect({**manifest, "columns": None}), SEED_KEYS)
+
+
 def collect_worst_case(manifest: dict[str, Any]) -> pd.DataFrame:
     """The worst case over attacks of every evaluation file, as seed statistics."""
     long = report.collect_evals(report.records_of(manifest))
@@ -891,9 +883,7 @@ def tradeoff(manifest: dict[str, Any]) -> Figure:
     one point per method and checkpoint (filled: best, open: last) at the median over seeds,
     error bars one standard deviation over seeds on both axes; a thin line joins a method's
     two checkpoints, so that a point hidden under another is still found."""
-    from gair.tables import collect
-
-    summary = report.seed_stats(collect({**manifest, "columns": None}), SEED_KEYS)
+    summary = seed_summary(manifest)
     attacks = set(summary["attack"])
     aa = next((a for a in ("autoattack", "autoattack_cheap") if a in attacks), None)
     missing = [a for a in ("natural", "pgd20") if a not in attacks] + ([] if aa else ["autoattack"])

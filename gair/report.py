@@ -133,7 +133,7 @@ def read_metrics(path: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
     return spec, table.to_pandas().sort_values("epoch")
 
 
-def _titles(frame: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[str, str]:
+def run_titles(frame: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[str, str]:
     """The model's and the dataset's display names a run recorded (its spec's names for
     metrics written before runs recorded them)."""
     model = str(frame["model_title"].iloc[-1]) if "model_title" in frame else str(spec.get("model"))
@@ -158,7 +158,7 @@ def trained_note(metrics_paths: Iterable[str | Path]) -> str:
         if not Path(path).is_file():
             continue
         spec, frame = read_metrics(path)
-        model, data = _titles(frame, spec)
+        model, data = run_titles(frame, spec)
         models.add(model)
         datasets.add(data)
         epochs.add(int(spec.get("epochs", 0)))

@@ -97,7 +97,7 @@ def check_distinct_colors(fig: Figure) -> int:
         colors = series_colors(ax)
         most = max(most, len(colors))
         for (a, ca), (b, cb) in itertools.combinations(colors.items(), 2):
-            gap = float(np.linalg.norm(np.subtract(ca, cb)))
+            gap = style.distance(ca, cb)
             assert gap >= style.MIN_DISTANCE, (
                 f"panel {ax.get_title()!r}: {a!r} and {b!r} have colours {gap:.3f} apart"
             )
