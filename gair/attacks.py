@@ -1,7 +1,8 @@
 """L-infinity attacks that also measure the geometry value kappa.
 
-Conventions (REFERENCE.md): inputs live in [0, 1]; a random start adds uniform noise in
-[-eps, eps] and clamps to [0, 1]; one step is
+Conventions: inputs live in [0, 1]; the uniform random start adds noise in [-eps, eps] and
+clamps to [0, 1]; TRADES' and MART's start, x + 0.001 N(0, I), is not clamped (their code's
+first iterate; :func:`gaussian_start`); one step is
 ``x <- clamp(min(max(x + alpha * sign(grad), x0 - eps), x0 + eps), 0, 1)``.
 
 kappa counts the iterates that the model still classifies correctly, checked at the top of
@@ -16,6 +17,7 @@ to the input only, so the model's parameter gradients are untouched.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -160,6 +162,7 @@ def early_stopped_pgd(
     random_start: bool = True,
     loss: str = "ce",
     compact: bool = False,
+    noise: float = 0.0,
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Geometry-aware early-stopped PGD-K-tau (Algorithm 3, FAT and GAIR-FAT).
@@ -170,12 +173,19 @@ def early_stopped_pgd(
     classified correctly kappa grows by one. Samples never misclassified take all K steps.
     Row i of the output always belongs to row i of the input.
 
+    ``noise`` is FAT's omega: every step that a sample takes adds ``noise * N(0, I)`` to it
+    before the projection (FAT's earlystop.py, "for escaping the local minimum"). The draws
+    of all K steps are made at the start, in one tensor, so that both versions below draw
+    the same numbers however samples stop; with ``noise = 0`` nothing is drawn.
+
     ``compact=True`` forwards only the samples still running (one host read per step to
     size the active set); the result is identical to the masked version.
     """
     check_budget(eps, alpha, steps)
     if not isinstance(tau, int) or tau < 0:
         raise ConfigError(f"tau = {tau!r} is invalid: it must be an integer >= 0")
+    if not (noise >= 0 and math.isfinite(noise)):
+        raise ConfigError(f"noise = {noise!r} is invalid: it must be a finite number >= 0")
     loss_fn = attack_loss(loss)
     x0 = x.detach()
     x_adv = _start(x0, eps, random_start, generator)
@@ -183,20 +193,26 @@ def early_stopped_pgd(
     kappa = torch.zeros(n, dtype=torch.long, device=x.device)
     budget = torch.full((n,), int(tau), dtype=torch.long, device=x.device)
     running = torch.ones(n, dtype=torch.bool, device=x.device)
+    shake = noise * _normal((steps, *x0.shape), x0, generator) if noise else None
     if compact:
         return _early_stopped_compact(
-            model, x0, x_adv, y, eps, alpha, steps, loss_fn, kappa, budget
+            model, x0, x_adv, y, eps, alpha, steps, loss_fn, kappa, budget, shake
         )
-    for _ in range(steps):
+    for k in range(steps):
         logits, grad = input_grad(model, x_adv, y, loss_fn)
         wrong = logits.argmax(1) != y
         stop = running & wrong & (budget == 0)
         running = running & ~stop
         budget = budget - (running & wrong).long()
         kappa += running & ~wrong
-        stepped = project(x_adv + alpha * grad.sign(), x0, eps)
+        step = alpha * grad.sign() if shake is None else alpha * grad.sign() + shake[k]
+        stepped = project(x_adv + step, x0, eps)
         x_adv = torch.where(rows(running, x_adv), stepped, x_adv)
     return x_adv.detach(), kappa
+
+
+def _normal(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
+    return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
 
 
 def _early_stopped_compact(
@@ -210,9 +226,10 @@ def _early_stopped_compact(
     loss_fn: LossFn,
     kappa: Tensor,
     budget: Tensor,
+    shake: Tensor | None,
 ) -> tuple[Tensor, Tensor]:
     active = torch.arange(x0.shape[0], device=x0.device)
-    for _ in range(steps):
+    for k in range(steps):
         if active.numel() == 0:
             break
         xa, x0a, ya = x_adv[active], x0[active], y[active]
@@ -222,7 +239,8 @@ def _early_stopped_compact(
         keep = ~stop
         budget[active] -= (keep & wrong).long()
         kappa[active] += keep & ~wrong
-        x_adv[active] = torch.where(rows(keep, xa), project(xa + alpha * grad.sign(), x0a, eps), xa)
+        step = alpha * grad.sign() if shake is None else alpha * grad.sign() + shake[k][active]
+        x_adv[active] = torch.where(rows(keep, xa), project(xa + step, x0a, eps), xa)
         active = active[keep]
     return x_adv.detach(), kappa
 

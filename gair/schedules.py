@@ -3,8 +3,9 @@
 Every schedule follows the spec's epoch convention (:mod:`gair.spec`): ``multistep``
 multiplies the base LR by ``lr_factors[i]`` from epoch ``milestones[i]`` on, and ``onedrop``
 switches to ``lr_drop_value`` from epoch ``lr_drop_epoch`` on. The named schedules are those
-of GAIRAT's and FAT's scripts (REFERENCE.md), which evaluate them at t = the 1-based epoch
-with E = total epochs, with the same integer divisions (E // 3, E * 2 // 5, E // 10).
+of GAIRAT's and FAT's scripts (GAIRAT.py's ``--lr-schedule``), which evaluate them at t = the
+1-based epoch with E = total epochs, with the same integer divisions (E // 3, E * 2 // 5,
+E // 10).
 ``rst_cosine`` is RST's cosine (Table 3), evaluated at t = epoch - 1, so that its first epoch
 trains at the base LR and its last one above 0; GAIRAT's ``cosine`` reaches 0 at epoch E.
 """

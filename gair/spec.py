@@ -126,6 +126,9 @@ class RunSpec:
     # to size the active set). False keeps the attack free of host reads but does the work
     # of every stopped sample too.
     compact_early_stop: bool = True
+    # FAT's omega: std of the Gaussian noise each step of the early-stopped PGD adds (FAT.py's
+    # default 0.001, GAIR_FAT.py's 0; docs/fidelity.md says which experiment uses which).
+    fat_omega: float = 0.0
 
     # geometry-aware reweighting
     weight_fn: str = "tanh"
@@ -357,6 +360,9 @@ class RunSpec:
             k: v for k, v in self.identity().items() if k not in defaults or v != defaults[k]
         }
         changed["protocol"] = PROTOCOL
+        revision = _method_revision(self.method)
+        if revision:
+            changed["method_revision"] = revision
         text = json.dumps(changed, sort_keys=True, default=_json_default)
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
@@ -412,7 +418,7 @@ def setting_problem(name: str, value: Any) -> str | None:
         return f"{name} = {value!r} is invalid: it must be an integer >= 1"
     if name in NON_NEGATIVE and value < 0:
         return f"{name} = {value!r} is invalid: it must be >= 0"
-    if name in ("eps", "alpha") and not (value >= 0 and math.isfinite(value)):
+    if name in ("eps", "alpha", "fat_omega") and not (value >= 0 and math.isfinite(value)):
         return f"{name} = {value!r} is invalid: it must be a finite number >= 0"
     if name == "eval_eps" and value is not None and not value >= 0:
         return f"eval_eps = {value!r} is invalid: it must be >= 0"
@@ -458,6 +464,15 @@ def _defaults(cls: type) -> dict[str, Any]:
         elif f.default_factory is not dataclasses.MISSING:
             out[f.name] = f.default_factory()
     return out
+
+
+def _method_revision(method: str) -> int:
+    """The method's ``MethodInfo.revision`` (0 for a name the catalogue does not know: the
+    digest must not fail on a spec that validation would reject)."""
+    from gair.methods import catalogue
+
+    info = catalogue().get(method)
+    return info.revision if info else 0
 
 
 def _json_default(value: Any) -> Any:

@@ -121,13 +121,15 @@ def ref_early_stopped(
     steps: int,
     tau: int,
     start: Tensor,
+    noise: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Algorithm 3, one sample at a time."""
+    """Algorithm 3, one sample at a time; ``noise[k, i]`` is added to sample i's k-th step
+    (FAT's omega * N(0, I), before the projection)."""
     out, kappas = [], []
     for i in range(x.shape[0]):
         x0, xi, yi = x[i : i + 1], start[i : i + 1].clone(), y[i : i + 1]
         kappa, budget = 0, tau
-        for _ in range(steps):
+        for k in range(steps):
             xi = xi.detach().requires_grad_(True)
             logits = model(xi)
             if int(logits.argmax(1)) != int(yi):
@@ -137,7 +139,8 @@ def ref_early_stopped(
             else:
                 kappa += 1
             (grad,) = torch.autograd.grad(_ce(logits, yi), xi)
-            xi = _step(xi.detach(), grad, x0, eps, alpha)
+            shaken = xi.detach() if noise is None else xi.detach() + noise[k, i : i + 1]
+            xi = _step(shaken, grad, x0, eps, alpha)
         out.append(xi.detach())
         kappas.append(kappa)
     return torch.cat(out), torch.tensor(kappas)
@@ -326,6 +329,43 @@ def test_early_stopped_matches_reference_masked_and_compact(seed: int | None, ta
         torch.testing.assert_close(x_adv, ref_x, rtol=0, atol=1e-12)
     # Some points stop early and some run all K steps: both paths are exercised.
     assert (ref_kappa < steps).any() and (ref_kappa == steps).any()
+
+
+@pytest.mark.parametrize("tau", [0, 2])
+def test_fats_per_step_noise_matches_reference_masked_and_compact(tau: int) -> None:
+    """FAT's omega: each step a sample takes adds omega * N(0, I) before the projection.
+    The generator draws the start, then the noise of all K steps in one tensor."""
+    model = image_model()
+    x, y = image_batch(model)
+    eps, alpha, steps, omega = 0.3, 0.07, 6, 0.05
+    gen = torch.Generator().manual_seed(4)
+    start = torch.clamp(x + (2 * torch.rand(x.shape, generator=gen, dtype=x.dtype) - 1) * eps, 0, 1)
+    noise = omega * torch.randn((steps, *x.shape), generator=gen, dtype=x.dtype)
+    ref_x, ref_kappa = ref_early_stopped(model, x, y, eps, alpha, steps, tau, start, noise)
+    quiet_x, _ = ref_early_stopped(model, x, y, eps, alpha, steps, tau, start)
+    for compact in (False, True):
+        x_adv, kappa = attacks.early_stopped_pgd(
+            model, x, y, eps=eps, alpha=alpha, steps=steps, tau=tau, compact=compact,
+            noise=omega, generator=torch.Generator().manual_seed(4),
+        )  # fmt: skip
+        assert kappa.tolist() == ref_kappa.tolist(), f"compact={compact}"
+        torch.testing.assert_close(x_adv, ref_x, rtol=0, atol=1e-6)
+    assert not torch.allclose(ref_x, quiet_x, atol=1e-3)  # the noise moved the points
+    assert (ref_kappa < steps).any() and (ref_kappa == steps).any()
+
+
+def test_fats_noise_of_zero_draws_nothing() -> None:
+    """omega = 0 (GAIR_FAT.py's default, every run before the setting) draws no random
+    numbers: the runs that never set it keep their random streams."""
+    model = image_model()
+    x, y = image_batch(model)
+    gen = torch.Generator().manual_seed(8)
+    attacks.early_stopped_pgd(
+        model, x, y, eps=0.3, alpha=0.07, steps=4, tau=1, random_start=False, generator=gen
+    )
+    assert torch.equal(gen.get_state(), torch.Generator().manual_seed(8).get_state())
+    with pytest.raises(ConfigError, match=r"^noise = -0.1 is invalid"):
+        attacks.early_stopped_pgd(model, x, y, eps=0.3, alpha=0.07, steps=4, tau=1, noise=-0.1)
 
 
 @pytest.mark.parametrize("compact", [False, True])

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from gair.errors import ConfigError
-from gair.spec import RunSpec, coerce, parse_assignment
+from gair.spec import PROTOCOL, RunSpec, coerce, parse_assignment
 
 BASE: dict[str, Any] = {"dataset": "digits", "model": "smallcnn", "method": "gairat", "epochs": 10}
 
@@ -233,6 +233,36 @@ def test_a_new_setting_with_a_default_keeps_existing_run_names() -> None:
     assert Extended(**base, some_new_setting=2.0).digest() != RunSpec(**base).digest()
     assert RunSpec(**base, reweight_from=0).digest() == RunSpec(**base).digest()
     assert RunSpec(**base, reweight_from=1).digest() != RunSpec(**base).digest()
+
+
+def _hand_digest(spec_: RunSpec, **more: Any) -> str:
+    """The digest written out: sha256 of the sorted JSON of the non-default identity
+    settings, the protocol and ``more``."""
+    import hashlib
+    import json
+
+    defaults = RunSpec(dataset="digits", model="mlp", method="at", epochs=1).identity()
+    changed = {k: v for k, v in spec_.identity().items() if defaults.get(k) != v}
+    for required in ("dataset", "model", "method", "epochs"):
+        changed[required] = getattr(spec_, required)
+    changed.update(protocol=PROTOCOL, **more)
+    text = json.dumps(changed, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def test_a_methods_revision_renames_its_runs_only() -> None:
+    """TRADES' revision 1 (three BN-moving forwards per step) renames TRADES runs; every other
+    method's names stay as they were."""
+    from gair.methods import method_info
+
+    assert method_info("at").revision == 0
+    at = RunSpec(dataset="digits", model="mlp", method="at", epochs=3)
+    assert at.digest() == _hand_digest(at)
+    for name in ("trades", "gair_trades"):
+        run = RunSpec(dataset="digits", model="mlp", method=name, epochs=3)
+        assert method_info(name).revision == 1
+        assert run.digest() == _hand_digest(run, method_revision=1)
+        assert run.digest() != _hand_digest(run)
 
 
 def test_the_protocol_version_is_part_of_every_run_name(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -51,6 +51,11 @@ class MethodInfo:
     needs_pool: str = ""
     # (key, default) of the spec.extra settings that count epochs (rescaled with the run).
     epoch_extras: tuple[tuple[str, float], ...] = ()
+    # Raised when a change of the method's code alters what its existing specs train: it
+    # enters the digest of this method's runs only (0 leaves it out), so a folder trained
+    # before the change is never resumed or reported as a run of the current definition
+    # while other methods keep their names (gair.spec.PROTOCOL is the same for all).
+    revision: int = 0
 
     @property
     def display(self) -> str:

@@ -119,11 +119,11 @@ def ga_pgd_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> A
 
 
 def early_stopped_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> AttackResult:
-    """Algorithm 3 with the epoch's tau."""
+    """Algorithm 3 with the epoch's tau and FAT's per-step noise (``fat_omega``)."""
     s = ctx.spec
     x_adv, kappa = attacks.early_stopped_pgd(
         model, x, y, **s.train_budget, tau=ctx.tau, random_start=s.random_start,
-        loss=s.attack_loss, compact=s.compact_early_stop,
+        loss=s.attack_loss, compact=s.compact_early_stop, noise=s.fat_omega,
     )  # fmt: skip
     return AttackResult(x_adv, kappa)
 
@@ -182,6 +182,13 @@ def trades_objective(weighted: bool) -> MethodLoss:
         w = ctx.weights(att.kappa) if weighted else unit_weights(y)
         logits_nat = model(x)
         logits_adv = model(att.x_adv)
+        # TRADES' trades.py forwards x a second time, in train mode, for the KL's target:
+        # BatchNorm's running statistics move three times per step (x, x', x). The logits of
+        # that pass equal logits_nat, so the gradient is the same through logits_nat; the pass
+        # runs only for its effect on the running statistics, which every eval-mode attack
+        # and evaluation reads.
+        with torch.no_grad():
+            model(x)
         value = losses.trades_loss(
             logits_nat, logits_adv, y, beta=ctx.spec.beta, weights=w if weighted else None
         )

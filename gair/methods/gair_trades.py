@@ -10,5 +10,6 @@ INFO = MethodInfo(
     summary="KL-PGD (Alg. 4) + omega on the natural CE term (Alg. 5)",
     weighted=True,
     update_cost=2,
+    revision=1,  # 1: BatchNorm statistics move three times per step, as trades.py
 )
 METHOD = Method(INFO, trades_attack, trades_objective(weighted=True))

@@ -34,7 +34,9 @@ Settings (``spec.extra``; defaults from MMA's L-infinity CIFAR-10 configuration)
 
 The rest of MMA's setting is the run's: K = ``steps`` (10), SGD with the iteration-based
 LR 0.3, 0.09, 0.03, 0.009 at 0, 20k, 30k, 40k iterations (``lr_iter_milestones``), weight
-decay 2e-4, batch 128, 50k iterations.
+decay 2e-4, batch 128. MMA's code stops after 50,000 iterations; Fig. 19 trains every method
+120 epochs, which on CIFAR-10's 50,000 images at batch 128 is 120 x 391 = 46,920 iterations
+(all three LR steps fall inside them).
 
 Simplifications against MMA's code: every attack and the bisection run with the model in
 eval mode (MMA's code searches in train mode and decides correctness from the train-mode
