@@ -408,7 +408,7 @@ class Plan:
     def _plan_published(self) -> None:
         """The `published` target's models: every entry, or with published_present_only the
         entries whose weights file is there (the others are listed in published_missing)."""
-        from gair.published import entry_file
+        from gair.published import checked_reported, entry_file
 
         section = self.config.get("published") or {}
         self.published: dict[str, dict[str, Any]] = {}
@@ -422,6 +422,10 @@ class Plan:
                 self.fail(f"published.models.{name}", "source file needs `file`")
             if entry["source"] == "file" and not entry.get("format"):
                 self.fail(f"published.models.{name}", "source file needs `format`")
+            try:
+                entry["reported"] = checked_reported(entry.get("reported") or {})
+            except ConfigError as err:
+                raise ConfigError(str(err).replace("<name>", name)) from None
             present = entry_file(entry, model_dir).is_file()
             if self.config.get("published_present_only") and not present:
                 self.published_missing.append(name)
@@ -496,6 +500,7 @@ class Plan:
     def published_manifest(self) -> dict[str, Any]:
         return {
             "name": "published",
+            "eps": self.config["published"]["evaluation"]["eps"],
             "models": {
                 name: {
                     "eval": self.published_eval_file(name),

@@ -42,6 +42,61 @@ if TYPE_CHECKING:  # torch is imported where it is used: the plan reads this mod
 
 FORMATS = ("gairat", "fat", "trades", "mart", "rst")
 SOURCES = ("robustbench", "file")
+# The eps of each reported number (an entry's ``reported``): ``eps`` is RobustBench's, for its
+# clean and AutoAttack accuracy; ``paper_eps`` the model's paper's, for ``paper_robust``.
+REPORTED_EPS = {"eps": ("clean", "autoattack"), "paper_eps": ("paper_robust",)}
+# The attacks run again at a reported number's own eps (besides the paper's eps, where every
+# attack runs): those that compare with the reported robust numbers.
+AT_REPORTED_EPS = ("pgd20", "autoattack")
+
+
+def same_eps(a: float, b: float) -> bool:
+    return abs(a - b) < 1e-9
+
+
+def reported_eps(reported: Mapping[str, Any], where: str) -> float:
+    """An entry's reported eps as a number (the config may write 8/255); ConfigError naming the
+    key where a number it qualifies has none."""
+    from gair.spec import coerce
+
+    key = "published.models.<name>.reported"
+    if where not in reported:
+        numbers = [k for k in REPORTED_EPS[where] if k in reported]
+        raise ConfigError(
+            f"{key} has {numbers[0]!r} but no {where!r}: give the eps it was measured at "
+            "(e.g. 8/255 for RobustBench's leaderboard, 0.031 where its footnote says so)"
+        )
+    value = coerce(f"{key}.{where}", reported[where], float)
+    if not value > 0:
+        raise ConfigError(f"{key}.{where} = {value!r} is invalid: it must be an eps > 0")
+    return value
+
+
+def checked_reported(reported: Mapping[str, Any]) -> dict[str, Any]:
+    """``reported`` with each eps that one of its numbers needs, as a float."""
+    out = dict(reported)
+    for where, numbers in REPORTED_EPS.items():
+        if any(k in reported for k in numbers) or where in reported:
+            out[where] = reported_eps(reported, where)
+    return out
+
+
+def evaluation_plan(
+    entry: Mapping[str, Any], attacks: list[str], eps: float
+) -> list[tuple[float, list[str]]]:
+    """(eps, attacks) of one model's evaluation: every attack at ``eps`` (the paper's, as our
+    own tables), then at each other eps a reported number of the entry was measured at, the
+    attacks of :data:`AT_REPORTED_EPS` that are among ``attacks``."""
+    reported = entry.get("reported") or {}
+    plan = [(eps, list(attacks))]
+    compared = [a for a in attacks if a in AT_REPORTED_EPS]
+    for where in REPORTED_EPS:
+        if where not in reported or not compared:
+            continue
+        other = float(reported[where])
+        if not any(same_eps(other, e) for e, _ in plan):
+            plan.append((other, compared))
+    return plan
 
 
 # ---------------------------------------------------------------------------- key mapping
@@ -229,7 +284,9 @@ def evaluate_entry(
     samples_limit: int = 0,
     device: str = "auto",
 ) -> list[dict[str, Any]]:
-    """Rows of :func:`gair.evaluate.evaluate_model` for one published model on its test set."""
+    """Rows of :func:`gair.evaluate.evaluate_model` for one published model on its test set, at
+    the budget's eps and at each eps of its reported numbers (:func:`evaluation_plan`); each
+    row records its eps."""
     from gair.data import load_dataset
     from gair.evaluate import EvalBudget, evaluate_model
     from gair.runtime import resolve_device
@@ -240,63 +297,137 @@ def evaluate_entry(
     x, y = data.x_test, data.y_test
     if samples_limit:
         x, y = x[:samples_limit], y[:samples_limit]
-    result = evaluate_model(model, x, y, attacks, EvalBudget(**budget), log=print)
-    for row in result.rows:
+    rows = []
+    for eps, names in evaluation_plan(entry, attacks, float(budget["eps"])):
+        print(f"eps {eps_title(eps)}:")
+        result = evaluate_model(model, x, y, names, EvalBudget(**{**budget, "eps": eps}), log=print)
+        rows += result.rows
+    for row in rows:
         row.update(model=name, checkpoint=str(entry_file(entry, model_dir)))
-    return result.rows
+    return rows
+
+
+def eps_title(eps: float) -> str:
+    """An eps as papers write it: k/255 where it is one, else its decimal (0.031)."""
+    k = eps * 255
+    return f"{round(k)}/255" if abs(k - round(k)) < 1e-6 else f"{eps:g}"
 
 
 # ---------------------------------------------------------------------------- the report
 GAPS = {"natural": "clean", "autoattack": "autoattack"}  # our attack -> RobustBench's number
 
 
+def column(attack: str, eps: float, main_eps: float) -> str:
+    """The summary's column of our accuracy under ``attack`` at ``eps``: the attack's name at
+    the paper's eps (and for natural accuracy), ``<attack>@<eps>`` at any other."""
+    if attack == "natural" or same_eps(eps, main_eps):
+        return attack
+    return f"{attack}@{eps_title(eps)}"
+
+
 def summary(manifest: Mapping[str, Any]) -> Any:
-    """One row per published model: our accuracy (percent) under every attack evaluated,
-    RobustBench's clean and AutoAttack numbers, the paper's own robust number, and the gaps
-    ours minus RobustBench's (AutoAttack only where ours is the standard version)."""
+    """One row per published model: our accuracy (percent) under every attack evaluated, at
+    the paper's eps and at the eps of each reported number; RobustBench's clean and
+    AutoAttack numbers and the paper's own robust number, each with its eps; the gaps ours
+    minus RobustBench's, ours taken at RobustBench's eps (AutoAttack only where ours is the
+    standard version)."""
     import math
 
     import pandas as pd
 
-    from gair import evaluation_attacks, report
+    from gair import report
 
+    main_eps = float(manifest["eps"])
     rows = []
     for name, model in manifest["models"].items():
         frame = report.read_eval(model["eval"])
-        ours = dict(zip(frame["attack"], frame["accuracy_pct"], strict=True))
+        if "eps" not in frame:
+            frame["eps"] = main_eps
+        ours = {
+            column(a, e, main_eps): acc
+            for a, e, acc in zip(frame["attack"], frame["eps"], frame["accuracy_pct"], strict=True)
+        }
         reported = model.get("reported") or {}
         row: dict[str, Any] = {"model": name, "source": model.get("source", "")}
-        for attack in evaluation_attacks.order(ours):
-            row[attack] = ours[attack]
+        row.update(ours)
+        rb_eps = reported.get("eps", math.nan)
         row["robustbench_clean"] = reported.get("clean", math.nan)
         row["robustbench_autoattack"] = reported.get("autoattack", math.nan)
+        row["robustbench_eps"] = rb_eps
         row["paper_robust"] = reported.get("paper_robust", math.nan)
         row["paper_attack"] = reported.get("paper_attack", "")
+        row["paper_eps"] = reported.get("paper_eps", math.nan)
         for attack, theirs in GAPS.items():
-            row[f"gap_{attack}"] = ours.get(attack, math.nan) - reported.get(theirs, math.nan)
+            at_rb = math.nan if math.isnan(rb_eps) else ours.get(column(attack, rb_eps, main_eps))
+            row[f"gap_{attack}"] = (math.nan if at_rb is None else at_rb) - reported.get(
+                theirs, math.nan
+            )
         rows.append(row)
     if not rows:
         raise ConfigError("no published model to report: every file is missing")
     return pd.DataFrame(rows)
 
 
-def write_report(manifest: Mapping[str, Any], table: str | Path, figure: str | Path) -> Any:
-    """TABLE.csv/.md/.tex and FIGURE.pdf/.png/.json of :func:`summary`."""
+def our_columns(frame: Any, main_eps: float) -> list[tuple[str, str]]:
+    """(column, heading) of our accuracies: the registry's order of attacks, the paper's eps
+    first, then each other eps in increasing order."""
     from gair import evaluation_attacks, report
 
+    def split(col: str) -> tuple[str, float]:
+        attack, _, eps = col.partition("@")
+        return attack, main_eps if not eps else _eps_value(eps)
+
+    cols = [c for c in frame.columns if _known(c.partition("@")[0])]
+    by_eps: dict[float, list[str]] = {}
+    for c in cols:
+        by_eps.setdefault(split(c)[1], []).append(c)
+    out = []
+    for eps in sorted(by_eps, key=lambda e: (not same_eps(e, main_eps), e)):
+        named = {split(c)[0]: c for c in by_eps[eps]}
+        for attack in evaluation_attacks.order(named):
+            title = report.attack_title(attack)
+            heading = title if attack == "natural" else f"{title} (eps {eps_title(eps)})"
+            out.append((named[attack], heading))
+    return out
+
+
+def _eps_value(text: str) -> float:
+    from gair.spec import coerce
+
+    return coerce("eps", text, float)
+
+
+def write_report(manifest: Mapping[str, Any], table: str | Path, figure: str | Path) -> Any:
+    """TABLE.csv/.md/.tex and FIGURE.pdf/.png/.json of :func:`summary`. Every heading of a
+    robust number names its eps; RobustBench's numbers and the gaps get a column per eps."""
+    import math
+
+    from gair import report
+
     frame = summary(manifest)
-    attacks = [c for c in frame.columns if c == evaluation_attacks.WORST_CASE or _known(c)]
-    header = ["Model", *(report.attack_title(a) for a in attacks), "RobustBench clean",
-              "RobustBench AA", "paper (its attack)", "natural - RB", "AA - RB"]  # fmt: skip
+    main_eps = float(manifest["eps"])
+    ours = our_columns(frame, main_eps)
+    rb_eps = sorted({e for e in frame["robustbench_eps"] if e == e})
+    header = ["Model", *(h for _, h in ours), "RobustBench clean"]
+    header += [f"RobustBench AA (eps {eps_title(e)})" for e in rb_eps]
+    header += ["paper (its attack, eps)", "natural - RB"]
+    header += [f"AA - RB (eps {eps_title(e)})" for e in rb_eps]
     body = []
     for r in frame.to_dict("records"):
+        at_rb = [same_eps(r["robustbench_eps"], e) for e in rb_eps]
+        rb_aa = [r["robustbench_autoattack"] if hit else math.nan for hit in at_rb]
+        gap_aa = [r["gap_autoattack"] if hit else math.nan for hit in at_rb]
         paper = report.number(r["paper_robust"])
+        if r["paper_attack"] or not math.isnan(r["paper_eps"]):
+            what = [str(r["paper_attack"])] if r["paper_attack"] else []
+            what += [] if math.isnan(r["paper_eps"]) else [f"eps {eps_title(r['paper_eps'])}"]
+            paper = f"{paper} ({', '.join(what)})"
         body.append([
-            r["model"], *(report.number(r[a]) for a in attacks),
-            report.number(r["robustbench_clean"]), report.number(r["robustbench_autoattack"]),
-            f"{paper} ({r['paper_attack']})" if r["paper_attack"] else paper,
-            report.number(r["gap_natural"], signed=True),
-            report.number(r["gap_autoattack"], signed=True),
+            r["model"], *(report.number(r.get(c, math.nan)) for c, _ in ours),
+            report.number(r["robustbench_clean"]),
+            *(report.number(v) for v in rb_aa),
+            paper, report.number(r["gap_natural"], signed=True),
+            *(report.number(v, signed=True) for v in gap_aa),
         ])  # fmt: skip
     missing = manifest.get("missing") or []
     lines = [
@@ -304,8 +435,10 @@ def write_report(manifest: Mapping[str, Any], table: str | Path, figure: str | P
         "",
         "Test accuracy (%) of each released model under our attacks, beside RobustBench's "
         "clean and AutoAttack accuracy and the robust accuracy its paper reports under its own "
-        "attack; the gaps are ours minus RobustBench's (AutoAttack only for the standard "
-        "version).",
+        "attack; every robust number names the eps it was measured at. Our attacks run at the "
+        f"paper's eps ({eps_title(main_eps)}) and again at the eps of each reported number; "
+        "the gaps are ours minus RobustBench's at RobustBench's eps (AutoAttack only for the "
+        "standard version).",
         "",
         *report.markdown_table(header, body),
     ]
@@ -317,7 +450,7 @@ def write_report(manifest: Mapping[str, Any], table: str | Path, figure: str | P
         table, csv=frame.to_csv(index=False, float_format="%.4f"), md="\n".join(lines) + "\n",
         tex="\n".join(tex),
     )  # fmt: skip
-    fig = plot(frame, attacks)
+    fig = plot(frame, ours)
     report.save_figure(fig, figure, {"figure": "published", "models": list(frame["model"])})
     return frame
 
@@ -325,6 +458,8 @@ def write_report(manifest: Mapping[str, Any], table: str | Path, figure: str | P
 def _known(name: str) -> bool:
     from gair import evaluation_attacks
 
+    if name == evaluation_attacks.WORST_CASE:
+        return True
     try:
         evaluation_attacks.find(name)
     except ConfigError:
@@ -332,15 +467,15 @@ def _known(name: str) -> bool:
     return True
 
 
-def plot(frame: Any, attacks: list[str]) -> Any:
+def plot(frame: Any, columns: list[tuple[str, str]]) -> Any:
     """Per model, our accuracy under each attack (bars), RobustBench's AutoAttack number (a
     black cross) and the paper's own robust number (an open triangle)."""
     import matplotlib
     import numpy as np
     from matplotlib.figure import Figure
 
-    from gair import report
-
+    attacks = [c for c, _ in columns]
+    titles = dict(columns)
     models = list(frame["model"])
     fig = Figure(figsize=(max(6.0, 1.4 * len(models) + 3), 4.2), layout="constrained")
     ax = fig.subplots()
@@ -350,7 +485,7 @@ def plot(frame: Any, attacks: list[str]) -> Any:
     x = np.arange(len(models))
     for k, attack in enumerate(attacks):
         ax.bar(x + (k - (len(attacks) - 1) / 2) * width, frame[attack], width=width,
-               color=colors[attack], label=f"ours: {report.attack_title(attack)}")  # fmt: skip
+               color=colors[attack], label=f"ours: {titles[attack]}")  # fmt: skip
     ax.scatter(x, frame["robustbench_autoattack"], marker="x", color="black", zorder=3,
                label="RobustBench: AutoAttack")  # fmt: skip
     ax.scatter(x, frame["paper_robust"], marker="^", facecolors="none", edgecolors="black",

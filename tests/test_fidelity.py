@@ -217,6 +217,50 @@ def test_mart_attacks_from_a_small_gaussian_start_and_counts_kappa() -> None:
     assert not torch.allclose(got.x_adv, uniform, atol=1e-3)
 
 
+def bn_model() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(144, 10)
+    )
+
+
+@pytest.mark.parametrize("method", ["trades", "gair_trades"])
+def test_trades_step_moves_batchnorm_statistics_as_the_scripts_three_forwards(method: str) -> None:
+    """trades.py runs model(x), model(x_adv), model(x) in train mode: BN's running statistics
+    move three times per step. Ours must leave them where the script does, with the same
+    gradient."""
+    torch.manual_seed(0)
+    ours = bn_model()
+    script = bn_model()
+    script.load_state_dict(ours.state_dict())
+    x = torch.rand(16, 1, 8, 8)
+    y = torch.randint(0, 10, (16,))
+    spec = tiny(method, eps=0.1, alpha=0.03, steps=3, beta=6.0)
+    ctx = StepContext(spec=spec, epoch=1, tau=0, lam=-1.0, reweighting=True, index=torch.arange(16))
+    impl = get_method(method)
+    ours.eval()
+    att = impl.attack(ours, x, y, ctx)
+    ours.train()
+    impl.loss(ours, x, y, att, ctx).loss.backward()
+
+    # The script's update, written out: three train-mode forwards in this order.
+    script.train()
+    logits = script(x)
+    ce = F.cross_entropy(logits, y, reduction="none")
+    if method == "gair_trades":  # Algorithm 5: omega(kappa) on the natural CE term
+        ce = ce * ctx.weights(att.kappa)
+    kl = F.kl_div(
+        F.log_softmax(script(att.x_adv), dim=1), F.softmax(script(x), dim=1), reduction="sum"
+    )
+    (ce.mean() + 6.0 * kl / 16).backward()
+
+    bn_ours, bn_script = ours[1], script[1]
+    assert bn_ours.num_batches_tracked.item() == bn_script.num_batches_tracked.item() == 3
+    assert torch.allclose(bn_ours.running_mean, bn_script.running_mean, atol=1e-7, rtol=0)
+    assert torch.allclose(bn_ours.running_var, bn_script.running_var, atol=1e-7, rtol=0)
+    for p, q in zip(ours.parameters(), script.parameters(), strict=True):
+        assert torch.allclose(p.grad, q.grad, atol=1e-6), "the gradient must not change"
+
+
 def plan_of(*overlays: Path) -> Any:
     from gair.plan import Plan, load_config  # the plan module is new: imported where used
 
@@ -289,8 +333,55 @@ def test_table2_drops_and_reweights_from_epoch_75(paper: Any) -> None:
     trades, gair = rows_of(paper, "table2", "TRADES"), rows_of(paper, "table2", "GAIR-TRADES")
     # TRADES' script: `if epoch >= 75: lr = 0.01`, `if epoch >= 90: lr = 0.001`, epochs from 1.
     assert [trades[e]["lr"] for e in (74, 75, 89, 90)] == pytest.approx([0.1, 0.01, 0.01, 0.001])
+    # ... and `if epoch >= 100: lr = 0.1 * 0.001`: Table 2's last epoch trains at 1e-4.
+    assert [trades[e]["lr"] for e in (99, 100)] == pytest.approx([0.001, 0.0001])
+    assert [gair[e]["lr"] for e in (99, 100)] == pytest.approx([0.001, 0.0001])
+    assert max(trades) == 100
     assert [gair[e]["reweighting"] for e in (74, 75)] == [False, True]
     assert [e for e, r in trades.items() if r["best_window"]] == list(range(75, 101))
+
+
+@pytest.mark.parametrize("method", ["fat", "gair_fat"])
+def test_fat_training_attack_adds_the_runs_omega(method: str) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).eval()
+    x, y = torch.rand(16, 1, 8, 8), torch.randint(0, 10, (16,))
+    spec = tiny(method, eps=0.1, alpha=0.03, steps=4, fat_omega=0.01)
+    ctx = StepContext(spec=spec, epoch=1, tau=1, lam=0.0, reweighting=False, index=torch.arange(16))
+    torch.manual_seed(3)
+    got = get_method(method).attack(model, x, y, ctx)
+    budget = dict(eps=0.1, alpha=0.03, steps=4, tau=1)
+    torch.manual_seed(3)
+    want, kappa = attacks.early_stopped_pgd(model, x, y, **budget, noise=0.01)
+    torch.manual_seed(3)
+    quiet, _ = attacks.early_stopped_pgd(model, x, y, **budget)
+    assert torch.equal(got.x_adv, want) and torch.equal(got.kappa, kappa)
+    assert not torch.allclose(got.x_adv, quiet, atol=1e-4)
+
+
+def test_fig16_smallcnn_trains_from_lr_001_and_the_other_networks_from_01(paper: Any) -> None:
+    # The authors' answer (their repository's issue #3): SmallCNN on CIFAR-10 at LR 0.01,
+    # everything else as ResNet-18.
+    for label in ("SmallCNN", "VGG-13", "ResNet-18"):
+        rows = rows_of(paper, "fig16", label)
+        want = 0.01 if label == "SmallCNN" else 0.1
+        assert [rows[e]["lr"] for e in (1, 29, 30, 60)] == pytest.approx(
+            [want, want, want / 10, want / 100]
+        ), label
+    models = {paper.runs[n].model: paper.runs[n].lr for n in paper.target_runs("fig16")}
+    assert models == {"smallcnn": 0.01, "vgg13": 0.1, "resnet18": 0.1}
+
+
+def test_fats_noise_per_experiment(paper: Any) -> None:
+    """Table 1: FAT's GitHub (FAT.py, omega 0.001) for FAT and GAIR-FAT alike; Figs. 17-18 and
+    the trade-off: App. C.3's settings and GAIR_FAT.py's default, omega 0."""
+    seen: dict[str, set[float]] = {}
+    for target in ("table1", "fig17", "fig18", "tradeoff"):
+        for name in paper.target_runs(target):
+            spec = paper.runs[name]
+            if spec.method in ("fat", "gair_fat"):
+                seen.setdefault(target, set()).add(spec.fat_omega)
+    assert seen == {"table1": {0.001}, "fig17": {0.0}, "fig18": {0.0}, "tradeoff": {0.0}}
 
 
 def test_fig19_marts_schedule_and_gair_mart_from_epoch_75(paper: Any) -> None:

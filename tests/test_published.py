@@ -18,8 +18,9 @@ import yaml
 from realformat import write_cifar10
 from torch import nn
 
+from gair import published
 from gair.cli import main
-from gair.errors import CheckpointError
+from gair.errors import CheckpointError, ConfigError
 from gair.published import export, import_robustbench, load_entry, robustbench_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -199,6 +200,112 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
          *args],
         capture_output=True, text=True, env=env, timeout=900,
     )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- each number's eps
+EIGHT = 8 / 255
+
+
+def test_every_model_is_attacked_at_the_eps_of_each_reported_number() -> None:
+    attacks = ["natural", "pgd20", "pgd_plus", "autoattack"]
+    at_8 = {"reported": {"clean": 1.0, "autoattack": 1.0, "eps": EIGHT, "paper_eps": EIGHT}}
+    assert published.evaluation_plan(at_8, attacks, 0.031) == [
+        (0.031, attacks),
+        (EIGHT, ["pgd20", "autoattack"]),
+    ]
+    at_031 = {"reported": {"eps": 0.031, "paper_eps": 0.031}}  # RobustBench's footnoted entries
+    assert published.evaluation_plan(at_031, attacks, 0.031) == [(0.031, attacks)]
+    mixed = {"reported": {"eps": EIGHT, "paper_eps": 0.031}}  # FAT: paper 0.031, RobustBench 8/255
+    assert [e for e, _ in published.evaluation_plan(mixed, attacks, 0.031)] == [0.031, EIGHT]
+    assert published.eps_title(EIGHT) == "8/255" and published.eps_title(0.031) == "0.031"
+
+
+def test_evaluate_entry_attacks_again_at_the_reported_eps(tmp_path: Path) -> None:
+    from gair.data import load_dataset
+    from gair.evaluate import EvalBudget, evaluate_model
+
+    write_cifar10(tmp_path / "data", per_batch=6)
+    path = save_in("trades", trades_wrn(), tmp_path / "model.pt")
+    entry = {"source": "file", "format": "trades", "file": str(path), "model": "wrn",
+             "depth": 10, "width": 1, "reported": {"autoattack": 1.0, "eps": EIGHT}}  # fmt: skip
+    budget = {"eps": 0.031, "alpha": None}
+    rows = published.evaluate_entry(
+        "m", entry, ["natural", "pgd20"], budget, model_dir=tmp_path, data_root=tmp_path / "data",
+        device="cpu",
+    )  # fmt: skip
+    got = {(r["attack"], round(r["eps"], 6)): r["accuracy"] for r in rows}
+    model = load_entry(entry)
+    data = load_dataset("cifar10", root=tmp_path / "data", device="cpu")
+    for eps in (0.031, EIGHT):
+        want = evaluate_model(model, data.x_test, data.y_test, ["pgd20"], EvalBudget(eps=eps))
+        assert got[("pgd20", round(eps, 6))] == want.rows[0]["accuracy"]
+    assert sorted(a for a, _ in got) == ["natural", "pgd20", "pgd20", "worst_case", "worst_case"]
+
+
+def test_the_paper_config_records_the_eps_of_every_reported_number() -> None:
+    from gair.plan import Plan, load_config
+
+    plan = Plan(load_config([]))
+    footnoted = {"Zhang2020Geometry", "Zhang2019Theoretically"}  # "Uses 0.031 instead of 8/255"
+    for entry in plan.published.values():
+        reported = entry["reported"]
+        want = 0.031 if entry["name"] in footnoted else EIGHT
+        assert reported["eps"] == pytest.approx(want, abs=1e-12), entry["name"]
+        assert reported["paper_eps"] in (pytest.approx(0.031), pytest.approx(EIGHT))
+
+
+def test_a_reported_number_without_its_eps_is_one_line_naming_the_model(tmp_path: Path) -> None:
+    from gair.plan import Plan, load_config
+
+    layer = tmp_path / "layer.yaml"
+    layer.write_text(
+        "published:\n  models:\n    Mine:\n      source: robustbench\n      name: Mine\n"
+        "      reported: {clean: 80.0, autoattack: 50.0}\n"
+    )
+    message = r"published.models.Mine.reported has 'clean' but no 'eps'"
+    with pytest.raises(ConfigError, match=message):
+        Plan(load_config([layer]))
+
+
+def test_published_table_heads_name_the_eps_and_gaps_compare_at_robustbenchs(
+    tmp_path: Path,
+) -> None:
+    def evaluation(name: str, rows: list[tuple[str, float, float]]) -> str:
+        path = tmp_path / f"{name}.parquet"
+        frame = pd.DataFrame(rows, columns=["attack", "eps", "accuracy"])
+        frame.to_parquet(path)
+        return str(path)
+
+    manifest = {
+        "name": "published",
+        "eps": 0.031,
+        "models": {
+            "A": {"source": "robustbench", "eval": evaluation("a", [
+                ("natural", 0.0, 0.90), ("pgd20", 0.031, 0.60), ("autoattack", 0.031, 0.55),
+                ("pgd20", EIGHT, 0.58), ("autoattack", EIGHT, 0.52),
+            ]), "reported": {"clean": 89.0, "autoattack": 53.0, "eps": EIGHT,
+                             "paper_robust": 57.0, "paper_attack": "PGD", "paper_eps": EIGHT}},
+            "B": {"source": "robustbench", "eval": evaluation("b", [
+                ("natural", 0.0, 0.85), ("pgd20", 0.031, 0.50), ("autoattack", 0.031, 0.45),
+            ]), "reported": {"clean": 84.0, "autoattack": 46.0, "eps": 0.031}},
+        },
+    }  # fmt: skip
+    frame = published.write_report(manifest, tmp_path / "t", tmp_path / "f")
+    rows = frame.set_index("model")
+    # A: AutoAttack at RobustBench's 8/255 (52%), not at 0.031 (55%), minus RobustBench's 53.
+    assert rows.loc["A", "gap_autoattack"] == pytest.approx(52.0 - 53.0)
+    assert rows.loc["A", "autoattack@8/255"] == pytest.approx(52.0)
+    assert rows.loc["B", "gap_autoattack"] == pytest.approx(45.0 - 46.0)
+    assert rows.loc["A", "gap_natural"] == pytest.approx(90.0 - 89.0)
+    head = (tmp_path / "t.md").read_text().splitlines()
+    header = next(line for line in head if line.startswith("| Model"))
+    titles = (
+        "PGD-20 (eps 0.031)", "PGD-20 (eps 8/255)", "RobustBench AA (eps 8/255)",
+        "RobustBench AA (eps 0.031)", "AA - RB (eps 8/255)", "AA - RB (eps 0.031)",
+    )  # fmt: skip
+    for title in titles:
+        assert title in header, title
+    assert "57.00 (PGD, eps 8/255)" in "\n".join(head)
 
 
 def test_missing_published_files_are_listed_in_one_line_before_anything_runs(
