@@ -173,7 +173,7 @@ def _display(table: pd.DataFrame, baseline: str) -> tuple[list[str], list[list[s
     """Header and rows with accuracies in percent and gains in percentage points."""
     attacks = table_attacks(table)
     gains = gain_attacks(table)
-    title = report.attack_title
+    title = evaluation_attacks.title
     header = ["Method", "Checkpoint", "Seeds"] + [title(a) for a in attacks]
     header += [f"Gain {title(a)}" for a in gains]
     header += [f"{title(gains[-1])} / PGD-20 gain"] if len(gains) > 1 else []
@@ -276,7 +276,8 @@ def plot_audit(table: pd.DataFrame, *, baseline: str, footer: str = "") -> Any:
             errors = gain_spread(table, attack, baseline).loc[part.index]
             ax.bar(
                 xs, heights.tolist(), width=width, yerr=errors.tolist(), capsize=2,
-                color=colours.get(attack, "#7f7f7f"), label=f"{report.attack_title(attack)} gain",
+                color=colours.get(attack, "#7f7f7f"),
+                label=f"{evaluation_attacks.title(attack)} gain",
                 error_kw={"linewidth": 0.8},
             )  # fmt: skip
             tops = tops.combine(heights + errors, max)
@@ -298,7 +299,7 @@ def plot_audit(table: pd.DataFrame, *, baseline: str, footer: str = "") -> Any:
         if not methods:
             ax.text(0.5, 0.5, f"no method besides {baseline}", ha="center", transform=ax.transAxes)
     style.legend_figure(fig, *style.unique_handles([axes[0]]))
-    robust = report.attack_title(gains[-1]) if len(gains) > 1 else "AutoAttack"
+    robust = evaluation_attacks.title(gains[-1]) if len(gains) > 1 else "AutoAttack"
     return style.finish(fig, f"How much of the PGD-20 gain survives {robust}", footer)
 
 

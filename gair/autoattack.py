@@ -27,19 +27,14 @@ from torch import Tensor, nn
 from gair.attacks import project
 from gair.data import as_float
 from gair.errors import ConfigError
-from gair.evaluation_attacks import AUTOATTACK_VERSIONS, AutoAttackVersion, autoattack_version
+from gair.evaluation_attacks import AUTOATTACK_VERSIONS, autoattack_version
 
 MIN_CLASSES = 4  # the DLR-targeted loss of APGD-T uses the 4 largest logits
 
 
-# The versions and their budgets live with the other evaluation attacks (torch-free).
-VERSIONS = AUTOATTACK_VERSIONS
-PUBLISHED = VERSIONS["standard"]
-
-
-def version_setting(version: str) -> AutoAttackVersion:
-    """The setting of a version name (``standard`` or ``cheap``)."""
-    return autoattack_version(version)
+# The versions and their budgets live with the other evaluation attacks (torch-free); the
+# published one runs as the package's own version='standard'.
+_PUBLISHED = AUTOATTACK_VERSIONS["standard"]
 
 
 def build_ensemble(
@@ -56,14 +51,14 @@ def build_ensemble(
 
     from pyautoattack import AutoAttack
 
-    setting = version_setting(version)
+    setting = autoattack_version(version)
     if num_classes < MIN_CLASSES:
         raise ConfigError(
             f"AutoAttack needs at least {MIN_CLASSES} classes (its DLR-targeted loss reads the "
             f"4 largest logits); the model has {num_classes}"
         )
     logging.getLogger("auto-attack").setLevel(logging.WARNING)
-    if setting is PUBLISHED:
+    if setting is _PUBLISHED:
         adversary = AutoAttack(
             model, norm="Linf", eps=eps, version="standard", seed=seed, device=device
         )
@@ -113,7 +108,7 @@ def autoattack_correct(
     ensemble's output, which is projected once more onto the eps-ball intersected with
     [0, 1] so that the threat model holds whatever the library returns.
     """
-    version_setting(version)
+    autoattack_version(version)
     if not (eps >= 0 and eps < float("inf")):
         raise ConfigError(f"eps = {eps!r} is invalid: it must be a finite number >= 0")
     if x.dim() != 4:

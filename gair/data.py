@@ -28,16 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gair.datasets import (  # noqa: F401  (dataset_names, dataset_info: old import paths)
-    DATASETS,
-    DatasetInfo,
-    class_mixed_order,
-    dataset_info,
-    dataset_names,
-    read_arrays,
-    read_pseudo_labelled,
-    take_subset,
-)
+from gair.datasets import dataset_info, read_arrays, read_pseudo_labelled, take_subset
 from gair.errors import ConfigError, DataError
 
 
@@ -127,8 +118,8 @@ def load_dataset(
 
     Images come back as uint8 NCHW, point sets as float32 (N, 2); labels are int64.
     ``train_subset``/``test_subset`` = n > 0 keep the first n points of
-    :func:`class_mixed_order`, a fixed order that does not depend on any seed; a subset
-    applies to the labelled points, never to a pseudo-labelled pool. ``unlabeled_path``
+    :func:`gair.datasets.class_mixed_order`, a fixed order that does not depend on any seed; a
+    subset applies to the labelled points, never to a pseudo-labelled pool. ``unlabeled_path``
     (RST's pickle) or the dataset's own pool is attached by :func:`attach_pseudo_labelled`.
     """
     info = dataset_info(name)

@@ -852,7 +852,7 @@ def audit_attacks(manifest: dict[str, Any]) -> Figure:
                       for key in keys]  # fmt: skip
             xs = np.arange(len(methods)) + (k - (len(attacks) - 1) / 2) * width
             ax.bar(xs, heights, width=width, yerr=errors, capsize=2, color=colors[attack],
-                   label=report.attack_title(attack), error_kw={"linewidth": 0.8})  # fmt: skip
+                   label=evaluation_attacks.title(attack), error_kw={"linewidth": 0.8})  # fmt: skip
         ax.set_xticks(range(len(methods)), methods, rotation=20, ha="right")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"{checkpoint} checkpoint", fontsize=style.PANEL_TITLE_SIZE)
@@ -924,7 +924,7 @@ def tradeoff(manifest: dict[str, Any]) -> Figure:
                 ys.append(y["median"])
             if len(xs) > 1:
                 ax.plot(xs, ys, color=colors[label], linewidth=0.6, alpha=0.6, zorder=0)
-        name = report.attack_title(attack)
+        name = evaluation_attacks.title(attack)
         ax.set_xlabel(f"{name} test accuracy (%)")
         ax.set_ylabel("natural test accuracy (%)")
         ax.set_title(f"natural vs {name}", fontsize=style.PANEL_TITLE_SIZE)

@@ -41,7 +41,6 @@ __all__ = [
     "PreActResNet",
     "ResNet",
     "SmallCNN",
-    "WideBlock",
     "WideResNet",
     "build_model",
     "count_parameters",
@@ -189,10 +188,6 @@ class PreActBlock(nn.Module):
         out = self.conv1(pre)
         out = self.conv2(F.relu(self.bn2(out)))
         return out + residual
-
-
-# The WRN's block is the same block (kept under its old name for existing imports).
-WideBlock = PreActBlock
 
 
 class PreActResNet(nn.Module):

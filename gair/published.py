@@ -371,7 +371,7 @@ def summary(manifest: Mapping[str, Any]) -> Any:
 def our_columns(frame: Any, main_eps: float) -> list[tuple[str, str]]:
     """(column, heading) of our accuracies: the registry's order of attacks, the paper's eps
     first, then each other eps in increasing order."""
-    from gair import evaluation_attacks, report
+    from gair import evaluation_attacks
 
     def split(col: str) -> tuple[str, float]:
         attack, _, eps = col.partition("@")
@@ -385,7 +385,7 @@ def our_columns(frame: Any, main_eps: float) -> list[tuple[str, str]]:
     for eps in sorted(by_eps, key=lambda e: (not same_eps(e, main_eps), e)):
         named = {split(c)[0]: c for c in by_eps[eps]}
         for attack in evaluation_attacks.order(named):
-            title = report.attack_title(attack)
+            title = evaluation_attacks.title(attack)
             heading = title if attack == "natural" else f"{title} (eps {eps_title(eps)})"
             out.append((named[attack], heading))
     return out

@@ -27,11 +27,8 @@ from typing import Any
 
 import pandas as pd
 
-from gair import evaluation_attacks
 from gair.atomic import atomic_path, write_json, write_text
 from gair.errors import DataError
-
-attack_title = evaluation_attacks.title
 
 
 # ---------------------------------------------------------------------------- evaluations

@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gair import attacks, evaluate
-from gair.autoattack import VERSIONS, AutoAttackVersion, autoattack_correct, build_ensemble
+from gair.autoattack import autoattack_correct, build_ensemble
 from gair.errors import ConfigError
 from gair.evaluate import EvalBudget, natural_correct, parse_attack, run_attack, worst_case
+from gair.evaluation_attacks import AUTOATTACK_VERSIONS, AutoAttackVersion
 
 torch.set_num_threads(1)
 
@@ -141,7 +142,7 @@ def test_fab_t_and_square_find_adversarial_points(trained, monkeypatch) -> None:
     model, x, y = trained
     x, y = x[:40], y[:40]
     tiny = AutoAttackVersion("autoattack", 0, 0, 0, 10, 3, 50, passes=0.0)
-    monkeypatch.setitem(VERSIONS, "standard", tiny)
+    monkeypatch.setitem(AUTOATTACK_VERSIONS, "standard", tiny)
     robust = autoattack_correct(model, x, y, eps=EPS, version="standard")
     natural = natural_correct(model, x, y)
     assert robust.float().mean().item() < natural.float().mean().item() - 0.1
@@ -212,7 +213,7 @@ def test_autoattack_names_say_which_version_ran() -> None:
     cheap = EvalBudget(eps=0.1, autoattack_version="cheap")
     assert parse_attack("autoattack", cheap).name == "autoattack_cheap"
     assert parse_attack("autoattack_cheap", EvalBudget(eps=0.1)).name == "autoattack_cheap"
-    assert {v.name for v in VERSIONS.values()} == {"autoattack", "autoattack_cheap"}
+    assert {v.name for v in AUTOATTACK_VERSIONS.values()} == {"autoattack", "autoattack_cheap"}
     with pytest.raises(ConfigError, match=r"'plus'.*standard, cheap"):
         parse_attack("autoattack", EvalBudget(eps=0.1, autoattack_version="plus"))
 

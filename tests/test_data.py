@@ -150,7 +150,7 @@ def test_unknown_dataset_lists_valid_names() -> None:
         data.load_dataset("imagenet")
     for name in ("cifar10", "svhn", "digits", "moons", "digits_pseudo"):
         assert name in str(err.value)
-    assert set(data.dataset_names()) == {
+    assert set(datasets.dataset_names()) == {
         "cifar10",
         "cifar100",
         "svhn",
@@ -197,7 +197,7 @@ def test_subsets_hold_every_class_and_are_fixed() -> None:
 
 def test_class_mixed_order_round_robin() -> None:
     y = np.array([2, 2, 0, 1, 0, 2, 1])
-    order = data.class_mixed_order(y)
+    order = datasets.class_mixed_order(y)
     assert order.tolist() == [2, 3, 0, 4, 6, 1, 5]
 
 

@@ -23,7 +23,8 @@ from gair.checkpoint import load_checkpoint
 from gair.cli import main
 from gair.data import load_dataset
 from gair.errors import ConfigError, DataError
-from gair.methods import StepContext, get_method
+from gair.methods import get_method
+from gair.methods.core import StepContext
 from gair.runtime import load_model_from_checkpoint
 from gair.spec import RunSpec
 from gair.train import Run, train

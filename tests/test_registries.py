@@ -168,23 +168,3 @@ def test_model_titles_never_print_unset_shapes() -> None:
     assert model_title("wrn") == "WRN-34-10" and model_title("wrn", 32, 10) == "WRN-32-10"
     assert model_title("resnet18", None, 4) == "ResNet-18 (width 4)"
     assert model_title("mlp", 1, 64) == "MLP 1x64" and model_title("smallcnn") == "SmallCNN"
-
-
-# --------------------------------------------------------------------------- old import paths
-@pytest.mark.parametrize(
-    ("old", "new", "name"),
-    [
-        ("gair.iaat", "gair.methods.iaat", "iaat_update"),
-        ("gair.iaat", "gair.attacks", "per_sample_pgd"),
-        ("gair.rpat", "gair.methods.rpat", "rpat_objective"),
-        ("gair.atlas", "gair.methods.atlas", "atlas_objective"),
-        ("gair.mma", "gair.methods.mma", "margin_search"),
-        ("gair.rst", "gair.methods.gair_rst", "gair_rst_objective"),
-        ("gair.methods", "gair.methods.core", "StepContext"),
-        ("gair.models", "gair.models", "WideBlock"),
-    ],
-)
-def test_old_import_paths_still_work(old: str, new: str, name: str) -> None:
-    assert getattr(importlib.import_module(old), name) is getattr(
-        importlib.import_module(new), name
-    )

@@ -122,20 +122,6 @@ def get_method(name: str) -> Any:
     return importlib.import_module(f"{__name__}.{name}").METHOD
 
 
-# The building blocks of method modules, importable from gair.methods as before they moved
-# into gair.methods.core (loaded only when asked for: this module stays free of torch).
-_CORE = (
-    "AttackResult", "Method", "StepContext", "StepOutput", "ga_pgd_attack",
-    "early_stopped_attack", "trades_attack", "mart_attack", "no_attack", "extra_settings",
-)  # fmt: skip
-
-
-def __getattr__(name: str) -> Any:
-    if name in _CORE:
-        return getattr(importlib.import_module(f"{__name__}.core"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m gair methods", description=__doc__)
     parser.add_argument("--describe", action="store_true", help="print each method's description")

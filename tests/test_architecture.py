@@ -1,0 +1,131 @@
+"""The shape of the package: every module is code of its own, and what the docs cite exists."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "gair"
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+# --------------------------------------------------------------------------- no shims, no aliases
+def test_every_module_holds_code_of_its_own() -> None:
+    """A module that only imports names (a shim for an old import path) has no place: each
+    module defines something besides its imports (package files may be a docstring only)."""
+    shims = []
+    for path in SOURCES:
+        body = [
+            node
+            for node in parsed(path).body
+            if not isinstance(node, (ast.Import, ast.ImportFrom))
+            and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+        ]
+        imports = [n for n in parsed(path).body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        if not body and imports and path.name != "__main__.py":
+            shims.append(module_name(path))
+    assert not shims, f"modules that only re-export: {shims}"
+
+
+def test_no_name_is_imported_only_to_be_passed_on() -> None:
+    """An import kept for others to import from here (``# noqa: F401``), a module-level
+    ``__getattr__`` forwarding names, or ``NEW = old`` under a second name: one home per
+    name, so none of these."""
+    found = []
+    for path in SOURCES:
+        text = path.read_text()
+        if "noqa: F401" in text:
+            found.append(f"{module_name(path)}: an unused import kept for importers")
+        for node in parsed(path).body:
+            if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
+                found.append(f"{module_name(path)}: module __getattr__")
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and re.fullmatch(r"[A-Za-z_][\w.]*", ast.unparse(node.value))
+            ):
+                alias = f"{node.targets[0].id} = {ast.unparse(node.value)}"
+                found.append(f"{module_name(path)}: {alias}")
+    assert not found, found
+
+
+# --------------------------------------------------------------------------- what the docs cite
+CITED_FILE = re.compile(
+    r"(?<![\w/.-])((?:gair|docs|workflow|config|tests)/[\w/.-]*\w|[\w-]+\.md)\b"
+)
+
+
+def cited_paths() -> dict[str, set[str]]:
+    """Repository paths named in the README, docs, config comments, captions and the
+    package's sources: path -> the files that name it."""
+    texts = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    texts += [*sorted((REPO / "config").glob("*.yaml")), *sorted((REPO / "workflow").rglob("*"))]
+    texts += SOURCES
+    out: dict[str, set[str]] = {}
+    for path in texts:
+        if not path.is_file() or path.suffix in (".png", ".pdf"):
+            continue
+        for match in CITED_FILE.finditer(path.read_text()):
+            out.setdefault(match.group(1).rstrip("."), set()).add(str(path.relative_to(REPO)))
+    return out
+
+
+# File names that stand for any file in usage lines (``PREFIX.md``: the output prefix).
+PLACEHOLDERS = {"PREFIX.md", "P.md", "TABLE.md"}
+
+
+def exists(cited: str) -> bool:
+    if "<" in cited or "*" in cited or cited in PLACEHOLDERS:
+        return True  # a pattern (gair/methods/<name>.py), not a file
+    if "/" not in cited:  # a bare file name (README.md, fidelity.md): somewhere in the tree
+        return any(REPO.glob(f"**/{cited}"))
+    return (REPO / cited).exists()
+
+
+def test_every_path_the_docs_and_the_code_cite_exists() -> None:
+    missing = {path: sorted(where) for path, where in cited_paths().items() if not exists(path)}
+    assert not missing, missing
+
+
+DOTTED = re.compile(r"(?<![\w/.'\"-])gair(?:\.\w+)+")  # not a quoted key ("gair.run")
+
+
+def resolves(dotted: str) -> bool:
+    """Whether ``gair.a.b.c`` names a module, or an attribute of the longest module prefix."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            if not hasattr(obj, name):
+                return False
+            obj = getattr(obj, name)
+        return True
+    return False
+
+
+def test_every_dotted_name_the_docs_and_the_code_cite_resolves() -> None:
+    texts = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), *SOURCES]
+    texts += [p for p in sorted((REPO / "workflow").rglob("*")) if p.is_file()]
+    cited: dict[str, set[str]] = {}
+    for path in texts:
+        for match in DOTTED.finditer(path.read_text()):
+            cited.setdefault(match.group(0).rstrip("."), set()).add(str(path.relative_to(REPO)))
+    missing = {name: sorted(where) for name, where in cited.items() if not resolves(name)}
+    assert not missing, missing
