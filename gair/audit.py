@@ -34,8 +34,8 @@ from typing import Any
 import pandas as pd
 
 from gair import evaluation_attacks, report
-from gair.atomic import read_json_argument
 from gair.errors import ConfigError
+from gair.io import read_json_argument
 
 CHECKPOINT_ORDER = ["best", "last"]
 PGD = "pgd20"

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from gair.atomic import atomic_path
 from gair.errors import CheckpointError
+from gair.io import atomic_path
 
 FORMAT = "gair-checkpoint-1"
 

@@ -5,7 +5,7 @@ importing torch; :mod:`gair.data` turns what a reader returns into device tensor
 
 Real datasets (``cifar10``, ``cifar100``, ``svhn``, ``mnist``) are read from torchvision's
 on-disk layout under ``root``; pickled files are read so that they cannot run code
-(:mod:`gair.safe_pickle`). Offline datasets need no files and no network:
+(:func:`gair.io.load_pickle`). Offline datasets need no files and no network:
 
 - ``digits``: scikit-learn's 1797 real 8x8 handwritten digits, pixel values 0..16 scaled to
   uint8 0..255, one channel, a fixed stratified split of 1437 train / 360 test points.
@@ -31,9 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gair import safe_pickle
-from gair.atomic import atomic_path
 from gair.errors import ConfigError, DataError
+from gair.io import UnsafePickle, atomic_path, load_pickle
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x_train, y_train, x_test, y_test
 
@@ -112,11 +111,11 @@ def _torchvision_fetch(cls_name: str, root: Path, **kwargs: object) -> Callable[
 
 
 def unpickle_data(name: str, path: Path, *, encoding: str = "ASCII") -> object:
-    """A user's pickled data file, read so that it cannot run code (:mod:`gair.safe_pickle`);
+    """A user's pickled data file, read so that it cannot run code (:func:`gair.io.load_pickle`);
     DataError naming the file when it is unreadable or asks for anything but arrays."""
     try:
-        return safe_pickle.load(path, encoding=encoding)
-    except safe_pickle.UnsafePickle as exc:
+        return load_pickle(path, encoding=encoding)
+    except UnsafePickle as exc:
         raise DataError(
             f"{name}: {path} was refused: it asks to load {exc.qualname}, which could run "
             "code; the real file holds only arrays, lists and strings"

@@ -302,7 +302,7 @@ def cli(argv: list[str]) -> int:
 
     import pandas as pd
 
-    from gair.atomic import write_parquet
+    from gair.io import write_parquet
 
     names = [a.strip() for a in args.attacks.split(",") if a.strip()]
     if not names:

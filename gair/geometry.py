@@ -186,7 +186,7 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
 
-    from gair.atomic import write_parquet
+    from gair.io import write_parquet
 
     spec, frame = checkpoint_geometry(
         args.checkpoint,

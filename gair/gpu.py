@@ -38,7 +38,7 @@ from pathlib import Path
 from types import TracebackType
 
 from gair.errors import ConfigError, GairError
-from gair.locks import release, try_lock
+from gair.io import release, try_lock
 
 ENV_COUNT = "GAIR_GPU_COUNT"
 ENV_LOCK_DIR = "GAIR_LOCK_DIR"

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from gair.datasets import DATASETS
+from gair.epochs import rescale_epoch
 from gair.errors import ConfigError
 from gair.methods import run_label
-from gair.spec import RunSpec, rescale_epoch
+from gair.spec import RunSpec
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "config" / "paper.yaml"
@@ -699,7 +700,7 @@ class Plan:
 
     def write_job_inputs(self) -> None:
         """Write :meth:`job_inputs` (atomically, only the files whose content changed)."""
-        from gair.atomic import write_text
+        from gair.io import write_text
 
         for name, content in self.job_inputs().items():
             path = Path(name)

@@ -63,9 +63,9 @@ def measure(spec: Any, out: str | Path, steps: int) -> dict[str, Any]:
     write preflight.json, run.json and the run's checkpoints into ``out``; return the record."""
     import torch
 
-    from gair.atomic import write_json
     from gair.evaluate import natural_correct, pgd_correct
     from gair.geometry import flatness
+    from gair.io import write_json
     from gair.plan import batches_per_epoch
     from gair.train import Run, train_step
 
@@ -215,7 +215,7 @@ def budget_rows(manifest: dict[str, Any], flop_hours: dict[str, float]) -> pd.Da
 def write_budget(manifest: dict[str, Any], prefix: str | Path) -> pd.DataFrame:
     """PREFIX.csv, PREFIX.md and PREFIX.parquet: the target's measured budget."""
     from gair import report
-    from gair.atomic import write_parquet, write_text
+    from gair.io import write_parquet, write_text
 
     flop = {k: float(v) for k, v in (manifest.get("flop_hours") or {}).items()}
     frame = budget_rows(manifest, flop)

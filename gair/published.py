@@ -34,8 +34,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gair.atomic import read_json_argument
 from gair.errors import CheckpointError, ConfigError
+from gair.io import read_json_argument
 
 if TYPE_CHECKING:  # torch is imported where it is used: the plan reads this module too
     from torch import Tensor, nn
@@ -246,8 +246,8 @@ def export(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
     description. Inputs in [0, 1], no normalisation, as our models are trained."""
     import torch
 
-    from gair.atomic import atomic_path
     from gair.checkpoint import load_checkpoint
+    from gair.io import atomic_path
     from gair.runtime import spec_from_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
@@ -536,7 +536,7 @@ def cli(argv: list[str]) -> int:
         return 0
     import pandas as pd
 
-    from gair.atomic import write_parquet
+    from gair.io import write_parquet
 
     entry, budget = json.loads(args.entry), json.loads(args.budget)
     rows = evaluate_entry(

@@ -27,8 +27,8 @@ from typing import Any
 
 import pandas as pd
 
-from gair.atomic import atomic_path, write_json, write_text
 from gair.errors import DataError
+from gair.io import atomic_path, write_json, write_text
 
 
 # ---------------------------------------------------------------------------- evaluations

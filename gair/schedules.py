@@ -1,6 +1,6 @@
 """Learning-rate schedules, as functions of the 1-based epoch (and iteration for MMA).
 
-Every schedule follows the spec's epoch convention (:mod:`gair.spec`): ``multistep``
+Every schedule follows the epoch convention (:mod:`gair.epochs`): ``multistep``
 multiplies the base LR by ``lr_factors[i]`` from epoch ``milestones[i]`` on, and ``onedrop``
 switches to ``lr_drop_value`` from epoch ``lr_drop_epoch`` on. The named schedules are those
 of GAIRAT's and FAT's scripts (GAIRAT.py's ``--lr-schedule``), which evaluate them at t = the
@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import bisect
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gair.epochs import changes_passed
 from gair.errors import ConfigError
-from gair.spec import RunSpec, changes_passed
+
+if TYPE_CHECKING:  # the spec validates schedule names against SCHEDULES: no import at run time
+    from gair.spec import RunSpec
 
 SCHEDULES = (
     "multistep",

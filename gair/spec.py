@@ -2,20 +2,8 @@
 
 A run is named by its resolved spec: every field below, with defaults filled in. The
 workflow, the command line and checkpoints all carry the same dictionary, so two runs with
-the same spec are the same run.
-
-The epoch convention (one for every schedule of a run)
-------------------------------------------------------
-Epochs are counted from 1. Every setting that names an epoch names the first epoch at which
-its change holds: a learning-rate milestone ``m`` (``milestones``, ``lr_drop_epoch``), a tau
-or lambda milestone, ``reweight_from`` (the first epoch whose loss is reweighted, GAIRAT's
-``begin_epoch``), a snapshot (the model after training epoch ``m``) and the best-checkpoint
-window ``best_start..best_end`` (both ends included). "The LR is divided by 10 at epoch 30"
-therefore reads ``milestones: [30]``: epochs 1..29 train at the first LR and epoch 30 is the
-first at the lower one, as in the authors' scripts (GAIRAT.py evaluates its schedules at
-``epoch + 1`` with a 0-based loop; TRADES' and MART's scripts test ``epoch >= 75`` with epochs
-from 1). :func:`changes_passed` is the one place this rule is written in code; where the
-paper's words and the scripts differ by one epoch, docs/fidelity.md lists it.
+the same spec are the same run. Every setting that names an epoch follows the one epoch
+convention of :mod:`gair.epochs`.
 """
 
 from __future__ import annotations
@@ -31,11 +19,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gair.datasets import DATASETS
+from gair.epochs import changes_passed, rescale_epoch
 from gair.errors import ConfigError
+from gair.methods import catalogue, method_info
+from gair.schedules import SCHEDULES
 
 # Bump when a change alters what an existing spec trains (the epoch convention, a method's
 # definition): it enters every run's digest, so a folder trained under an older protocol is
-# never resumed or reported as a run of this one. 2: the epoch convention above, MART's KL
+# never resumed or reported as a run of this one. 2: the epoch convention (gair.epochs), MART's KL
 # direction and start, GAIR-RST's pseudo-labelled data, training errors on fixed points.
 PROTOCOL = 2
 
@@ -45,24 +37,8 @@ RENAMED = {
 }
 
 
-def changes_passed(epoch: int, milestones: list[int]) -> int:
-    """How many of ``milestones`` hold at the 1-based ``epoch``: a change at ``m`` holds from
-    epoch ``m`` on (the module docstring's convention)."""
-    return sum(epoch >= m for m in milestones)
-
-
-def rescale_epoch(epoch: int, total: int, new_total: int) -> int:
-    """An epoch setting of a ``total``-epoch run moved to a ``new_total``-epoch run: epoch
-    ``e`` starts after ``e - 1`` of ``total`` epochs, so it maps to the epoch that starts after
-    the same share of ``new_total`` (rounded half up), within 1..new_total. 0 stays 0."""
-    if epoch <= 0:
-        return epoch
-    moved = 1 + math.floor((epoch - 1) * new_total / total + 0.5)
-    return min(new_total, max(1, moved))
-
-
 # Field metadata of a setting whose value is an epoch (or a list of epochs), under the
-# convention above: these are the settings rescaled together and checked to be >= 0.
+# epoch convention: these are the settings rescaled together and checked to be >= 0.
 EPOCHS = {"epochs": True}
 
 
@@ -329,8 +305,6 @@ class RunSpec:
         """``extra`` with the method's epoch counts (MethodInfo.epoch_extras, e.g. IAAT's
         warm-up; its default where unset) scaled to ``epochs``; a count of at least one
         epoch stays at least one."""
-        from gair.methods import method_info
-
         out = dict(self.extra)
         for key, default in method_info(self.method).epoch_extras:
             value = float(out.get(key, default))
@@ -404,9 +378,6 @@ NON_NEGATIVE = ("train_subset", "test_subset", "eval_samples", "train_eval_sampl
 
 def setting_problem(name: str, value: Any) -> str | None:
     """What is wrong with one setting's (coerced) value on its own, or None."""
-    from gair.datasets import DATASETS  # registries without torch that import this module
-    from gair.methods import catalogue
-    from gair.schedules import SCHEDULES
 
     def one_of(valid: Any, what: str) -> str | None:
         if value in valid:
@@ -469,8 +440,6 @@ def _defaults(cls: type) -> dict[str, Any]:
 def _method_revision(method: str) -> int:
     """The method's ``MethodInfo.revision`` (0 for a name the catalogue does not know: the
     digest must not fail on a spec that validation would reject)."""
-    from gair.methods import catalogue
-
     info = catalogue().get(method)
     return info.revision if info else 0
 

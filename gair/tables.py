@@ -25,8 +25,8 @@ from typing import Any
 import pandas as pd
 
 from gair import evaluation_attacks, report
-from gair.atomic import read_json_argument
 from gair.errors import ConfigError, DataError
+from gair.io import read_json_argument
 from gair.paper_numbers import TABLE3_OTHERS, paper_number
 
 COLUMNS = [

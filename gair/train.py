@@ -24,11 +24,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gair.atomic import write_json, write_parquet
 from gair.checkpoint import load_checkpoint, save_checkpoint
 from gair.datasets import dataset_info
 from gair.errors import CheckpointError, ConfigError, GairError, TrainingDiverged
-from gair.locks import holder, release, try_lock
+from gair.io import holder, release, try_lock, write_json, write_parquet
 from gair.methods import get_method
 from gair.methods.core import AttackResult, Method, StepContext, StepOutput
 from gair.models import model_title
@@ -48,7 +47,7 @@ class RunFolderBusy(GairError):
     """Another process holds the run folder's lock (it is training that run)."""
 
 
-# Held while a process trains into the folder (gair.locks: released when it dies).
+# Held while a process trains into the folder (gair.io.try_lock: released when it dies).
 LOCK_FILE = "train.lock"
 
 

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from gair import audit
-from gair.atomic import write_parquet
 from gair.errors import ConfigError, DataError
+from gair.io import write_parquet
 
 ATTACKS = ["natural", "pgd20", "pgd_plus", "cw", "lsa", "autoattack", "worst_case"]
 

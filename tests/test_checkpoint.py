@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from gair import atomic
+from gair import io as atomic
 from gair.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from gair.cli import main
 from gair.errors import CheckpointError
