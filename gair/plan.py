@@ -30,6 +30,7 @@ from gair.datasets import DATASETS
 from gair.epochs import rescale_epoch
 from gair.errors import ConfigError
 from gair.methods import run_label
+from gair.models import model_info
 from gair.spec import RunSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -790,13 +791,8 @@ class Plan:
 
 
 # ---------------------------------------------------------------------------- cost model
-# Forward multiply-adds (G) per 32x32 image; the basis of the compute estimates below and in
-# docs/targets.md. A Wide ResNet costs about 1.31 G per block per stage at widen factor 10
-# (WRN-28-10: 4 blocks, 5.24 G; WRN-32-10 and WRN-34-10: 5 blocks, 6.55 G).
-GMACS = {
-    "resnet18": 0.56, "preactresnet18": 0.56, "resnet34": 1.16, "resnet50": 1.30,
-    "vgg13": 0.23, "smallcnn": 0.13, "mlp": 0.0001,
-}  # fmt: skip
+# Forward multiply-adds per image come from each model's record (gair.models.ModelInfo.cost):
+# the basis of the compute estimates below and in docs/targets.md.
 EFFECTIVE_TFLOPS = 40.0  # sustained fp32/TF32 convnet throughput assumed for one A100/H100
 # Forward-backward passes per test point. AutoAttack's are a rough count of the published
 # ensemble on a model about half robust: APGD-CE 100 iterations on every point, APGD-T and
@@ -820,11 +816,8 @@ def points_per_epoch(spec: RunSpec) -> int:
 
 
 def gmacs(spec: RunSpec) -> float:
-    if spec.model == "wrn":
-        depth = spec.depth or 34
-        blocks = max(1, (depth - 2) // 6)
-        return 1.31 * blocks * ((spec.width or 10) / 10) ** 2
-    return GMACS.get(spec.model, 1.0)
+    """Forward GMACs per 32x32 image of the run's model at its shape (its catalogue record)."""
+    return model_info(spec.model).cost(spec.depth, spec.width)
 
 
 def gpu_hours(spec: RunSpec) -> float:

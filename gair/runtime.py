@@ -43,10 +43,10 @@ def load_data(spec: RunSpec, device: torch.device) -> Any:
 
 
 def build_for(spec: RunSpec, data: Any, device: torch.device) -> nn.Module:
-    from gair.models import VECTOR_MODELS, build_model
+    from gair.models import build_model, model_info
 
     in_channels = data.in_channels
-    if spec.model in VECTOR_MODELS and data.kind == "image":
+    if model_info(spec.model).input == "vector" and data.kind == "image":
         in_channels = data.in_channels * data.image_size**2  # an MLP sees the flattened image
     model = build_model(
         spec.model,

@@ -23,6 +23,7 @@ from gair.datasets import DATASETS
 from gair.epochs import changes_passed, rescale_epoch
 from gair.errors import ConfigError
 from gair.methods import catalogue, method_info
+from gair.models import MODELS
 from gair.schedules import SCHEDULES
 
 # Bump when a change alters what an existing spec trains (the epoch convention, a method's
@@ -421,6 +422,8 @@ def setting_problem(name: str, value: Any) -> str | None:
         return one_of(catalogue(), "methods")
     if name == "dataset":
         return one_of(DATASETS, "datasets")
+    if name == "model":
+        return one_of(MODELS, "models")
     if name == "lr_schedule":
         return one_of(SCHEDULES, "schedules")
     return None

@@ -20,7 +20,7 @@ from matplotlib.transforms import Bbox
 
 from gair import style
 from gair.datasets import DATASETS
-from gair.models import TITLES as MODEL_TITLES
+from gair.models import MODELS
 
 
 def data_axes(fig: Figure) -> list[Axes]:
@@ -135,7 +135,7 @@ def check_footer_and_title(fig: Figure) -> str:
     title = fig._suptitle.get_text() if fig._suptitle is not None else ""
     assert title, "no title"
     claimed = title.split("(the paper:")[0]
-    names = [d.title for d in DATASETS.values()] + list(MODEL_TITLES.values())
+    names = [d.title for d in DATASETS.values()] + [m.title for m in MODELS.values()]
     for name in names:
         assert name not in claimed, f"title {title!r} names {name!r} as its own setting"
     return title

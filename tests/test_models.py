@@ -8,14 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from gair.errors import ConfigError
-from gair.models import (
-    MODELS,
-    PreActResNet,
-    build_model,
-    count_parameters,
-    model_names,
-    wrn_blocks_per_stage,
-)
+from gair.models import MODELS, build_model, count_parameters, model_info, model_names, model_title
+from gair.models.resnet import PreActResNet
+from gair.models.wrn import wrn_blocks_per_stage
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -415,3 +410,30 @@ def test_own_depth_is_accepted() -> None:
     a = build_model("resnet18", depth=18, width=8)
     b = build_model("resnet18", width=8)
     assert count_parameters(a) == count_parameters(b)
+
+
+# ----------------------------------------------------------------------------------------------
+# The catalogue: one record per model, read without torch.
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_record_builds_its_model_and_has_a_cost(name: str) -> None:
+    info = model_info(name)
+    assert info.name == name and info.title and info.cost() > 0
+    model = build_model(name, in_channels=2 if info.input == "vector" else 3, **SMALL[name])
+    x = _input(name, 2, 2 if info.input == "vector" else 3, 32)
+    assert model(x).shape == (2, 10)
+    assert model_title(name) == info.title or info.shape_title
+
+
+def test_the_cost_model_by_hand() -> None:
+    """Forward GMACs per image: the records' constants, and for Wide ResNets 1.31 G per block
+    per stage at widen factor 10, (d - 2) // 6 blocks: WRN-34-10 5, WRN-28-10 4; widen factor
+    20 costs four times as much."""
+    assert model_info("resnet18").cost() == 0.56 and model_info("smallcnn").cost() == 0.13
+    wrn = model_info("wrn")
+    assert wrn.cost() == pytest.approx(1.31 * 5) and wrn.cost(34, 10) == pytest.approx(6.55)
+    assert wrn.cost(28, 10) == pytest.approx(5.24) and wrn.cost(32, 10) == pytest.approx(6.55)
+    assert wrn.cost(34, 20) == pytest.approx(4 * 6.55)
+    with pytest.raises(ConfigError, match=r"model 'resnet19' is unknown; valid models are"):
+        model_info("resnet19")

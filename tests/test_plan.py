@@ -95,6 +95,19 @@ def test_smoke_rescaling_and_the_scaled_snapshot() -> None:
             {"experiments": {"fig3": {"groups": {"toy": {"runs": {"moons": {"dataset": "mns"}}}}}}},
             ["experiments.fig3.groups.toy.runs.moons", "'mns'", "circles"],
         ),
+        # a misspelt model is one line at plan time, not a failed training job
+        (
+            {
+                "experiments": {
+                    "fig16": {"groups": {"at": {"runs": {"SmallCNN": {"model": "resnt18"}}}}}
+                }
+            },
+            ["experiments.fig16.groups.at.runs.SmallCNN", "'resnt18'", "resnet18", "wrn"],
+        ),
+        (
+            {"presets": {"capacity_cifar10": {"model": "resnet19"}}},
+            ["capacity_cifar10", "'resnet19'"],
+        ),
     ],
 )
 def test_bad_configs_name_the_key(change: dict, needles: list[str]) -> None:

@@ -296,3 +296,13 @@ def test_rescaling_moves_every_epoch_setting_to_the_same_share_of_training() -> 
     assert s.rescaled(100) is s and s.rescaled(0) is s
     never = RunSpec(dataset="digits", model="mlp", method="gairat", epochs=100, reweight_from=101)
     assert never.rescaled(4).reweight_from == 5
+
+
+# --------------------------------------------------------------------------- models
+def test_a_misspelt_model_is_refused_with_the_valid_names() -> None:
+    """Before models had records, this spec got a name and a digest and failed only inside
+    its training job."""
+    with pytest.raises(ConfigError, match=r"model 'resnet19' is unknown; valid models are: "):
+        RunSpec(dataset="digits", model="resnet19", method="at", epochs=1)
+    with pytest.raises(ConfigError, match=r"resnet18.*wrn"):
+        RunSpec.check_settings({"model": "resnet19"})
