@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from gair.attacks import project
-from gair.data import as_float
+from gair.data.tensors import as_float
 from gair.errors import ConfigError
 from gair.evaluation_attacks import AUTOATTACK_VERSIONS, autoattack_version
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from gair import attacks
 from gair import evaluation_attacks as registry
-from gair.data import as_float
+from gair.data.tensors import as_float
 from gair.errors import ConfigError
 from gair.evaluation_attacks import AttackSetting, EvalBudget
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gair import attacks
-from gair.data import as_float
+from gair.data.tensors import as_float
 from gair.errors import ConfigError
 
 DEFAULT_BATCH = 256

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gair.datasets import DATASETS
+from gair.data import DATASETS
 from gair.epochs import rescale_epoch
 from gair.errors import ConfigError
 from gair.methods import run_label
@@ -459,7 +459,7 @@ class Plan:
 
     def published_inputs(self, name: str) -> list[tuple[str, str, str]]:
         """(path, what, how to get it) of the files a published model's evaluation reads."""
-        from gair.datasets import dataset_info
+        from gair.data import dataset_info
         from gair.published import download_hint, entry_file
 
         entry = self.published[name]
@@ -658,7 +658,8 @@ class Plan:
     def input_files(self, spec: RunSpec) -> list[tuple[str, str, str]]:
         """Files a run reads that no job makes, as (path, what, how to get it): the
         dataset's files under data_root and the user's pseudo-labelled pickle."""
-        from gair.datasets import RST_FILE, RST_SOURCE, dataset_info
+        from gair.data import dataset_info
+        from gair.data.readers import RST_FILE, RST_SOURCE
 
         out = []
         info = dataset_info(spec.dataset)

@@ -287,7 +287,7 @@ def evaluate_entry(
     """Rows of :func:`gair.evaluate.evaluate_model` for one published model on its test set, at
     the budget's eps and at each eps of its reported numbers (:func:`evaluation_plan`); each
     row records its eps."""
-    from gair.data import load_dataset
+    from gair.data.tensors import load_dataset
     from gair.evaluate import EvalBudget, evaluate_model
     from gair.runtime import resolve_device
 

@@ -8,7 +8,7 @@ name things and write files. One home for each:
   as no spread at all;
 - display names come from their registries: attacks from :mod:`gair.evaluation_attacks`,
   methods from :mod:`gair.methods`, models and datasets from the titles a run records in
-  its metrics (written by training from :mod:`gair.models` and :mod:`gair.datasets`);
+  its metrics (written by training from :mod:`gair.models` and :mod:`gair.data`);
 - figures are saved by :func:`save_figure`, tables by :func:`write_table_files`, both
   atomically.
 

@@ -30,7 +30,7 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def load_data(spec: RunSpec, device: torch.device) -> Any:
-    from gair.data import load_dataset
+    from gair.data.tensors import load_dataset
 
     return load_dataset(
         spec.dataset,

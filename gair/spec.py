@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gair.datasets import DATASETS
+from gair.data import DATASETS
 from gair.epochs import changes_passed, rescale_epoch
 from gair.errors import ConfigError
 from gair.methods import catalogue, method_info

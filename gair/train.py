@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from gair.checkpoint import load_checkpoint, save_checkpoint
-from gair.datasets import dataset_info
+from gair.data import dataset_info
 from gair.errors import CheckpointError, ConfigError, GairError, TrainingDiverged
 from gair.io import holder, release, try_lock, write_json, write_parquet
 from gair.methods import get_method
@@ -264,7 +264,7 @@ class Run:
     def epoch_batches(self, epoch: int) -> tuple[Any, int]:
         """The batches of ``epoch`` (RST's mixed batches where the data has a pseudo-labelled
         pool) and how many there are."""
-        from gair.data import iterate_batches, iterate_mixed_batches
+        from gair.data.tensors import iterate_batches, iterate_mixed_batches
 
         s, data = self.spec, self.data
         if data.n_labelled:

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
 from gair import style
-from gair.datasets import DATASETS
+from gair.data import DATASETS
 from gair.models import MODELS
 
 

@@ -44,7 +44,7 @@ class ScaledLogits(nn.Module):
 @pytest.fixture(scope="module")
 def trained() -> tuple[nn.Module, Tensor, Tensor]:
     """A PGD-trained MLP on digits (eval mode) and the first test points as floats in [0, 1]."""
-    from gair.data import load_dataset
+    from gair.data.tensors import load_dataset
     from gair.models import build_model
 
     data = load_dataset("digits")

@@ -12,7 +12,9 @@ import realformat
 import scipy.io
 import torch
 
-from gair import data, datasets
+from gair import data as datasets
+from gair.data import readers
+from gair.data import tensors as data
 from gair.errors import ConfigError, DataError
 
 torch.set_num_threads(1)
@@ -139,7 +141,7 @@ def test_failed_download_still_reports_missing_files(
 
         return fetch
 
-    monkeypatch.setattr(datasets, "_torchvision_fetch", offline)
+    monkeypatch.setattr(readers, "_torchvision_fetch", offline)
     with pytest.raises(DataError, match="MNIST/raw/train-images-idx3-ubyte"):
         data.load_dataset("mnist", root=tmp_path, download=True)
     assert calls == ["MNIST"]
@@ -384,7 +386,7 @@ def test_iterate_batches_never_augments_points() -> None:
 
 def test_mixed_batches_keep_rst_composition() -> None:
     """RST's batches: a fixed labelled/pseudo-labelled split per batch, labelled points cycled."""
-    from gair.data import iterate_mixed_batches
+    from gair.data.tensors import iterate_mixed_batches
 
     n_lab, n_all, bs = 50, 200, 16
     x = torch.arange(n_all, dtype=torch.float32)[:, None].repeat(1, 2)

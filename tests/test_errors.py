@@ -21,7 +21,7 @@ import torch
 from gair import attacks, spec
 from gair.checkpoint import load_checkpoint, save_checkpoint
 from gair.cli import main
-from gair.data import load_dataset
+from gair.data.tensors import load_dataset
 from gair.models import build_model
 from gair.spec import RunSpec
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from gair import attacks, evaluate
 from gair.checkpoint import load_checkpoint
 from gair.cli import main
-from gair.data import load_dataset
+from gair.data.tensors import load_dataset
 from gair.errors import ConfigError, DataError
 from gair.methods import get_method
 from gair.methods.core import StepContext

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from gair.attacks import per_sample_pgd
-from gair.data import DataSplit, attach_pseudo_labelled
-from gair.datasets import read_pseudo_labelled
+from gair.data.readers import read_pseudo_labelled
+from gair.data.tensors import DataSplit, attach_pseudo_labelled
 from gair.errors import ConfigError, DataError
 from gair.methods import get_method, method_info, method_names
 from gair.methods.atlas import atlas_objective, local_points

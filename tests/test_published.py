@@ -221,7 +221,7 @@ def test_every_model_is_attacked_at_the_eps_of_each_reported_number() -> None:
 
 
 def test_evaluate_entry_attacks_again_at_the_reported_eps(tmp_path: Path) -> None:
-    from gair.data import load_dataset
+    from gair.data.tensors import load_dataset
     from gair.evaluate import EvalBudget, evaluate_model
 
     write_cifar10(tmp_path / "data", per_batch=6)

@@ -79,7 +79,7 @@ def test_a_cifar_batch_that_carries_code_is_refused_and_the_code_never_runs(
 
 
 def test_real_format_cifar_batches_still_load(tmp_path: Path) -> None:
-    from gair.data import load_dataset
+    from gair.data.tensors import load_dataset
 
     write_cifar10(tmp_path / "data", None, tmp_path / "unused")
     split = load_dataset("cifar10", root=tmp_path / "data", download=False)

@@ -31,10 +31,10 @@ schedule, weight decay 5e-4, beta 6, eps 0.031, alpha 0.007, K 10.
 
 The pseudo-labelled data: the run's ``unlabeled_path`` names RST's pickle
 ``ti_500K_pseudo_labeled.pickle`` (the user's file, from RST's repository), read by
-:func:`gair.datasets.read_pseudo_labelled`; the offline stand-in is the ``digits_pseudo`` dataset,
-whose pool comes with it. Both reach training through the same mixed batches; GAIR-RST refuses
-to start without a pool (``INFO.needs_pool``), since RST without its extra data is another
-experiment.
+:func:`gair.data.readers.read_pseudo_labelled`; the offline stand-in is the ``digits_pseudo``
+dataset, whose pool comes with it. Both reach training through the same mixed batches; GAIR-RST
+refuses to start without a pool (``INFO.needs_pool``), since RST without its extra data is
+another experiment.
 """
 
 from __future__ import annotations

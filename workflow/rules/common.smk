@@ -19,7 +19,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 from gair.errors import ConfigError  # noqa: E402
-from gair.datasets import DATASETS  # noqa: E402
+from gair.data import DATASETS  # noqa: E402
 from gair.plan import Plan, slurm_minutes, validate  # noqa: E402
 
 
@@ -93,7 +93,7 @@ def published_inputs(wildcards):
 def check_inputs():
     """Before any job: fetch missing datasets once (torchvision), then stop with one line
     naming the first file still missing and the target that needs it."""
-    from gair.datasets import fetch_missing
+    from gair.data import fetch_missing
 
     datasets = {what for what, _, _ in MISSING.values() if what in DATASETS}
     for name in datasets:

@@ -1,7 +1,4 @@
-"""The dataset registry: every dataset's shape, size, augmentation and on-disk reader.
-
-Plain numpy (no torch), so that the plan and the cost model can ask a dataset's size without
-importing torch; :mod:`gair.data` turns what a reader returns into device tensors.
+"""How each dataset of the catalogue (:mod:`gair.data`) is read or generated, as numpy arrays.
 
 Real datasets (``cifar10``, ``cifar100``, ``svhn``, ``mnist``) are read from torchvision's
 on-disk layout under ``root``; pickled files are read so that they cannot run code
@@ -14,14 +11,13 @@ on-disk layout under ``root``; pickled files are read so that they cannot run co
   coordinates are mapped by one common affine map into [0.1, 0.9], so a PGD clamp to [0, 1]
   never moves a clean point; an ``eps`` for these sets is measured in these units (1.0 is
   1.25 times the larger of the two original coordinate ranges).
-- ``digits_pseudo``: see :func:`_digits_pseudo_pool`.
+- ``digits_pseudo``: see :func:`digits_pseudo_pool`.
 
 RST's pseudo-labelled pickle (Table 3) is read by :func:`read_pseudo_labelled`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import gzip
 import pickle
@@ -31,34 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gair.errors import ConfigError, DataError
-from gair.io import UnsafePickle, atomic_path, load_pickle
+from gair.errors import DataError
+from gair.io import UnsafePickle, load_pickle
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x_train, y_train, x_test, y_test
-
-
-# --------------------------------------------------------------------------- the registry type
-@dataclass(frozen=True)
-class DatasetInfo:
-    """A registry entry: the dataset's shape and how to read it."""
-
-    name: str
-    kind: str  # "image" | "points"
-    num_classes: int
-    in_channels: int
-    image_size: int  # 0 for point sets
-    augment_pad: int
-    augment_flip: bool
-    title: str  # display name in figures and tables
-    n_train: int  # labelled training points (a pseudo-labelled pool comes on top)
-    n_test: int
-    read: Callable[[Path, bool], Arrays] = dataclasses.field(repr=False, compare=False)
-    # A pseudo-labelled pool that comes with the dataset (digits_pseudo), as (x, y).
-    pool: Callable[[], tuple[np.ndarray, np.ndarray]] | None = dataclasses.field(
-        default=None, repr=False, compare=False
-    )
-    # The files a real dataset reads under the data root (None: generated, no files).
-    files: FileSet | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
 # --------------------------------------------------------------------------- file readers
@@ -80,7 +52,7 @@ def _require(name: str, files: FileSet, root: Path, download: bool) -> list[Path
     first file still missing otherwise."""
     missing = [p for p in files.paths(root) if not p.is_file()]
     if missing and download:
-        _try_download(lambda: files.fetch(root))
+        try_download(lambda: files.fetch(root))
         missing = [p for p in files.paths(root) if not p.is_file()]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
@@ -91,7 +63,7 @@ def _require(name: str, files: FileSet, root: Path, download: bool) -> list[Path
     return files.paths(root)
 
 
-def _try_download(fetch: Callable[[], None]) -> None:
+def try_download(fetch: Callable[[], None]) -> None:
     # Offline machines are normal here: any failure just leaves the files missing, and the
     # caller reports which ones.
     try:
@@ -166,13 +138,13 @@ CIFAR100_FILES = FileSet(
 )
 
 
-def _read_cifar10(root: Path, download: bool) -> Arrays:
+def read_cifar10(root: Path, download: bool) -> Arrays:
     paths = _require("cifar10", CIFAR10_FILES, root, download)
     train, test = paths[:5], paths[5:]
     return (*_cifar_batches("cifar10", train, "labels"), *_cifar_batches("cifar10", test, "labels"))
 
 
-def _read_cifar100(root: Path, download: bool) -> Arrays:
+def read_cifar100(root: Path, download: bool) -> Arrays:
     train, test = _require("cifar100", CIFAR100_FILES, root, download)
     return (
         *_cifar_batches("cifar100", [train], "fine_labels"),
@@ -210,7 +182,7 @@ SVHN_FILES = FileSet(
 )
 
 
-def _read_svhn(root: Path, download: bool) -> Arrays:
+def read_svhn(root: Path, download: bool) -> Arrays:
     train, test = _require("svhn", SVHN_FILES, root, download)
     return (*_svhn_mat(train), *_svhn_mat(test))
 
@@ -258,7 +230,7 @@ MNIST_FILES = FileSet(
 )
 
 
-def _read_mnist(root: Path, download: bool) -> Arrays:
+def read_mnist(root: Path, download: bool) -> Arrays:
     paths = _require("mnist", MNIST_FILES, root, download)
     xtr, ytr, xte, yte = (_read_idx(p) for p in paths)
     return xtr[:, None], ytr.astype(np.int64), xte[:, None], yte.astype(np.int64)
@@ -278,7 +250,7 @@ def _digits_split() -> Arrays:
     return x[train], y[train], x[test], y[test]
 
 
-def _read_digits(root: Path, download: bool) -> Arrays:
+def read_digits(root: Path, download: bool) -> Arrays:
     return tuple(a.copy() for a in _digits_split())  # type: ignore[return-value]
 
 
@@ -289,15 +261,15 @@ def _digits_halves() -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[: n // 2]), np.sort(order[n // 2 :])
 
 
-def _read_digits_pseudo(root: Path, download: bool) -> Arrays:
+def read_digits_pseudo(root: Path, download: bool) -> Arrays:
     """``digits_pseudo``'s labelled part: the first half of the digits training split (718
-    points, true labels) and the digits test split. Its pool: :func:`_digits_pseudo_pool`."""
+    points, true labels) and the digits test split. Its pool: :func:`digits_pseudo_pool`."""
     xtr, ytr, xte, yte = _digits_split()
     labelled, _ = _digits_halves()
     return xtr[labelled].copy(), ytr[labelled].copy(), xte.copy(), yte.copy()
 
 
-def _digits_pseudo_pool() -> tuple[np.ndarray, np.ndarray]:
+def digits_pseudo_pool() -> tuple[np.ndarray, np.ndarray]:
     """A small stand-in for RST's 500K pseudo-labelled images: the other half of the digits
     training split (719 images), labelled by a logistic regression fit on the labelled half,
     as robust self-training labels unlabelled data with a classifier trained on labelled
@@ -353,170 +325,13 @@ def _points(make: Callable[..., tuple[np.ndarray, np.ndarray]], **kwargs: object
     return x[:1000], y[:1000], x[1000:], y[1000:]
 
 
-def _read_moons(root: Path, download: bool) -> Arrays:
+def read_moons(root: Path, download: bool) -> Arrays:
     from sklearn.datasets import make_moons
 
     return _points(make_moons, noise=0.1)
 
 
-def _read_circles(root: Path, download: bool) -> Arrays:
+def read_circles(root: Path, download: bool) -> Arrays:
     from sklearn.datasets import make_circles
 
     return _points(make_circles, noise=0.05, factor=0.5)
-
-
-# --------------------------------------------------------------------------- the registry
-DATASETS: dict[str, DatasetInfo] = {
-    info.name: info
-    for info in (
-        DatasetInfo(
-            "cifar10",
-            "image",
-            10,
-            3,
-            32,
-            4,
-            True,
-            "CIFAR-10",
-            50000,
-            10000,
-            _read_cifar10,
-            files=CIFAR10_FILES,
-        ),
-        DatasetInfo(
-            "cifar100",
-            "image",
-            100,
-            3,
-            32,
-            4,
-            True,
-            "CIFAR-100",
-            50000,
-            10000,
-            _read_cifar100,
-            files=CIFAR100_FILES,
-        ),
-        # The authors' code augments SVHN like CIFAR-10 and does not augment MNIST.
-        DatasetInfo("svhn", "image", 10, 3, 32, 4, True, "SVHN", 73257, 26032, _read_svhn),
-        DatasetInfo(
-            "mnist",
-            "image",
-            10,
-            1,
-            28,
-            0,
-            False,
-            "MNIST",
-            60000,
-            10000,
-            _read_mnist,
-            files=MNIST_FILES,
-        ),
-        # Not augmented, like MNIST: a one-pixel shift of an 8x8 digit moves an eighth of
-        # it, and with it the same AT MLP had 54% test error after 2 epochs instead of 22%.
-        DatasetInfo("digits", "image", 10, 1, 8, 0, False, "digits (8x8)", 1437, 360, _read_digits),
-        DatasetInfo("moons", "points", 2, 2, 0, 0, False, "moons", 1000, 500, _read_moons),
-        DatasetInfo("circles", "points", 2, 2, 0, 0, False, "circles", 1000, 500, _read_circles),
-        DatasetInfo(
-            "digits_pseudo",
-            "image",
-            10,
-            1,
-            8,
-            0,
-            False,
-            "digits + pseudo-labels",
-            718,
-            360,
-            _read_digits_pseudo,
-            pool=_digits_pseudo_pool,
-        ),
-    )
-}
-
-
-def fetch_missing(name: str, root: str | Path) -> tuple[list[Path], str]:
-    """Try once to download a real dataset whose files are missing under ``root``; returns
-    the files still missing and how a person gets them (empty for generated sets)."""
-    info = dataset_info(name)
-    if info.files is None:
-        return [], ""
-    root = Path(root)
-    missing = [p for p in info.files.paths(root) if not p.is_file()]
-    if missing:
-        _try_download(lambda: info.files.fetch(root))  # type: ignore[union-attr]
-        missing = [p for p in info.files.paths(root) if not p.is_file()]
-    return missing, info.files.hint(root)
-
-
-def dataset_names() -> list[str]:
-    """The names :func:`load_dataset` accepts."""
-    return list(DATASETS)
-
-
-def dataset_info(name: str) -> DatasetInfo:
-    """The registry entry of ``name``; DataError naming the valid names otherwise."""
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; valid datasets are: {', '.join(DATASETS)}")
-    return DATASETS[name]
-
-
-def class_mixed_order(y: np.ndarray) -> np.ndarray:
-    """A fixed order that takes the 1st point of every class, then the 2nd of every class, ...
-
-    Within a class, points keep their stored order. Its first n entries are the points a
-    subset of size n keeps, so even a tiny subset holds every class.
-    """
-    y = np.asarray(y).reshape(-1)
-    by_class = np.argsort(y, kind="stable")
-    sorted_y = y[by_class]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_y)) + 1]
-    counts = np.diff(np.r_[starts, len(y)])
-    rank = np.empty(len(y), dtype=np.int64)
-    rank[by_class] = np.arange(len(y)) - np.repeat(starts, counts)
-    return np.lexsort((y, rank))
-
-
-def take_subset(name: str, which: str, n: int, x: np.ndarray, y: np.ndarray):
-    if n == 0:
-        return x, y
-    if n > len(y):
-        raise ConfigError(f"{which}_subset={n} exceeds the {len(y)} {which} points of {name}")
-    # Kept in stored order, so a subset of every point is the whole split.
-    keep = np.sort(class_mixed_order(y)[:n])
-    return x[keep], y[keep]
-
-
-# Generated sets are cached as .npz under the data root: building them needs scikit-learn,
-# whose import costs about a second per process, more than a smoke-scale training job.
-GENERATED = ("digits", "digits_pseudo", "moons", "circles")
-CACHE_VERSION = 2
-SPLIT_KEYS = ("x_train", "y_train", "x_test", "y_test")
-
-
-def _build(info: DatasetInfo, root: Path, download: bool) -> dict[str, np.ndarray]:
-    arrays = dict(zip(SPLIT_KEYS, info.read(root, download), strict=True))
-    if info.pool is not None:
-        arrays["x_pool"], arrays["y_pool"] = info.pool()
-    return arrays
-
-
-def read_arrays(info: DatasetInfo, root: Path, download: bool) -> dict[str, np.ndarray]:
-    if info.name not in GENERATED:
-        return _build(info, root, download)
-    cache = root / "generated" / f"{info.name}-v{CACHE_VERSION}.npz"
-    if cache.is_file():
-        try:
-            with np.load(cache) as saved:
-                return {k: saved[k] for k in saved.files}
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable cache: rebuild it below
-    arrays = _build(info, root, download)
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-    except OSError:
-        pass  # a read-only data root only costs the rebuild next time
-    return arrays

@@ -4,10 +4,10 @@ Images are kept as uint8 NCHW tensors on the device and turned into float32 in [
 batch at a time (the paper scales every pixel by 1/255, Appendix C.8). Augmentation is the
 standard CIFAR one the paper uses: a random crop with 4-pixel zero padding followed by a
 random horizontal flip, done for a whole batch with two gathers, on the device. Which
-datasets exist and how their files are read: :mod:`gair.datasets`.
+datasets exist and how their files are read: :mod:`gair.data`.
 
 Pseudo-labelled data (GAIR-RST, Table 3): a run's ``unlabeled_path`` names RST's pickle
-(:func:`gair.datasets.read_pseudo_labelled`), or the dataset brings a pool of its own
+(:func:`gair.data.readers.read_pseudo_labelled`), or the dataset brings a pool of its own
 (``digits_pseudo``). Either way :func:`attach_pseudo_labelled` appends the pool to the
 training split and sets ``n_labelled``, and training draws RST's mixed batches
 (:func:`iterate_mixed_batches`).
@@ -28,7 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gair.datasets import dataset_info, read_arrays, read_pseudo_labelled, take_subset
+from gair.data import dataset_info, read_arrays, take_subset
+from gair.data.readers import read_pseudo_labelled
 from gair.errors import ConfigError, DataError
 
 
@@ -118,7 +119,7 @@ def load_dataset(
 
     Images come back as uint8 NCHW, point sets as float32 (N, 2); labels are int64.
     ``train_subset``/``test_subset`` = n > 0 keep the first n points of
-    :func:`gair.datasets.class_mixed_order`, a fixed order that does not depend on any seed; a
+    :func:`gair.data.class_mixed_order`, a fixed order that does not depend on any seed; a
     subset applies to the labelled points, never to a pseudo-labelled pool. ``unlabeled_path``
     (RST's pickle) or the dataset's own pool is attached by :func:`attach_pseudo_labelled`.
     """
