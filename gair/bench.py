@@ -6,7 +6,7 @@ images/s of
 - the full training step (the method's attack in eval mode, its loss in train mode, one SGD
   step, the device-side epoch statistics), exactly as ``gair.train`` runs it;
 - the attack alone;
-- PGD-20 evaluation (``gair.evaluate.pgd_correct``);
+- PGD-20 evaluation (``gair.paper.robustness.pgd_correct``);
 - early-stopped PGD-K-tau (Algorithm 3) masked and compacted, with a check that both give the
   same points and kappa;
 
@@ -42,11 +42,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gair import attacks
 from gair.errors import ConfigError
 from gair.methods import get_method
 from gair.methods.core import AttackResult, Method, StepContext, ga_pgd_attack
 from gair.optim import SGD
+from gair.paper import attacks
 from gair.spec import RunSpec
 from gair.train import train_step as gair_train_step
 
@@ -152,7 +152,7 @@ def reference_ga_pgd(
     cross-entropy through the whole graph (filling parameter gradients the attack never uses)
     and counts kappa with a Python loop over the batch, one host read per element. Returns
     ``(x_adv, kappa)`` with kappa a float tensor on the CPU. ``start`` replaces the random
-    start (to compare with :func:`gair.attacks.ga_pgd` from the same point).
+    start (to compare with :func:`gair.paper.attacks.ga_pgd` from the same point).
     """
     if start is None:
         noise = torch.empty(x.shape, dtype=x.dtype).uniform_(-eps, eps)
@@ -432,7 +432,7 @@ def _bench(
     t_attack = time_interleaved(fns, dev, **timer)
 
     # -- PGD-20 evaluation
-    from gair.evaluate import pgd_correct
+    from gair.paper.robustness import pgd_correct
 
     def evaluation() -> None:
         with autocast():

@@ -115,13 +115,13 @@ class EvalAttack:
 
 # ---------------------------------------------------------------------------- runners
 def _natural(model: Any, x: Any, y: Any, s: AttackSetting, b: EvalBudget, batch: int) -> Any:
-    from gair.evaluate import natural_correct
+    from gair.paper.robustness import natural_correct
 
     return natural_correct(model, x, y, batch_size=batch)
 
 
 def _pgd(model: Any, x: Any, y: Any, s: AttackSetting, b: EvalBudget, batch: int) -> Any:
-    from gair.evaluate import pgd_correct
+    from gair.paper.robustness import pgd_correct
 
     return pgd_correct(
         model, x, y, eps=b.eps, alpha=s.alpha, steps=s.steps, restarts=s.restarts, loss=s.loss,
@@ -130,7 +130,7 @@ def _pgd(model: Any, x: Any, y: Any, s: AttackSetting, b: EvalBudget, batch: int
 
 
 def _pgd_plus(model: Any, x: Any, y: Any, s: AttackSetting, b: EvalBudget, batch: int) -> Any:
-    from gair.evaluate import pgd_plus_correct
+    from gair.paper.robustness import pgd_plus_correct
 
     return pgd_plus_correct(
         model, x, y, eps=b.eps, alpha=s.alpha, steps=s.steps, restarts=s.restarts,

@@ -33,6 +33,8 @@ from matplotlib.ticker import MaxNLocator
 
 from gair import evaluation_attacks, report, style
 from gair.errors import ConfigError, DataError
+from gair.methods import method_info
+from gair.paper.weights import raw_weights
 from gair.tables import load_manifest
 
 SEED_KEYS = ["method", "checkpoint", "attack"]
@@ -247,25 +249,19 @@ def mark_lr_changes(ax: Axes, epochs: list[int]) -> None:
 
 
 def weight_values(spec: dict[str, Any], kappa: np.ndarray) -> np.ndarray:
-    """Raw omega(kappa) of a run (Eqs. 6-8 or the step weight); 1 for unweighted methods."""
-    import torch
-
-    from gair.methods import method_info
-    from gair.reweight import gair_weights, step_weights
-
+    """Raw omega(kappa) of a run (Eqs. 6-8 or the step weight); 1 for unweighted methods.
+    Computed by gair.paper.weights on numpy arrays: drawing it needs no torch."""
     if not method_info(str(spec.get("method"))).weighted:
         return np.ones_like(kappa, dtype=float)
-    k = torch.as_tensor(kappa)
-    fn = spec.get("weight_fn", "tanh")
-    if fn == "constant":
-        return np.ones_like(kappa, dtype=float)
-    if fn == "step":
-        w = step_weights(k, spec.get("step_kappa", []), spec.get("step_weights", []))
-    else:
-        w = gair_weights(
-            k, steps=int(spec.get("steps", 10)), lam=float(spec.get("lam", 0.0)), fn=fn
-        )
-    return w.double().numpy()
+    weights = raw_weights(
+        np.asarray(kappa),
+        steps=int(spec.get("steps", 10)),
+        fn=spec.get("weight_fn", "tanh"),
+        lam=float(spec.get("lam", 0.0)),
+        thresholds=spec.get("step_kappa", []),
+        values=spec.get("step_weights", []),
+    )
+    return np.asarray(weights, dtype=float)
 
 
 def plot_weights(ax: Axes, runs: list[Curves], colors: dict[str, Any]) -> None:

@@ -63,9 +63,9 @@ def measure(spec: Any, out: str | Path, steps: int) -> dict[str, Any]:
     write preflight.json, run.json and the run's checkpoints into ``out``; return the record."""
     import torch
 
-    from gair.evaluate import natural_correct, pgd_correct
-    from gair.geometry import flatness
     from gair.io import write_json
+    from gair.paper.geometry import flatness
+    from gair.paper.robustness import natural_correct, pgd_correct
     from gair.plan import batches_per_epoch
     from gair.train import Run, train_step
 

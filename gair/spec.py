@@ -44,10 +44,10 @@ EPOCHS = {"epochs": True}
 
 
 # Names checked here, before a run starts, so a typo fails before anything is written. The
-# implementations live in gair.reweight and gair.attacks; this module stays free of torch
+# implementations live in gair.paper.weights and gair.paper.attacks; this module stays free of torch
 # because the workflow imports it.
 WEIGHT_FUNCTIONS = ("tanh", "sigmoid", "linear", "step", "constant")
-ATTACK_LOSS_NAMES = ("ce", "cw")  # gair.attacks.ATTACK_LOSSES holds their functions
+ATTACK_LOSS_NAMES = ("ce", "cw")  # gair.paper.attacks.ATTACK_LOSSES holds their functions
 
 
 @dataclass
@@ -243,7 +243,7 @@ class RunSpec:
 
     @property
     def train_budget(self) -> dict[str, Any]:
-        """The training attack's eps, alpha and K, as keywords of gair.attacks' functions."""
+        """The training attack's eps, alpha and K, as keywords of gair.paper.attacks' functions."""
         return {"eps": self.eps, "alpha": self.alpha, "steps": self.steps}
 
     @property

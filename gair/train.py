@@ -379,8 +379,8 @@ class Run:
         Figs. 2, 5, 6) and PGD-20 at the test budget (``train_pgd20_err``, Fig. 4); the same
         points in the same mode for all three (App. A). Test points: natural and PGD-20.
         """
-        from gair.evaluate import natural_correct, pgd_correct
-        from gair.geometry import flatness
+        from gair.paper.geometry import flatness
+        from gair.paper.robustness import natural_correct, pgd_correct
 
         s = self.spec
         nan = math.nan

@@ -129,3 +129,33 @@ def test_every_dotted_name_the_docs_and_the_code_cite_resolves() -> None:
             cited.setdefault(match.group(0).rstrip("."), set()).add(str(path.relative_to(REPO)))
     missing = {name: sorted(where) for name, where in cited.items() if not resolves(name)}
     assert not missing, missing
+
+
+# --------------------------------------------------------------------------- the paper's map
+# The paper numbers Eqs. 1-13 and Algorithms 1-5 (counted in its text: Eqs. 1-6 and
+# Algorithms 1-2 in Sections 2-3, Algorithms 3-5 in App. B, Eqs. 7-13 in App. C).
+PAPER_ITEMS = [f"Eq. {n}" for n in range(1, 14)] + [f"Algorithm {n}" for n in range(1, 6)]
+
+
+def paper_map() -> dict[str, str]:
+    """gair.paper's docstring table: equation or algorithm -> function (dotted)."""
+    import gair.paper
+
+    rows = re.findall(
+        r"^ {4}((?:Eq\.|Algorithm) \d+) {2,}.*? {2,}(\w+\.\w+)$", gair.paper.__doc__ or "", re.M
+    )
+    return {item: f"gair.paper.{function}" for item, function in rows}
+
+
+def test_the_paper_package_maps_every_equation_and_algorithm_to_its_function() -> None:
+    import importlib
+    import inspect
+
+    mapping = paper_map()
+    assert list(mapping) == PAPER_ITEMS
+    for item, dotted in mapping.items():
+        module, name = dotted.rsplit(".", 1)
+        function = getattr(importlib.import_module(module), name)
+        number = item.split()[-1]
+        named = rf"Eq\. \(?{number}\b" if item.startswith("Eq") else rf"Algorithm {number}\b"
+        assert re.search(named, inspect.getdoc(function) or ""), (item, dotted)

@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from gair import attacks
 from gair.errors import ConfigError
+from gair.paper import attacks
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -18,11 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gair import attacks, evaluate
+from gair import evaluate
 from gair.autoattack import autoattack_correct, build_ensemble
 from gair.errors import ConfigError
-from gair.evaluate import EvalBudget, natural_correct, parse_attack, run_attack, worst_case
+from gair.evaluate import EvalBudget, parse_attack, run_attack, worst_case
 from gair.evaluation_attacks import AUTOATTACK_VERSIONS, AutoAttackVersion
+from gair.paper import attacks
+from gair.paper.robustness import natural_correct
 
 torch.set_num_threads(1)
 

@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch import nn
 
-from gair import attacks
 from gair.bench import (
     count_flops,
     parse_shape,
@@ -19,6 +18,7 @@ from gair.bench import (
 )
 from gair.cli import main
 from gair.errors import ConfigError
+from gair.paper import attacks
 
 # The bench's MLP as TINY builds it: 2 inputs, 2 hidden layers of 16, 10 classes.
 MLP_LAYERS = [(2, 16), (16, 16), (16, 10)]

@@ -18,11 +18,12 @@ import pandas as pd
 import pytest
 import torch
 
-from gair import attacks, spec
+from gair import spec
 from gair.checkpoint import load_checkpoint, save_checkpoint
 from gair.cli import main
 from gair.data.tensors import load_dataset
 from gair.models import build_model
+from gair.paper import attacks
 from gair.spec import RunSpec
 
 TINY = ["--set", "train_subset=64", "--set", "test_subset=32", "--set", "eval_samples=32",

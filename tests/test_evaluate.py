@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from gair import evaluate
 from gair.errors import ConfigError
 from gair.evaluate import AttackSetting, EvalBudget, parse_attack
+from gair.paper import robustness
 
 torch.set_num_threads(1)
 
@@ -66,7 +67,7 @@ def test_natural_correct_in_batches_and_uint8() -> None:
     g = torch.Generator().manual_seed(0)
     raw = torch.randint(0, 256, (13, 2, 2, 2), generator=g, dtype=torch.uint8)
     y = torch.randint(0, 3, (13,), generator=g)
-    got = evaluate.natural_correct(model.float(), raw, y, batch_size=5)
+    got = robustness.natural_correct(model.float(), raw, y, batch_size=5)
     want = model.float()(raw.float() / 255).argmax(1) == y
     assert got.tolist() == want.tolist()
     assert got.any() and not got.all()
@@ -78,7 +79,7 @@ def test_pgd_correct_matches_reference_without_random_start() -> None:
     x = torch.rand((30, 2, 2, 2), generator=g, dtype=torch.float64)
     y = model(x).argmax(1)
     eps, alpha, steps = 0.05, 0.015, 5
-    got = evaluate.pgd_correct(
+    got = robustness.pgd_correct(
         model, x, y, eps=eps, alpha=alpha, steps=steps, random_start=False, batch_size=7
     )
     want = ref_pgd_correct(model, x, y, eps, alpha, steps, x)
@@ -94,7 +95,7 @@ def test_restarts_count_a_point_only_if_it_survives_every_restart() -> None:
     y = torch.zeros(17, dtype=torch.long)
     eps, alpha, steps, restarts = 0.1, 0.01, 2, 4
     torch.manual_seed(2024)
-    got = evaluate.pgd_correct(
+    got = robustness.pgd_correct(
         model, x, y, eps=eps, alpha=alpha, steps=steps, restarts=restarts, batch_size=64
     )
     torch.manual_seed(2024)
@@ -105,7 +106,7 @@ def test_restarts_count_a_point_only_if_it_survives_every_restart() -> None:
     # The case is a real test: some point survives one restart but not another.
     assert (runs.any(0) & ~runs.all(0)).any()
     torch.manual_seed(2024)
-    acc = evaluate.pgd_correct(
+    acc = robustness.pgd_correct(
         model, x, y, eps=eps, alpha=alpha, steps=steps, restarts=restarts, batch_size=64
     )
     assert acc.double().mean().item() == pytest.approx(runs.all(0).double().mean().item())
@@ -126,8 +127,8 @@ def test_restarts_logic_with_a_scripted_attack(monkeypatch: pytest.MonkeyPatch) 
             out[r] = 0.9
         return out
 
-    monkeypatch.setattr(evaluate.attacks, "pgd", scripted)
-    got = evaluate.pgd_correct(model, x, y, eps=0.1, alpha=0.1, steps=1, restarts=3)
+    monkeypatch.setattr(robustness.attacks, "pgd", scripted)
+    got = robustness.pgd_correct(model, x, y, eps=0.1, alpha=0.1, steps=1, restarts=3)
     assert got.tolist() == [False, False, False, True]
     assert len(calls) == 3
 
@@ -138,10 +139,12 @@ def test_pgd_accuracy_in_unit_interval_and_eps_zero_is_natural(restarts: int) ->
     g = torch.Generator().manual_seed(3)
     x = torch.rand((20, 2, 2, 2), generator=g, dtype=torch.float64)
     y = torch.randint(0, 3, (20,), generator=g)
-    natural = evaluate.natural_correct(model, x, y).double().mean().item()
+    natural = robustness.natural_correct(model, x, y).double().mean().item()
 
     def accuracy(**budget: float) -> float:
-        return evaluate.pgd_correct(model, x, y, restarts=restarts, **budget).double().mean().item()
+        return (
+            robustness.pgd_correct(model, x, y, restarts=restarts, **budget).double().mean().item()
+        )
 
     at_zero = accuracy(eps=0.0, alpha=0.1, steps=3)
     assert at_zero == pytest.approx(natural)
@@ -161,7 +164,7 @@ def test_cw_and_lsa_settings_reach_the_attack() -> None:
         torch.manual_seed(0)
         got = evaluate.run_attack(model, x, y, setting, budget)
         torch.manual_seed(0)
-        want = evaluate.pgd_correct(
+        want = robustness.pgd_correct(
             model,
             x,
             y,
@@ -179,7 +182,7 @@ def test_restarts_below_one_raise() -> None:
     model = threshold_model()
     x = torch.tensor([[0.2]], dtype=torch.float64)
     with pytest.raises(ConfigError, match="restarts = 0"):
-        evaluate.pgd_correct(model, x, torch.tensor([0]), eps=0.1, alpha=0.1, steps=1, restarts=0)
+        robustness.pgd_correct(model, x, torch.tensor([0]), eps=0.1, alpha=0.1, steps=1, restarts=0)
 
 
 # --------------------------------------------------------------------------- attack names
@@ -226,4 +229,4 @@ def test_fgsm_is_one_step_of_eps_from_x_itself() -> None:
     with torch.no_grad():
         want = model((x + 0.2 * grad.sign()).clamp(0, 1)).argmax(1) == y
     assert torch.equal(got, want)
-    assert not torch.equal(got, evaluate.natural_correct(model, x, y))  # it does attack
+    assert not torch.equal(got, robustness.natural_correct(model, x, y))  # it does attack

@@ -18,13 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gair import attacks, evaluate
+from gair import evaluate
 from gair.checkpoint import load_checkpoint
 from gair.cli import main
 from gair.data.tensors import load_dataset
 from gair.errors import ConfigError, DataError
 from gair.methods import get_method
 from gair.methods.core import StepContext
+from gair.paper import attacks, robustness
 from gair.runtime import load_model_from_checkpoint
 from gair.spec import RunSpec
 from gair.train import Run, train
@@ -164,7 +165,7 @@ def test_pgd_plus_counts_a_point_robust_only_if_every_iterate_of_every_restart_i
     # some iterate on the way was misclassified.
     assert int((last & ~every).sum()) >= 3
     counter = RowCounter(model)
-    got = evaluate.pgd_plus_correct(  # one batch: the reference draws its starts that way
+    got = robustness.pgd_plus_correct(  # one batch: the reference draws its starts that way
         counter, x, y, **budget, restarts=3, generator=torch.Generator().manual_seed(5),
         batch_size=600,
     )  # fmt: skip
@@ -186,7 +187,7 @@ def test_pgd_plus_is_what_the_evaluate_command_runs_for_pgd_plus() -> None:
     torch.manual_seed(9)
     got = evaluate.run_attack(model, x, y, evaluate.parse_attack("pgd_plus", budget), budget)
     torch.manual_seed(9)
-    want = evaluate.pgd_plus_correct(model, x, y, eps=0.3, alpha=0.2, steps=6, restarts=5)
+    want = robustness.pgd_plus_correct(model, x, y, eps=0.3, alpha=0.2, steps=6, restarts=5)
     assert torch.equal(got, want)
 
 
@@ -447,7 +448,7 @@ def test_natural_and_pgd_training_errors_are_measured_on_the_same_fixed_points_i
 
 # --------------------------------------------------------------------------- 7. kappa-PCA
 def test_geometry_kappa_starts_at_x_itself(tmp_path: Path) -> None:
-    from gair.geometry import kappa_of
+    from gair.paper.geometry import kappa_of
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).eval()

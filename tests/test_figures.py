@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.colors
@@ -91,7 +93,7 @@ def test_fig4_panels_and_weight_functions(fig4_manifest: dict) -> None:
     assert len(axes_with_data(fig)) == 6
     weights = fig.axes[0]
     kappa = np.arange(11)
-    # Eq. (6) with lambda = -1, K = 10, computed here independently of gair.reweight.
+    # Eq. (6) with lambda = -1, K = 10, computed here independently of gair.paper.weights.
     tanh = (1 + np.tanh(-1.0 + 5 * (1 - 2 * kappa / 10))) / 2
     np.testing.assert_allclose(line(weights, "GAIRAT omega_2").get_ydata(), tanh, rtol=1e-6)
     step = np.where(kappa < 3, 1.0, np.where(kappa < 6, 0.5, 0.2))
@@ -208,6 +210,22 @@ def test_cli_writes_the_figure(fig4_manifest: dict, tmp_path: Path) -> None:
     manifest_file.write_text(json.dumps(fig4_manifest))
     assert cli(["fig4", "--manifest", str(manifest_file), "--out", str(tmp_path / "f4")]) == 0
     assert (tmp_path / "f4.png").stat().st_size > 10_000
+
+
+def test_the_figure_command_draws_omega_without_torch(fig4_manifest: dict, tmp_path: Path) -> None:
+    """`python -m gair figure` promises not to pay for torch: Fig. 4's weight panel computes
+    omega with gair.paper.weights on numpy arrays."""
+    manifest_file = tmp_path / "manifest.json"
+    manifest_file.write_text(json.dumps(fig4_manifest))
+    code = (
+        "import sys; from gair.cli import main; "
+        f"code = main(['figure', 'fig4', '--manifest', {str(manifest_file)!r}, "
+        f"'--out', {str(tmp_path / 'f4')!r}]); "
+        "print(code, 'torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split()[-2:] == ["0", "False"], done.stdout + done.stderr
+    assert (tmp_path / "f4.png").is_file()
 
 
 def tradeoff_manifest(tmp_path: Path, aa: str = "autoattack") -> tuple[dict, dict]:

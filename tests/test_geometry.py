@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from sklearn.decomposition import PCA
 from torch import Tensor, nn
 
-from gair import attacks, geometry
 from gair.errors import ConfigError
+from gair.paper import attacks
+from gair.paper import geometry as paper_geometry
 
 torch.set_num_threads(1)
 
@@ -39,7 +40,7 @@ def test_kappa_of_hand_built_threshold_model() -> None:
         model.bias.copy_(torch.tensor([0.5, -0.5]))
     x = torch.tensor([[0.62], [0.47], [0.33], [0.22], [0.12], [0.71]], dtype=torch.float64)
     y = torch.tensor([0, 0, 0, 0, 0, 1])
-    kappa, logits = geometry.kappa_of(
+    kappa, logits = paper_geometry.kappa_of(
         model, x, y, eps=0.35, alpha=0.1, steps=5, random_start=False, batch_size=4
     )
     assert kappa.tolist() == [0, 1, 2, 3, 5, 3]
@@ -50,7 +51,7 @@ def test_kappa_of_batches_like_one_batch() -> None:
     model = mlp()
     x, y = data(model)
     kw = {"eps": 0.3, "alpha": 0.08, "steps": 5}
-    kappa, logits = geometry.kappa_of(model, x, y, random_start=False, batch_size=7, **kw)
+    kappa, logits = paper_geometry.kappa_of(model, x, y, random_start=False, batch_size=7, **kw)
     _, whole = attacks.ga_pgd(model, x, y, random_start=False, **kw)
     assert kappa.tolist() == whole.tolist()
     torch.testing.assert_close(logits, model(x).detach().float())
@@ -64,8 +65,8 @@ def test_kappa_of_reads_uint8_images_as_unit_floats() -> None:
     raw = torch.randint(0, 256, (10, 3, 2, 2), generator=g, dtype=torch.uint8)
     y = torch.randint(0, 3, (10,), generator=g)
     kw = {"eps": 8 / 255, "alpha": 2 / 255, "steps": 3, "random_start": False}
-    k8, l8 = geometry.kappa_of(model, raw, y, **kw)
-    kf, lf = geometry.kappa_of(model, raw.float() / 255, y, **kw)
+    k8, l8 = paper_geometry.kappa_of(model, raw, y, **kw)
+    kf, lf = paper_geometry.kappa_of(model, raw.float() / 255, y, **kw)
     assert k8.tolist() == kf.tolist()
     torch.testing.assert_close(l8, lf)
 
@@ -75,7 +76,7 @@ def test_pca_2d_matches_sklearn_up_to_sign() -> None:
     rng = np.random.default_rng(0)
     # Anisotropic data so the two leading components are well separated.
     values = rng.normal(size=(60, 10)) * np.linspace(5, 0.5, 10) + rng.normal(size=10)
-    ours = geometry.pca_2d(torch.tensor(values, dtype=torch.float32)).numpy()
+    ours = paper_geometry.pca_2d(torch.tensor(values, dtype=torch.float32)).numpy()
     ref = PCA(n_components=2).fit_transform(values)
     assert ours.shape == (60, 2)
     for j in range(2):
@@ -86,17 +87,17 @@ def test_pca_2d_matches_sklearn_up_to_sign() -> None:
 def test_pca_2d_sign_is_deterministic_and_one_dimensional_data_is_padded() -> None:
     rng = np.random.default_rng(1)
     values = torch.tensor(rng.normal(size=(30, 5)))
-    a, b = geometry.pca_2d(values), geometry.pca_2d(-values)
+    a, b = paper_geometry.pca_2d(values), paper_geometry.pca_2d(-values)
     # Negating the data flips the scores of the sign-fixed components, not the components.
     torch.testing.assert_close(a, -b)
     line = torch.tensor([[0.0], [1.0], [3.0]])
-    out = geometry.pca_2d(line)
+    out = paper_geometry.pca_2d(line)
     assert out.shape == (3, 2)
     assert out[:, 1].abs().max().item() == 0.0
     # One loading, made positive: the scores are the centred values themselves.
     torch.testing.assert_close(out[:, 0], torch.tensor([-4 / 3, -1 / 3, 5 / 3]).double())
     with pytest.raises(ConfigError, match="at least 2 points, got 1"):
-        geometry.pca_2d(torch.zeros(1, 4))
+        paper_geometry.pca_2d(torch.zeros(1, 4))
 
 
 # --------------------------------------------------------------------------- selection
@@ -105,11 +106,11 @@ def test_select_per_class_draws_a_seeded_random_sample_of_each_class() -> None:
     y = torch.arange(10).repeat_interleave(100)[
         torch.randperm(1000, generator=torch.Generator().manual_seed(3))
     ]
-    got = geometry.select_per_class(y, 20, seed=0)
+    got = paper_geometry.select_per_class(y, 20, seed=0)
     assert torch.bincount(y[got], minlength=10).tolist() == [20] * 10
     assert got.tolist() == sorted(set(got.tolist()))  # distinct, sorted
-    assert torch.equal(got, geometry.select_per_class(y, 20, seed=0))
-    assert not torch.equal(got, geometry.select_per_class(y, 20, seed=1))
+    assert torch.equal(got, paper_geometry.select_per_class(y, 20, seed=0))
+    assert not torch.equal(got, paper_geometry.select_per_class(y, 20, seed=1))
     # not the first 20 of each class in dataset order (what the earlier code took)
     first = [i for c in range(10) for i in torch.nonzero(y == c).squeeze(1)[:20].tolist()]
     assert set(got.tolist()) != set(first)
@@ -123,17 +124,17 @@ def test_select_per_class_draws_a_seeded_random_sample_of_each_class() -> None:
     assert 70 <= late <= 130
     # a class with fewer points than asked gives all of them
     small = torch.tensor([0, 0, 1, 1, 1])
-    assert geometry.select_per_class(small, 5).tolist() == [0, 1, 2, 3, 4]
-    assert geometry.select_per_class(small, 1, num_classes=3).shape == (2,)
+    assert paper_geometry.select_per_class(small, 5).tolist() == [0, 1, 2, 3, 4]
+    assert paper_geometry.select_per_class(small, 1, num_classes=3).shape == (2,)
     with pytest.raises(ConfigError, match="per_class = 0"):
-        geometry.select_per_class(y, 0)
+        paper_geometry.select_per_class(y, 0)
 
 
 # --------------------------------------------------------------------------- gradient norms
 def test_gradient_norms_match_per_sample_autograd_and_finite_differences() -> None:
     model = mlp()
     x, y = data(model, n=8)
-    got = geometry.gradient_norms(model, x, y)
+    got = paper_geometry.gradient_norms(model, x, y)
     loop = []
     for i in range(x.shape[0]):
         xi = x[i : i + 1].clone().requires_grad_(True)
@@ -158,7 +159,7 @@ def test_flatness_is_the_mean_gradient_norm_at_friendly_and_pgd_points() -> None
     x, y = data(model, n=10)
     eps, alpha, steps = 0.3, 0.08, 4
     torch.manual_seed(123)
-    friendly, adversarial = geometry.flatness(
+    friendly, adversarial = paper_geometry.flatness(
         model, x, y, eps=eps, alpha=alpha, steps=steps, batch_size=4
     )
     # The same random starts, in the same order: per batch, early-stopped PGD then PGD.
@@ -168,8 +169,8 @@ def test_flatness_is_the_mean_gradient_norm_at_friendly_and_pgd_points() -> None
         xb, yb = x[s : s + 4], y[s : s + 4]
         x_fr, _ = attacks.early_stopped_pgd(model, xb, yb, eps=eps, alpha=alpha, steps=steps, tau=0)
         x_adv = attacks.pgd(model, xb, yb, eps=eps, alpha=alpha, steps=steps)
-        fr.append(geometry.gradient_norms(model, x_fr, yb))
-        adv.append(geometry.gradient_norms(model, x_adv, yb))
+        fr.append(paper_geometry.gradient_norms(model, x_fr, yb))
+        adv.append(paper_geometry.gradient_norms(model, x_adv, yb))
     assert friendly.dim() == 0 and adversarial.dim() == 0
     assert friendly.item() == pytest.approx(torch.cat(fr).mean().item(), rel=1e-6)
     assert adversarial.item() == pytest.approx(torch.cat(adv).mean().item(), rel=1e-6)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gair.losses import mart_loss, trades_loss, weighted_ce
+from gair.paper.losses import mart_loss, trades_loss, weighted_ce
 
 torch.set_num_threads(1)
 

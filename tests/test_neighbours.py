@@ -22,17 +22,18 @@ import pytest
 import torch
 from torch import nn
 
-from gair.attacks import per_sample_pgd
 from gair.data.readers import read_pseudo_labelled
 from gair.data.tensors import DataSplit, attach_pseudo_labelled
 from gair.errors import ConfigError, DataError
 from gair.methods import get_method, method_info, method_names
 from gair.methods.atlas import atlas_objective, local_points
 from gair.methods.core import AttackResult, StepContext
-from gair.methods.gair_rst import cw_term_needed, gair_rst_objective, omega
+from gair.methods.gair_rst import cw_term_needed, omega
 from gair.methods.iaat import iaat_attack, iaat_state, iaat_step_sizes, iaat_update
 from gair.methods.mma import margin_search, mma_objective, soft_logit_margin
 from gair.methods.rpat import rpat_loss
+from gair.paper.attacks import per_sample_pgd
+from gair.paper.losses import gair_rst_loss
 from gair.spec import RunSpec
 from gair.train import Run
 
@@ -228,7 +229,7 @@ def test_margin_search_finds_the_boundary_of_a_linear_model():
 
 
 # --------------------------------------------------------------------------- GAIR-RST
-def test_gair_rst_objective_matches_eq13_by_hand():
+def test_gair_rst_loss_matches_eq13_by_hand():
     nat = [[1.0, 0.0, -0.5], [0.0, 0.5, 0.2]]
     pgd = [[0.2, 0.4, 0.0], [0.5, 0.0, 0.3]]
     cw = [[-0.5, 1.0, 0.0], [0.9, -0.2, 0.1]]
@@ -239,8 +240,13 @@ def test_gair_rst_objective_matches_eq13_by_hand():
     w = omega(kappa, ctx)
     w_hand = [(1 + math.tanh(lam + 5 * (1 - 2 * k / steps))) / 2 for k in (2, 9)]
     torch.testing.assert_close(w, torch.tensor(w_hand))  # unnormalised: mean is not 1
-    got = gair_rst_objective(
-        torch.tensor(nat), torch.tensor(pgd), torch.tensor(cw), torch.tensor(y), w=w, beta=beta
+    got = gair_rst_loss(
+        torch.tensor(nat),
+        torch.tensor(pgd),
+        torch.tensor(cw),
+        torch.tensor(y),
+        weights=w,
+        beta=beta,
     )
     ce = (_ce(nat[0], 0) + _ce(nat[1], 1)) / 2
     robust = sum(

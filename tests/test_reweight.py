@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from gair.errors import ConfigError
-from gair.losses import weighted_ce
-from gair.reweight import gair_weights, instance_weights, normalise, step_weights
+from gair.paper.losses import weighted_ce
+from gair.paper.weights import gair_weights, instance_weights, normalise, step_weights
 
 torch.set_num_threads(1)
 
@@ -190,3 +190,26 @@ def test_bad_function_names_and_steps_raise() -> None:
         instance_weights(k, steps=10, fn="Tanh", lam=0.0, active=False)
     with pytest.raises(ConfigError, match="steps = 0"):
         gair_weights(k, steps=0, lam=0.0)
+
+
+# --------------------------------------------------------------------------- numpy and torch
+@pytest.mark.parametrize(
+    ("fn", "lam"), [("tanh", -1.0), ("tanh", 3.0), ("sigmoid", 0.0), ("linear", 0.0)]
+)
+def test_numpy_kappa_gets_the_weights_training_uses(fn: str, lam: float) -> None:
+    """The figures draw omega from numpy arrays; training computes it from tensors: the same
+    formulas, the same float32 values, each also against the hand formula."""
+    import numpy as np
+
+    kappa = np.arange(11)
+    drawn = gair_weights(kappa, steps=10, lam=lam, fn=fn)
+    trained = gair_weights(torch.arange(11), steps=10, lam=lam, fn=fn)
+    assert isinstance(drawn, np.ndarray) and drawn.dtype == np.float32
+    np.testing.assert_allclose(drawn, trained.numpy(), rtol=1e-6, atol=1e-7)
+    hand = {"tanh": _tanh_w, "sigmoid": _sigmoid_w}.get(fn)
+    want = [hand(k, 10, lam) for k in range(11)] if hand else [1 - k / 11 for k in range(11)]
+    np.testing.assert_allclose(drawn, want, rtol=1e-5, atol=ABS)
+    steps = step_weights(kappa, [3, 6], [1.0, 0.5, 0.2])
+    np.testing.assert_array_equal(steps, step_weights(torch.arange(11), [3, 6], [1.0, 0.5, 0.2]))
+    batch = instance_weights(kappa, steps=10, fn=fn, lam=lam, active=True)
+    assert batch.mean() == pytest.approx(1.0, rel=1e-6)

@@ -43,7 +43,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gair import attacks
 from gair.errors import ConfigError
 from gair.methods import MethodInfo
 from gair.methods.core import (
@@ -55,6 +54,7 @@ from gair.methods.core import (
     ga_pgd_attack,
     unit_weights,
 )
+from gair.paper import attacks
 from gair.spec import RunSpec
 
 INFO = MethodInfo(

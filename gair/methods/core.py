@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from gair import attacks, losses
 from gair.errors import ConfigError
 from gair.methods import MethodInfo
-from gair.reweight import instance_weights
+from gair.paper import attacks, losses
+from gair.paper.weights import instance_weights
 from gair.spec import RunSpec
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from gair import attacks
 from gair.methods import MethodInfo
 from gair.methods.core import (
     AttackResult,
@@ -23,6 +22,7 @@ from gair.methods.core import (
     adversarial_ce_loss,
     extra_settings,
 )
+from gair.paper import attacks
 
 INFO = MethodInfo(
     name="fgsm_rs",

@@ -40,14 +40,14 @@ another experiment.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gair import attacks
 from gair.errors import ConfigError
 from gair.methods import MethodInfo
 from gair.methods.core import AttackResult, Method, StepContext, StepOutput
-from gair.reweight import gair_weights
+from gair.paper import attacks
+from gair.paper.losses import gair_rst_loss
+from gair.paper.weights import gair_weights
 
 INFO = MethodInfo(
     name="gair_rst",
@@ -119,31 +119,6 @@ def rst_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> Atta
     return AttackResult(x_pgd, kappa, extra)
 
 
-def _kl_rows(logits_nat: Tensor, logits_adv: Tensor) -> Tensor:
-    """Per-sample KL(p(x) || p(x')), summed over classes."""
-    return F.kl_div(
-        F.log_softmax(logits_adv.float(), dim=1),
-        F.softmax(logits_nat.float(), dim=1),
-        reduction="none",
-    ).sum(1)
-
-
-def gair_rst_objective(
-    logits_nat: Tensor,
-    logits_pgd: Tensor,
-    logits_cw: Tensor | None,
-    y: Tensor,
-    *,
-    w: Tensor,
-    beta: float,
-) -> Tensor:
-    """Eq. 13. ``logits_cw = None`` stands for a CW term of weight 0 (every w_i = 1)."""
-    robust = w * _kl_rows(logits_nat, logits_pgd)
-    if logits_cw is not None:
-        robust = robust + (1.0 - w) * _kl_rows(logits_nat, logits_cw)
-    return F.cross_entropy(logits_nat.float(), y) + beta * robust.mean()
-
-
 def rst_loss(
     model: nn.Module, x: Tensor, y: Tensor, att: AttackResult, ctx: StepContext
 ) -> StepOutput:
@@ -153,7 +128,7 @@ def rst_loss(
     logits_pgd = model(att.x_adv)
     logits_cw = model(att.extra["cw"]) if "cw" in att.extra else None
     logits_nat = model(x)
-    value = gair_rst_objective(logits_nat, logits_pgd, logits_cw, y, w=w, beta=ctx.spec.beta)
+    value = gair_rst_loss(logits_nat, logits_pgd, logits_cw, y, weights=w, beta=ctx.spec.beta)
     return StepOutput(value, logits_pgd.detach(), w)
 
 

@@ -33,7 +33,7 @@ Settings (``spec.extra``; defaults from IAAT's CIFAR-10 configuration):
 
 The warm-up budget eps_warm is the run's ``eps`` (8/255 in IAAT) and the smallest PGD step
 is the run's ``alpha`` (2/255 in IAAT). The PGD with one budget and one step size per
-sample is :func:`gair.attacks.per_sample_pgd`.
+sample is :func:`gair.paper.attacks.per_sample_pgd`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gair.attacks import per_sample_pgd
 from gair.methods import MethodInfo
 from gair.methods.core import (
     AttackResult,
@@ -52,6 +51,7 @@ from gair.methods.core import (
     extra_settings,
     unit_weights,
 )
+from gair.paper.attacks import per_sample_pgd
 from gair.spec import RunSpec
 
 INFO = MethodInfo(

@@ -51,7 +51,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gair.attacks import per_sample_pgd, rows
 from gair.methods import MethodInfo
 from gair.methods.core import (
     AttackResult,
@@ -61,6 +60,7 @@ from gair.methods.core import (
     extra_settings,
     unit_weights,
 )
+from gair.paper.attacks import per_sample_pgd, rows
 from gair.spec import RunSpec
 
 INFO = MethodInfo(

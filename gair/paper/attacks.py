@@ -2,7 +2,7 @@
 
 Conventions: inputs live in [0, 1]; the uniform random start adds noise in [-eps, eps] and
 clamps to [0, 1]; TRADES' and MART's start, x + 0.001 N(0, I), is not clamped (their code's
-first iterate; :func:`gaussian_start`); one step is
+first iterate; :func:`gaussian_start`); one step is Eq. 4,
 ``x <- clamp(min(max(x + alpha * sign(grad), x0 - eps), x0 + eps), 0, 1)``.
 
 kappa counts the iterates that the model still classifies correctly, checked at the top of
@@ -93,7 +93,7 @@ def gaussian_start(
 
 
 def project(x_adv: Tensor, x0: Tensor, eps: float) -> Tensor:
-    """Project onto the eps-ball around x0 intersected with [0, 1]."""
+    """Project onto the eps-ball around x0 intersected with [0, 1] (Eq. 4's projection)."""
     return torch.minimum(torch.maximum(x_adv, x0 - eps), x0 + eps).clamp_(0.0, 1.0)
 
 
@@ -120,7 +120,8 @@ def ga_pgd(
     generator: torch.Generator | None = None,
     start: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Geometry-aware PGD (Algorithm 1): the most adversarial point and kappa.
+    """Geometry-aware PGD (Algorithm 1): the most adversarial point and kappa; each of the K
+    iterations is one PGD step (Eq. 4: ascend the sign of the gradient, :func:`project`).
 
     ``loss`` is an attack loss's name (``ce``, ``cw``) or a summed loss function of
     (logits, y). ``start``, when given, is the first iterate x^0 and replaces the random
@@ -142,7 +143,8 @@ def ga_pgd(
 
 
 def pgd(model: nn.Module, x: Tensor, y: Tensor, **budget: Any) -> Tensor:
-    """Plain PGD-K (Madry et al.): :func:`ga_pgd` (same keywords) without returning kappa."""
+    """Plain PGD-K (Madry et al.), the most adversarial point of Eq. 2: :func:`ga_pgd` (same
+    keywords) without returning kappa."""
     return ga_pgd(model, x, y, **budget)[0]
 
 
@@ -165,7 +167,8 @@ def early_stopped_pgd(
     noise: float = 0.0,
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Geometry-aware early-stopped PGD-K-tau (Algorithm 3, FAT and GAIR-FAT).
+    """Geometry-aware early-stopped PGD-K-tau (Algorithm 3, FAT and GAIR-FAT): the friendly
+    adversarial point of Eq. 3 (misclassified, tau steps beyond the first misclassification).
 
     Each sample runs until, with its tau budget spent, its current iterate is misclassified;
     that iterate is its friendly adversarial point. While its iterate is misclassified and

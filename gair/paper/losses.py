@@ -1,4 +1,5 @@
-"""Training objectives, each with optional instance weights.
+"""Training objectives (Eqs. 1, 5, 9-13; Algorithms 2 and 5), each with optional instance
+weights.
 
 ``weights`` are per-sample, already normalised (mean 1 over the batch); ``None`` means
 every weight is 1.
@@ -12,7 +13,8 @@ from torch import Tensor
 
 
 def weighted_ce(logits: Tensor, y: Tensor, weights: Tensor | None = None) -> Tensor:
-    """mean_i(w_i * CE(f(x_i), y_i)): Eq. 5 over a mini-batch (Algorithm 2's update)."""
+    """mean_i(w_i * CE(f(x_i), y_i)): Eq. 5 over a mini-batch (Algorithm 2's update); without
+    weights, AT's objective, Eq. 1."""
     ce = F.cross_entropy(logits.float(), y, reduction="none")
     return ce.mean() if weights is None else (weights * ce).mean()
 
@@ -74,3 +76,30 @@ def mart_loss(
         1.0000001 - p_nat.gather(1, y[:, None]).squeeze(1) if kl_weights is None else kl_weights
     )
     return (ce + margin).mean() + beta * (kl * factor).mean()
+
+
+def _kl_rows(logits_nat: Tensor, logits_adv: Tensor) -> Tensor:
+    """Per-sample KL(p(x) || p(x')), summed over classes."""
+    return F.kl_div(
+        F.log_softmax(logits_adv.float(), dim=1),
+        F.softmax(logits_nat.float(), dim=1),
+        reduction="none",
+    ).sum(1)
+
+
+def gair_rst_loss(
+    logits_nat: Tensor,
+    logits_pgd: Tensor,
+    logits_cw: Tensor | None,
+    y: Tensor,
+    *,
+    weights: Tensor,
+    beta: float,
+) -> Tensor:
+    """GAIR-RST (Eq. 13): CE(f(x), y) + beta * mean_i { w_i KL(f(x_i) || f(x^PGD_i))
+    + (1 - w_i) KL(f(x_i) || f(x^CW_i)) }, with ``weights`` the unnormalised w_i in [0, 1].
+    ``logits_cw = None`` stands for a CW term of weight 0 (every w_i = 1)."""
+    robust = weights * _kl_rows(logits_nat, logits_pgd)
+    if logits_cw is not None:
+        robust = robust + (1.0 - weights) * _kl_rows(logits_nat, logits_cw)
+    return F.cross_entropy(logits_nat.float(), y) + beta * robust.mean()
