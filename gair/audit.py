@@ -33,8 +33,9 @@ from typing import Any
 
 import pandas as pd
 
-from gair import evaluation_attacks, report
+from gair import report
 from gair.errors import ConfigError
+from gair.evaluation import registry
 from gair.io import read_json_argument
 
 CHECKPOINT_ORDER = ["best", "last"]
@@ -116,7 +117,7 @@ def audit_table(long: pd.DataFrame, *, baseline: str) -> pd.DataFrame:
         )
     methods = [baseline] + [m for m in methods if m != baseline]
     checkpoints = _ordered(long["checkpoint"], CHECKPOINT_ORDER)
-    attacks = evaluation_attacks.order(long["attack"])
+    attacks = registry.order(long["attack"])
     aa = autoattack_name(attacks)
     stats = report.seed_stats(long, ["method", "checkpoint", "attack"]).set_index(
         ["method", "checkpoint", "attack"]
@@ -173,7 +174,7 @@ def _display(table: pd.DataFrame, baseline: str) -> tuple[list[str], list[list[s
     """Header and rows with accuracies in percent and gains in percentage points."""
     attacks = table_attacks(table)
     gains = gain_attacks(table)
-    title = evaluation_attacks.title
+    title = registry.title
     header = ["Method", "Checkpoint", "Seeds"] + [title(a) for a in attacks]
     header += [f"Gain {title(a)}" for a in gains]
     header += [f"{title(gains[-1])} / PGD-20 gain"] if len(gains) > 1 else []
@@ -277,7 +278,7 @@ def plot_audit(table: pd.DataFrame, *, baseline: str, footer: str = "") -> Any:
             ax.bar(
                 xs, heights.tolist(), width=width, yerr=errors.tolist(), capsize=2,
                 color=colours.get(attack, "#7f7f7f"),
-                label=f"{evaluation_attacks.title(attack)} gain",
+                label=f"{registry.title(attack)} gain",
                 error_kw={"linewidth": 0.8},
             )  # fmt: skip
             tops = tops.combine(heights + errors, max)
@@ -299,7 +300,7 @@ def plot_audit(table: pd.DataFrame, *, baseline: str, footer: str = "") -> Any:
         if not methods:
             ax.text(0.5, 0.5, f"no method besides {baseline}", ha="center", transform=ax.transAxes)
     style.legend_figure(fig, *style.unique_handles([axes[0]]))
-    robust = evaluation_attacks.title(gains[-1]) if len(gains) > 1 else "AutoAttack"
+    robust = registry.title(gains[-1]) if len(gains) > 1 else "AutoAttack"
     return style.finish(fig, f"How much of the PGD-20 gain survives {robust}", footer)
 
 

@@ -17,15 +17,18 @@ from gair.errors import ConfigError, GairError
 COMMANDS: dict[str, tuple[str, str]] = {
     "methods": ("gair.methods:cli", "list the registered training methods"),
     "train": ("gair.train:cli", "train one run; the same command again resumes it"),
-    "evaluate": ("gair.evaluate:cli", "evaluate a checkpoint under a list of attacks"),
-    "geometry": ("gair.geometry:cli", "kappa and 2-D PCA of logits for points of a dataset"),
+    "evaluate": ("gair.evaluation.evaluate:cli", "evaluate a checkpoint under a list of attacks"),
+    "geometry": (
+        "gair.evaluation.geometry:cli",
+        "kappa and 2-D PCA of logits for points of a dataset",
+    ),
     "audit": ("gair.audit:cli", "robustness audit over PGD-20, PGD+, CW, LSA and AutoAttack"),
     "figure": ("gair.figures:cli", "render one of the paper's figures from Parquet files"),
     "table": ("gair.tables:cli", "render one of the paper's tables from Parquet files"),
     "protocol": ("gair.protocol:cli", "print every run of a target epoch by epoch (no training)"),
     "budget": ("gair.preflight:cli", "a target's preflight budget from its preflight runs"),
     "published": (
-        "gair.published:cli",
+        "gair.evaluation.published:cli",
         "evaluate published checkpoints; export a run to RobustBench",
     ),
     "bench": ("gair.bench:cli", "measure training and attack throughput against a reference"),

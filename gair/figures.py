@@ -31,8 +31,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from gair import evaluation_attacks, report, style
+from gair import report, style
 from gair.errors import ConfigError, DataError
+from gair.evaluation import registry
 from gair.methods import method_info
 from gair.paper.weights import raw_weights
 from gair.tables import load_manifest
@@ -762,7 +763,7 @@ def _pgd_points(path: str) -> tuple[list[tuple[int, float]], int]:
     frame = report.read_eval(path)
     points = []
     for attack, accuracy in zip(frame["attack"], frame["accuracy_pct"], strict=True):
-        entry, match = evaluation_attacks.find(attack) if attack != "worst_case" else (None, None)
+        entry, match = registry.find(attack) if attack != "worst_case" else (None, None)
         if entry is not None and entry.kind == "pgd":
             points.append((int(match["steps"]), float(accuracy)))
     n = int(frame["n"].max()) if "n" in frame and len(frame) else 0
@@ -829,7 +830,7 @@ def audit_attacks(manifest: dict[str, Any]) -> Figure:
     summary = seed_summary(manifest)
     worst = collect_worst_case(manifest)
     summary = pd.concat([summary, worst], ignore_index=True) if len(worst) else summary
-    attacks = evaluation_attacks.order(summary["attack"])
+    attacks = registry.order(summary["attack"])
     methods = list(dict.fromkeys(summary["method"]))
     checkpoints = [c for c in manifest.get("checkpoints") or ["best", "last"]
                    if c in set(summary["checkpoint"])]  # fmt: skip
@@ -848,7 +849,7 @@ def audit_attacks(manifest: dict[str, Any]) -> Figure:
                       for key in keys]  # fmt: skip
             xs = np.arange(len(methods)) + (k - (len(attacks) - 1) / 2) * width
             ax.bar(xs, heights, width=width, yerr=errors, capsize=2, color=colors[attack],
-                   label=evaluation_attacks.title(attack), error_kw={"linewidth": 0.8})  # fmt: skip
+                   label=registry.title(attack), error_kw={"linewidth": 0.8})  # fmt: skip
         ax.set_xticks(range(len(methods)), methods, rotation=20, ha="right")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"{checkpoint} checkpoint", fontsize=style.PANEL_TITLE_SIZE)
@@ -869,7 +870,7 @@ def seed_summary(manifest: dict[str, Any]) -> pd.DataFrame:
 def collect_worst_case(manifest: dict[str, Any]) -> pd.DataFrame:
     """The worst case over attacks of every evaluation file, as seed statistics."""
     long = report.collect_evals(report.records_of(manifest))
-    worst = long[long["attack"] == evaluation_attacks.WORST_CASE]
+    worst = long[long["attack"] == registry.WORST_CASE]
     return report.seed_stats(worst, SEED_KEYS) if len(worst) else worst
 
 
@@ -920,7 +921,7 @@ def tradeoff(manifest: dict[str, Any]) -> Figure:
                 ys.append(y["median"])
             if len(xs) > 1:
                 ax.plot(xs, ys, color=colors[label], linewidth=0.6, alpha=0.6, zorder=0)
-        name = evaluation_attacks.title(attack)
+        name = registry.title(attack)
         ax.set_xlabel(f"{name} test accuracy (%)")
         ax.set_ylabel("natural test accuracy (%)")
         ax.set_title(f"natural vs {name}", fontsize=style.PANEL_TITLE_SIZE)

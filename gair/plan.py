@@ -26,10 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gair.data import DATASETS
+from gair.data import DATASETS, dataset_info
+from gair.data.readers import RST_FILE, RST_SOURCE
 from gair.epochs import rescale_epoch
 from gair.errors import ConfigError
-from gair.methods import run_label
+from gair.evaluation import registry
+from gair.evaluation.zoo import checked_reported, download_hint, entry_file
+from gair.io import write_text
+from gair.methods import method_info, run_label
 from gair.models import model_info
 from gair.spec import RunSpec
 
@@ -221,14 +225,12 @@ class Plan:
 
     def _check_evaluations(self) -> None:
         """Every attack a config names is known, before anything runs."""
-        from gair import evaluation_attacks
-
         for name, e in self.evaluations.items():
-            evaluation_attacks.check(e["attacks"], f"config evaluations.{name}.attacks")
+            registry.check(e["attacks"], f"config evaluations.{name}.attacks")
         for name, exp in self.config["experiments"].items():
             if exp.get("kind") not in KINDS:
                 self.fail(f"experiments.{name}.kind", f"must be one of {', '.join(KINDS)}")
-            evaluation_attacks.check(exp.get("columns") or [], f"config experiments.{name}.columns")
+            registry.check(exp.get("columns") or [], f"config experiments.{name}.columns")
 
     # ------------------------------------------------------------------ resolution
     def fail(self, where: str, message: str) -> None:
@@ -410,8 +412,6 @@ class Plan:
     def _plan_published(self) -> None:
         """The `published` target's models: every entry, or with published_present_only the
         entries whose weights file is there (the others are listed in published_missing)."""
-        from gair.published import checked_reported, entry_file
-
         section = self.config.get("published") or {}
         self.published: dict[str, dict[str, Any]] = {}
         self.published_missing: list[str] = []
@@ -434,10 +434,8 @@ class Plan:
                 continue
             self.published[name] = entry
         if section.get("evaluation"):
-            from gair import evaluation_attacks
-
             attacks = section["evaluation"]["attacks"]
-            evaluation_attacks.check(attacks, "config published.evaluation.attacks")
+            registry.check(attacks, "config published.evaluation.attacks")
 
     @staticmethod
     def slug(name: str) -> str:
@@ -459,9 +457,6 @@ class Plan:
 
     def published_inputs(self, name: str) -> list[tuple[str, str, str]]:
         """(path, what, how to get it) of the files a published model's evaluation reads."""
-        from gair.data import dataset_info
-        from gair.published import download_hint, entry_file
-
         entry = self.published[name]
         model_dir = self.config["published"]["model_dir"]
         out = [
@@ -658,9 +653,6 @@ class Plan:
     def input_files(self, spec: RunSpec) -> list[tuple[str, str, str]]:
         """Files a run reads that no job makes, as (path, what, how to get it): the
         dataset's files under data_root and the user's pseudo-labelled pickle."""
-        from gair.data import dataset_info
-        from gair.data.readers import RST_FILE, RST_SOURCE
-
         out = []
         info = dataset_info(spec.dataset)
         root = Path(spec.data_root)
@@ -702,8 +694,6 @@ class Plan:
 
     def write_job_inputs(self) -> None:
         """Write :meth:`job_inputs` (atomically, only the files whose content changed)."""
-        from gair.io import write_text
-
         for name, content in self.job_inputs().items():
             path = Path(name)
             text = json.dumps(content, indent=1) + "\n"  # key order is label order
@@ -787,7 +777,7 @@ class Plan:
         n_test = spec.test_subset or DATASETS[spec.dataset].n_test
         if e.get("samples_limit"):
             n_test = min(n_test, e["samples_limit"])
-        passes = sum(attack_passes(a, e) for a in e["attacks"])
+        passes = sum(registry.passes(a, e) for a in e["attacks"])  # per test point
         return 3 * 2e9 * gmacs(spec) * n_test * passes / (EFFECTIVE_TFLOPS * 1e12) / 3600
 
 
@@ -795,10 +785,6 @@ class Plan:
 # Forward multiply-adds per image come from each model's record (gair.models.ModelInfo.cost):
 # the basis of the compute estimates below and in docs/targets.md.
 EFFECTIVE_TFLOPS = 40.0  # sustained fp32/TF32 convnet throughput assumed for one A100/H100
-# Forward-backward passes per test point. AutoAttack's are a rough count of the published
-# ensemble on a model about half robust: APGD-CE 100 iterations on every point, APGD-T and
-# FAB-T 9 targets x 100 on the points still robust, Square 5000 forward-only queries.
-AUTOATTACK_PASSES = {"standard": 2000, "cheap": 70}
 
 
 def batches_per_epoch(spec: RunSpec) -> int:
@@ -824,8 +810,6 @@ def gmacs(spec: RunSpec) -> float:
 def gpu_hours(spec: RunSpec) -> float:
     """Rough GPU-hours of one training run (fwd = 2 * MACs, fwd+bwd = 3 fwd), from the
     method's declared costs (gair.methods.MethodInfo)."""
-    from gair.methods import method_info
-
     info = method_info(spec.method)
     n_train = points_per_epoch(spec)
     attack_passes_ = 3 * info.attack_cost * (info.attack_steps or spec.steps)
@@ -838,19 +822,6 @@ def gpu_hours(spec: RunSpec) -> float:
         eval_passes += spec.flatness_samples * (6 * spec.eval_steps + 6)
     flops = 2e9 * gmacs(spec) * spec.epochs * (n_train * passes + eval_passes)
     return flops / (EFFECTIVE_TFLOPS * 1e12) / 3600
-
-
-def attack_passes(attack: str, evaluation: Mapping[str, Any]) -> float:
-    if attack == "natural":
-        return 1 / 3
-    if attack.startswith("autoattack"):
-        version = "cheap" if attack.endswith("_cheap") else evaluation.get("aa_version", "standard")
-        return AUTOATTACK_PASSES[version]
-    if attack == "pgd_plus":
-        return 5 * 40
-    if attack in ("cw", "lsa"):
-        return {"cw": 30, "lsa": 20}[attack]
-    return int(attack[3:])  # pgd<k>
 
 
 def slurm_minutes(hours: float) -> int:

@@ -6,7 +6,7 @@ name things and write files. One home for each:
 - seeds are aggregated by :func:`seed_stats`: median, sample standard deviation (ddof 1)
   and the number of seeds; with a single seed the deviation is undefined (NaN) and shown
   as no spread at all;
-- display names come from their registries: attacks from :mod:`gair.evaluation_attacks`,
+- display names come from their registries: attacks from :mod:`gair.evaluation.registry`,
   methods from :mod:`gair.methods`, models and datasets from the titles a run records in
   its metrics (written by training from :mod:`gair.models` and :mod:`gair.data`);
 - figures are saved by :func:`save_figure`, tables by :func:`write_table_files`, both

@@ -24,8 +24,9 @@ from typing import Any
 
 import pandas as pd
 
-from gair import evaluation_attacks, report
+from gair import report
 from gair.errors import ConfigError, DataError
+from gair.evaluation import registry
 from gair.io import read_json_argument
 from gair.paper_numbers import TABLE3_OTHERS, paper_number
 
@@ -46,7 +47,7 @@ def load_manifest(text: str) -> dict[str, Any]:
 def shown(attack: str, columns: list[str] | None) -> bool:
     """Whether a table with these ``columns`` (None: every attack) shows an attack; a column
     ``autoattack`` also shows the cheap setting, under its own name."""
-    if attack == evaluation_attacks.WORST_CASE:
+    if attack == registry.WORST_CASE:
         return False
     if not columns:
         return True
@@ -68,7 +69,7 @@ def summarize(long: pd.DataFrame, table: str, baseline: str | None) -> pd.DataFr
     """Median and std over seeds, Diff. against the baseline, and the paper's numbers."""
     order = {k: i for i, k in enumerate(dict.fromkeys(long["method"]))}
     ckpt_order = {k: i for i, k in enumerate(dict.fromkeys(long["checkpoint"]))}
-    attack_order = {k: i for i, k in enumerate(evaluation_attacks.order(long["attack"]))}
+    attack_order = {k: i for i, k in enumerate(registry.order(long["attack"]))}
     out = report.seed_stats(long, ["method", "checkpoint", "attack"])
     out.insert(0, "table", table)
     keys = list(zip(out["checkpoint"], out["attack"], strict=True))
@@ -120,7 +121,7 @@ def _blocks(
         attacks = list(dict.fromkeys(part["attack"]))
         header = ["Method"]
         for attack in attacks:
-            title = evaluation_attacks.title(attack)
+            title = registry.title(attack)
             header += [title] + (["Diff."] if baseline else [])
             header += [f"{title} paper", "ours - paper"] if paper else []
         rows = []
@@ -169,7 +170,7 @@ def to_markdown(summary: pd.DataFrame, title: str, baseline: str | None, note: s
     others = _others(str(summary["table"].iloc[0]), attacks)
     if others:
         lines += ["", "## Other methods (the paper's numbers, AutoAttack leaderboard)", ""]
-        header = ["Method"] + [evaluation_attacks.title(a) for a in attacks]
+        header = ["Method"] + [registry.title(a) for a in attacks]
         lines += report.markdown_table(header, others)
     return "\n".join(lines) + "\n"
 

@@ -18,11 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gair import evaluate
-from gair.autoattack import autoattack_correct, build_ensemble
 from gair.errors import ConfigError
-from gair.evaluate import EvalBudget, parse_attack, run_attack, worst_case
-from gair.evaluation_attacks import AUTOATTACK_VERSIONS, AutoAttackVersion
+from gair.evaluation import evaluate, registry
+from gair.evaluation.autoattack import autoattack_correct, build_ensemble
+from gair.evaluation.kernels import worst_case
+from gair.evaluation.registry import AUTOATTACK_VERSIONS, AutoAttackVersion, EvalBudget
+from gair.evaluation.registry import setting as parse_attack
 from gair.paper import attacks
 from gair.paper.robustness import natural_correct
 
@@ -77,7 +78,7 @@ def per_sample(model: nn.Module, x: Tensor, y: Tensor, names: list[str]) -> dict
     for name in names:
         setting = parse_attack(name, budget)
         torch.manual_seed(0)
-        out[setting.name] = run_attack(model, x, y, setting, budget)
+        out[setting.name] = registry.run(model, x, y, setting, budget, 256)
     return out
 
 
@@ -187,9 +188,9 @@ def test_lsa_with_factor_one_equals_pgd(trained) -> None:
     model, x, y = trained
     budget = EvalBudget(eps=EPS, lsa_factor=1.0)
     torch.manual_seed(7)
-    lsa = run_attack(model, x, y, parse_attack("lsa", budget), budget)
+    lsa = registry.run(model, x, y, parse_attack("lsa", budget), budget, 256)
     torch.manual_seed(7)
-    pgd = run_attack(model, x, y, parse_attack("pgd20", budget), budget)
+    pgd = registry.run(model, x, y, parse_attack("pgd20", budget), budget, 256)
     assert torch.equal(lsa, pgd)
     gen = torch.Generator().manual_seed(1)
     a = attacks.pgd(model, x, y, eps=EPS, alpha=EPS / 4, steps=5, logit_scale=1.0, generator=gen)
@@ -202,10 +203,10 @@ def test_lsa_is_pgd_on_scaled_logits(trained) -> None:
     model, x, y = trained
     budget = EvalBudget(eps=EPS, lsa_factor=10.0)
     torch.manual_seed(5)
-    lsa = run_attack(model, x, y, parse_attack("lsa", budget), budget)
+    lsa = registry.run(model, x, y, parse_attack("lsa", budget), budget, 256)
     torch.manual_seed(5)
     scaled = ScaledLogits(model, 10.0).eval()
-    pgd = run_attack(scaled, x, y, parse_attack("pgd20", budget), budget)
+    pgd = registry.run(scaled, x, y, parse_attack("pgd20", budget), budget, 256)
     assert torch.equal(lsa, pgd)
 
 

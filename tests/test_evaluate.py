@@ -9,9 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gair import evaluate
 from gair.errors import ConfigError
-from gair.evaluate import AttackSetting, EvalBudget, parse_attack
+from gair.evaluation import registry
+from gair.evaluation.registry import AttackSetting, EvalBudget
+from gair.evaluation.registry import setting as parse_attack
 from gair.paper import robustness
 
 torch.set_num_threads(1)
@@ -162,7 +163,7 @@ def test_cw_and_lsa_settings_reach_the_attack() -> None:
     for name in ("cw", "lsa", "pgd5"):
         setting = parse_attack(name, budget)
         torch.manual_seed(0)
-        got = evaluate.run_attack(model, x, y, setting, budget)
+        got = registry.run(model, x, y, setting, budget, 256)
         torch.manual_seed(0)
         want = robustness.pgd_correct(
             model,
@@ -223,7 +224,7 @@ def test_fgsm_is_one_step_of_eps_from_x_itself() -> None:
     budget = EvalBudget(eps=0.2)
     setting = parse_attack("fgsm", budget)
     assert (setting.steps, setting.alpha, setting.random_start) == (1, 0.2, False)
-    got = evaluate.run_attack(model, x, y, setting, budget)
+    got = registry.run(model, x, y, setting, budget, 256)
     xg = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(F.cross_entropy(model(xg), y, reduction="sum"), xg)
     with torch.no_grad():

@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gair import evaluate
 from gair.checkpoint import load_checkpoint
 from gair.cli import main
 from gair.data.tensors import load_dataset
 from gair.errors import ConfigError, DataError
+from gair.evaluation import registry
 from gair.methods import get_method
 from gair.methods.core import StepContext
 from gair.paper import attacks, robustness
@@ -176,16 +176,16 @@ def test_pgd_plus_counts_a_point_robust_only_if_every_iterate_of_every_restart_i
 
 
 def test_pgd_plus_is_what_the_evaluate_command_runs_for_pgd_plus() -> None:
-    setting = evaluate.parse_attack("pgd_plus", evaluate.EvalBudget(eps=0.031))
+    setting = registry.setting("pgd_plus", registry.EvalBudget(eps=0.031))
     assert (setting.steps, setting.restarts, setting.alpha) == (40, 5, 0.01)
     assert setting.every_iterate
     model = bouncy_model()
     x = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         y = model(x).argmax(1)
-    budget = evaluate.EvalBudget(eps=0.3, pgd_plus_alpha=0.2, pgd_plus_steps=6)
+    budget = registry.EvalBudget(eps=0.3, pgd_plus_alpha=0.2, pgd_plus_steps=6)
     torch.manual_seed(9)
-    got = evaluate.run_attack(model, x, y, evaluate.parse_attack("pgd_plus", budget), budget)
+    got = registry.run(model, x, y, registry.setting("pgd_plus", budget), budget, 256)
     torch.manual_seed(9)
     want = robustness.pgd_plus_correct(model, x, y, eps=0.3, alpha=0.2, steps=6, restarts=5)
     assert torch.equal(got, want)

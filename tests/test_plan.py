@@ -144,3 +144,34 @@ def test_target_runs_and_unknown_targets(paper: Plan) -> None:
 def test_every_run_of_the_paper_config_is_a_valid_spec(paper: Plan) -> None:
     for name, spec in paper.runs.items():
         assert RunSpec.from_dict(spec.to_dict()).run_name() == name
+
+
+# --------------------------------------------------------------------------- evaluation costs
+# Forward-backward passes per test point, by hand: natural one forward (1/3), FGSM one step,
+# PGD-k k steps, PGD+ 5 restarts x 40 steps, CW 30 and LSA 20 steps, AutoAttack about 2000
+# (standard) or 70 (cheap).
+PASSES = {"natural": 1 / 3, "fgsm": 1, "pgd1": 1, "pgd20": 20, "pgd_plus": 200, "cw": 30,
+          "lsa": 20, "autoattack": 2000, "autoattack_cheap": 70}  # fmt: skip
+
+
+def test_the_cost_model_prices_every_attack_of_the_registry(tmp_path: Path) -> None:
+    """Costs come from the registry's entries only: an evaluation set may list any of them
+    (fgsm made the estimate, the SLURM runtime and `protocol` fail before)."""
+    from gair.cli import main
+    from gair.evaluation import registry
+
+    names = [name for attack in registry.ATTACKS for name in attack.examples]
+    assert sorted(names) == sorted(PASSES)  # every entry has a priced example
+    config = copy.deepcopy(PAPER)
+    config["evaluations"]["every"] = dict(config["evaluations"]["fig21"], attacks=names)
+    config["evaluations"]["pgd20"] = dict(config["evaluations"]["fig21"], attacks=["pgd20"])
+    config["experiments"]["fig21"]["evaluation"] = "every"
+    plan = Plan(config)
+    run = plan.target_runs("fig21")[0]
+    every, pgd20 = plan.eval_hours(run, "every"), plan.eval_hours(run, "pgd20")
+    assert every / pgd20 == pytest.approx(sum(PASSES.values()) / 20, rel=1e-12)
+    estimate = plan.estimate("fig21")
+    assert estimate["evaluations"] == 8 and estimate["eval_hours"] == pytest.approx(8 * every)
+    path = tmp_path / "every.yaml"
+    path.write_text(yaml.safe_dump({"evaluations": {"fig21": {"attacks": names}}}))
+    assert main(["protocol", "fig21", "--configfile", str(path)]) == 0

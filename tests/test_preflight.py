@@ -21,7 +21,7 @@ import torch
 import yaml
 from realformat import write_all, write_rst_pickle
 
-from gair.evaluate import evaluate_checkpoint
+from gair.evaluation.evaluate import evaluate_checkpoint
 from gair.methods import method_names
 from gair.plan import Plan, load_config
 from gair.preflight import measure

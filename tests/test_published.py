@@ -18,10 +18,12 @@ import yaml
 from realformat import write_cifar10
 from torch import nn
 
-from gair import published
+from gair import published_report
 from gair.cli import main
 from gair.errors import CheckpointError, ConfigError
-from gair.published import export, import_robustbench, load_entry, robustbench_file
+from gair.evaluation import published, zoo
+from gair.evaluation.published import export, import_robustbench, load_entry
+from gair.evaluation.zoo import robustbench_file
 
 REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1)
@@ -209,20 +211,21 @@ EIGHT = 8 / 255
 def test_every_model_is_attacked_at_the_eps_of_each_reported_number() -> None:
     attacks = ["natural", "pgd20", "pgd_plus", "autoattack"]
     at_8 = {"reported": {"clean": 1.0, "autoattack": 1.0, "eps": EIGHT, "paper_eps": EIGHT}}
-    assert published.evaluation_plan(at_8, attacks, 0.031) == [
+    assert zoo.evaluation_plan(at_8, attacks, 0.031) == [
         (0.031, attacks),
         (EIGHT, ["pgd20", "autoattack"]),
     ]
     at_031 = {"reported": {"eps": 0.031, "paper_eps": 0.031}}  # RobustBench's footnoted entries
-    assert published.evaluation_plan(at_031, attacks, 0.031) == [(0.031, attacks)]
+    assert zoo.evaluation_plan(at_031, attacks, 0.031) == [(0.031, attacks)]
     mixed = {"reported": {"eps": EIGHT, "paper_eps": 0.031}}  # FAT: paper 0.031, RobustBench 8/255
-    assert [e for e, _ in published.evaluation_plan(mixed, attacks, 0.031)] == [0.031, EIGHT]
-    assert published.eps_title(EIGHT) == "8/255" and published.eps_title(0.031) == "0.031"
+    assert [e for e, _ in zoo.evaluation_plan(mixed, attacks, 0.031)] == [0.031, EIGHT]
+    assert zoo.eps_title(EIGHT) == "8/255" and zoo.eps_title(0.031) == "0.031"
 
 
 def test_evaluate_entry_attacks_again_at_the_reported_eps(tmp_path: Path) -> None:
     from gair.data.tensors import load_dataset
-    from gair.evaluate import EvalBudget, evaluate_model
+    from gair.evaluation.kernels import evaluate_model
+    from gair.evaluation.registry import EvalBudget
 
     write_cifar10(tmp_path / "data", per_batch=6)
     path = save_in("trades", trades_wrn(), tmp_path / "model.pt")
@@ -290,7 +293,7 @@ def test_published_table_heads_name_the_eps_and_gaps_compare_at_robustbenchs(
             ]), "reported": {"clean": 84.0, "autoattack": 46.0, "eps": 0.031}},
         },
     }  # fmt: skip
-    frame = published.write_report(manifest, tmp_path / "t", tmp_path / "f")
+    frame = published_report.write_report(manifest, tmp_path / "t", tmp_path / "f")
     rows = frame.set_index("model")
     # A: AutoAttack at RobustBench's 8/255 (52%), not at 0.031 (55%), minus RobustBench's 53.
     assert rows.loc["A", "gap_autoattack"] == pytest.approx(52.0 - 53.0)

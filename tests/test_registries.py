@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from gair import evaluation_attacks as attacks_registry
 from gair import report
 from gair.errors import ConfigError, DataError
+from gair.evaluation import registry as attacks_registry
 from gair.methods import MethodInfo, _read_info, catalogue, get_method, method_info
 
 REPO = Path(__file__).resolve().parents[1]

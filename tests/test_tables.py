@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from gair.errors import ConfigError, DataError
-from gair.evaluation_attacks import title as attack_title
+from gair.evaluation.registry import title as attack_title
 from gair.paper_numbers import TABLE1, TABLE1_DIFF, TABLE2, paper_number
 from gair.tables import cli, write_table
 

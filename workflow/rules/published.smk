@@ -1,5 +1,6 @@
 # Released checkpoints (config `published`) under our attacks, beside what their papers and
-# RobustBench report: one evaluation job per model, one table and figure (gair/published.py).
+# RobustBench report: one evaluation job per model, one table and figure
+# (gair/evaluation/published.py).
 
 
 rule published_evaluate:

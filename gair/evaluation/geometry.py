@@ -1,11 +1,8 @@
-"""Geometry of a trained model: kappa over a dataset, 2-D PCA of logits, loss flatness.
+"""``python -m gair geometry``: kappa, logits and their 2-D PCA for points of a checkpoint's
+dataset (Figs. 3, 7 and 8), drawn per class at random, written as Parquet.
 
-- kappa (Algorithm 1) approximates a point's distance to the decision boundary in PGD steps.
-- Figs. 3 (right), 7 and 8 project the logits of 1000 training points per class, sampled at
-  random (App. A; seeded here), to 2-D with PCA and colour them by kappa. kappa starts at x
-  itself, as Algorithm 1 does (no random start; training's GA-PGD keeps the authors' one).
-- Flatness (Appendix C.1, Fig. 4 bottom): the mean over test points of ||grad_x l(f(x~), y)||_2
-  at friendly adversarial points (early-stopped PGD-20-0) and at PGD-20 points.
+The mathematics is :mod:`gair.paper.geometry`'s: kappa (Algorithm 1, from x itself) and the
+PCA; this module loads the checkpoint safely, draws the points and writes the file.
 """
 
 from __future__ import annotations
@@ -17,9 +14,12 @@ from typing import Any
 import pandas as pd
 import torch
 
+from gair.checkpoint import load_checkpoint
 from gair.errors import ConfigError
+from gair.io import write_parquet
 from gair.paper import attacks
 from gair.paper.geometry import kappa_of, pca_2d, select_per_class
+from gair.runtime import load_model_from_checkpoint, resolve_device
 
 
 def checkpoint_geometry(
@@ -37,9 +37,6 @@ def checkpoint_geometry(
     of each class of a checkpoint's ``split``, drawn at random with ``seed``. Returns the
     run spec and a frame: index, label, pred, kappa, pc1, pc2, logit0.. (and x1, x2 for
     point sets)."""
-    from gair.checkpoint import load_checkpoint
-    from gair.runtime import load_model_from_checkpoint, resolve_device
-
     if split not in ("train", "test"):
         raise ConfigError(f"split {split!r} is invalid; valid splits are: train, test")
     attacks.check_budget(eps, alpha, steps)
@@ -88,8 +85,6 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-
-    from gair.io import write_parquet
 
     spec, frame = checkpoint_geometry(
         args.checkpoint,

@@ -1,17 +1,19 @@
 """The evaluation attacks, by name: one entry each, read by everything that names an attack.
 
-An entry holds the name pattern (``pgd20`` matches ``pgd<k>``), the display title, the cost
-(forward-backward passes per test point, for the plan's cost model), the setting it runs
-with under an :class:`EvalBudget`, and its runner. ``python -m gair evaluate`` runs the
-entries; tables, the audit and figures take titles and their order from here; the plan
-checks every attack a config names here before anything runs. Adding an attack is adding an
-entry (and its test).
+An entry holds the name pattern (``pgd20`` matches ``pgd<k>``), examples of its names, the
+display title, the cost (forward-backward passes per test point: the plan's cost model reads
+nothing else), the setting it runs with under an :class:`EvalBudget`, and the dotted path of
+its runner (:mod:`gair.evaluation.kernels`). ``python -m gair evaluate`` runs the entries;
+tables, the audit and figures take titles and their order from here; the plan checks every
+attack a config names here before anything runs. Adding an attack is adding an entry (and
+its test).
 
-This module imports no torch: runners import what they need when called.
+This module imports no torch: :func:`run` imports the runner's module when it runs one.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -92,9 +94,6 @@ class AttackSetting:
     kind: str = ""  # the entry that runs it
 
 
-Runner = Callable[[Any, Any, Any, AttackSetting, EvalBudget, int], Any]
-
-
 @dataclass(frozen=True)
 class EvalAttack:
     """One evaluation attack: how its names look, read and cost, and how it runs."""
@@ -102,49 +101,16 @@ class EvalAttack:
     kind: str
     pattern: str  # a regular expression the whole name must match
     help: str  # the name as the valid-names list shows it
+    examples: tuple[str, ...]  # names it matches (each is tested, e.g. in the cost model)
     title: Callable[[re.Match[str]], str]
     setting: Callable[[re.Match[str], EvalBudget], AttackSetting]
     passes: Callable[[re.Match[str], Mapping[str, Any]], float]
-    run: Runner
+    runner: str  # "module:function" of gair.evaluation.kernels that runs it
     adversarial: bool = True  # counts towards the worst case over attacks
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regex", re.compile(self.pattern))
-
-
-# ---------------------------------------------------------------------------- runners
-def _natural(model: Any, x: Any, y: Any, s: AttackSetting, b: EvalBudget, batch: int) -> Any:
-    from gair.paper.robustness import natural_correct
-
-    return natural_correct(model, x, y, batch_size=batch)
-
-
-def _pgd(model: Any, x: Any, y: Any, s: AttackSetting, b: EvalBudget, batch: int) -> Any:
-    from gair.paper.robustness import pgd_correct
-
-    return pgd_correct(
-        model, x, y, eps=b.eps, alpha=s.alpha, steps=s.steps, restarts=s.restarts, loss=s.loss,
-        logit_scale=s.logit_scale, random_start=s.random_start, batch_size=batch,
-    )  # fmt: skip
-
-
-def _pgd_plus(model: Any, x: Any, y: Any, s: AttackSetting, b: EvalBudget, batch: int) -> Any:
-    from gair.paper.robustness import pgd_plus_correct
-
-    return pgd_plus_correct(
-        model, x, y, eps=b.eps, alpha=s.alpha, steps=s.steps, restarts=s.restarts,
-        batch_size=batch,
-    )  # fmt: skip
-
-
-def _autoattack(model: Any, x: Any, y: Any, s: AttackSetting, b: EvalBudget, batch: int) -> Any:
-    from gair.autoattack import autoattack_correct
-
-    version = next(k for k, v in AUTOATTACK_VERSIONS.items() if v.name == s.name)
-    return autoattack_correct(
-        model, x, y, eps=b.eps, version=version, seed=b.autoattack_seed, batch_size=batch
-    )
 
 
 def _constant(value: float) -> Callable[[re.Match[str], Mapping[str, Any]], float]:
@@ -165,57 +131,60 @@ def _autoattack_passes(match: re.Match[str], evaluation: Mapping[str, Any]) -> f
 
 
 # ---------------------------------------------------------------------------- the registry
+KERNELS = "gair.evaluation.kernels"
 # In display order: tables and the audit list attacks in this order.
 ATTACKS: tuple[EvalAttack, ...] = (
     EvalAttack(
-        "natural", r"natural", "natural",
+        "natural", r"natural", "natural", ("natural",),
         title=lambda m: "Natural",
         setting=lambda m, b: AttackSetting("natural", 0, 0.0, kind="natural"),
-        passes=_constant(1 / 3), run=_natural, adversarial=False,
+        passes=_constant(1 / 3), runner=f"{KERNELS}:run_natural", adversarial=False,
     ),
     # FGSM (Goodfellow et al., 2015): one signed-gradient step of size eps from x itself.
     EvalAttack(
-        "fgsm", r"fgsm", "fgsm",
+        "fgsm", r"fgsm", "fgsm", ("fgsm",),
         title=lambda m: "FGSM",
         setting=lambda m, b: AttackSetting("fgsm", 1, b.eps, random_start=False, kind="fgsm"),
-        passes=_constant(1.0), run=_pgd,
+        passes=_constant(1.0), runner=f"{KERNELS}:run_pgd",
     ),
     EvalAttack(
-        "pgd", r"pgd(?P<steps>[1-9][0-9]*)", "pgd<k> (k >= 1, e.g. pgd20)",
+        "pgd", r"pgd(?P<steps>[1-9][0-9]*)", "pgd<k> (k >= 1, e.g. pgd20)", ("pgd1", "pgd20"),
         title=lambda m: f"PGD-{m['steps']}",
         setting=lambda m, b: AttackSetting(m.group(0), int(m["steps"]), b.step, kind="pgd"),
-        passes=lambda m, e: float(m["steps"]), run=_pgd,
+        passes=lambda m, e: float(m["steps"]), runner=f"{KERNELS}:run_pgd",
     ),
     EvalAttack(
-        "pgd_plus", r"pgd_plus", "pgd_plus",
+        "pgd_plus", r"pgd_plus", "pgd_plus", ("pgd_plus",),
         title=lambda m: "PGD+",
         setting=lambda m, b: AttackSetting(
             "pgd_plus", b.pgd_plus_steps, b.pgd_plus_alpha, restarts=b.pgd_plus_restarts,
             every_iterate=True, kind="pgd_plus",
         ),
-        passes=_constant(5 * 40), run=_pgd_plus,
+        passes=_constant(5 * 40), runner=f"{KERNELS}:run_pgd_plus",
     ),
     EvalAttack(
-        "cw", r"cw", "cw",
+        "cw", r"cw", "cw", ("cw",),
         title=lambda m: "CW",
         setting=lambda m, b: AttackSetting(
             "cw", b.cw_steps, b.eps / 4 if b.cw_alpha is None else b.cw_alpha, loss="cw",
             kind="cw",
         ),
-        passes=_constant(30), run=_pgd,
+        passes=_constant(30), runner=f"{KERNELS}:run_pgd",
     ),
     EvalAttack(
-        "lsa", r"lsa", "lsa",
+        "lsa", r"lsa", "lsa", ("lsa",),
         title=lambda m: "LSA",
         setting=lambda m, b: AttackSetting(
             "lsa", b.lsa_steps, b.step, logit_scale=b.lsa_factor, kind="lsa"
         ),
-        passes=_constant(20), run=_pgd,
+        passes=_constant(20), runner=f"{KERNELS}:run_pgd",
     ),
     EvalAttack(
         "autoattack", r"autoattack(?:_cheap)?", "autoattack, autoattack_cheap",
+        ("autoattack", "autoattack_cheap"),
         title=lambda m: "AutoAttack (cheap)" if m.group(0).endswith("_cheap") else "AutoAttack",
-        setting=_autoattack_setting, passes=_autoattack_passes, run=_autoattack,
+        setting=_autoattack_setting, passes=_autoattack_passes,
+        runner=f"{KERNELS}:run_autoattack",
     ),
 )  # fmt: skip
 # Not an attack but a column of every evaluation output: robust under each attack at once.
@@ -245,9 +214,12 @@ def setting(name: str, budget: EvalBudget) -> AttackSetting:
 def run(
     model: Any, x: Any, y: Any, resolved: AttackSetting, budget: EvalBudget, batch_size: int
 ) -> Any:
-    """Per-sample correctness (a bool tensor) under one resolved attack."""
+    """Per-sample correctness (a bool tensor) under one resolved attack, by its entry's
+    runner."""
     attack = next(a for a in ATTACKS if a.kind == resolved.kind)
-    return attack.run(model, x, y, resolved, budget, batch_size)
+    module, function = attack.runner.split(":")
+    runner = getattr(importlib.import_module(module), function)
+    return runner(model, x, y, resolved, budget, batch_size)
 
 
 def title(name: str) -> str:

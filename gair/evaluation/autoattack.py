@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from gair.data.tensors import as_float
 from gair.errors import ConfigError
-from gair.evaluation_attacks import AUTOATTACK_VERSIONS, autoattack_version
+from gair.evaluation.registry import AUTOATTACK_VERSIONS, autoattack_version
 from gair.paper.attacks import project
 
 MIN_CLASSES = 4  # the DLR-targeted loss of APGD-T uses the 4 largest logits

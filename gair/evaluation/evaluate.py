@@ -1,126 +1,30 @@
-"""Evaluation: natural accuracy, PGD-k, PGD+, CW-inf, the logit-scaling attack and AutoAttack.
+"""``python -m gair evaluate``: a checkpoint under a list of named attacks, one Parquet row per
+attack (and the worst case over them), optionally one column per attack per test point.
 
-Every function works on whole batches and keeps per-sample results on the device. A point
-counts as robust under restarts only if it survives every restart. PGD+ (RST's PG_ours,
-App. C.8) is stricter still: :func:`pgd_plus_correct`. The model's mode is the caller's; the
-command line sets eval mode.
+The attacks are the registry's (:mod:`gair.evaluation.registry`); :func:`evaluate_checkpoint`
+loads the checkpoint so that it cannot run code, rebuilds its model and test split from the
+run spec it holds, and runs :func:`gair.evaluation.kernels.evaluate_model`.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
-from torch import Tensor, nn
 
-from gair import evaluation_attacks as registry
+from gair.checkpoint import load_checkpoint
 from gair.errors import ConfigError
-from gair.evaluation_attacks import AttackSetting, EvalBudget
-
-DEFAULT_BATCH = 256
-
-
-# ---------------------------------------------------------------------------- named attacks
-# The attacks by name (patterns, titles, budgets, runners) live in gair.evaluation_attacks.
-ATTACK_HELP = registry.valid_names()
-
-
-def parse_attack(name: str, budget: EvalBudget) -> AttackSetting:
-    """Turn an attack name into its setting, or raise ConfigError listing the valid names."""
-    return registry.setting(name, budget)
-
-
-def run_attack(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    setting: AttackSetting,
-    budget: EvalBudget,
-    *,
-    batch_size: int = DEFAULT_BATCH,
-) -> Tensor:
-    """Per-sample correctness under one named attack."""
-    return registry.run(model, x, y, setting, budget, batch_size)
-
-
-def worst_case(columns: Mapping[str, Tensor]) -> Tensor | None:
-    """Per-sample robustness under every attack but ``natural`` at once (None if there is none).
-
-    A point counts as robust only if it survives each attack, so the worst-case accuracy is
-    never above any single attack's, point by point.
-    """
-    attacked = [c for name, c in columns.items() if registry.is_adversarial(name)]
-    return torch.stack(attacked).all(0) if attacked else None
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _row(setting: AttackSetting, correct: Tensor, budget: EvalBudget) -> dict[str, Any]:
-    return {
-        "attack": setting.name,
-        "accuracy": float(correct.float().mean().item()) if correct.numel() else math.nan,
-        "n": int(correct.numel()),
-        "eps": budget.eps if setting.name != "natural" else 0.0,
-        "alpha": setting.alpha,
-        "steps": setting.steps,
-        "restarts": setting.restarts,
-    }
-
-
-@dataclass
-class Evaluation:
-    """What :func:`evaluate_model` measured: one summary row per attack (and the worst case
-    over attacks), per-sample correctness per attack, and the labels of the points."""
-
-    rows: list[dict[str, Any]]
-    correct: dict[str, Tensor]
-    labels: Tensor
-
-
-def evaluate_model(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    names: list[str],
-    budget: EvalBudget,
-    *,
-    batch_size: int = DEFAULT_BATCH,
-    seed: int = 0,
-    log: Callable[[str], None] | None = None,
-) -> Evaluation:
-    """Every attack of ``names`` on (x, y), in eval mode, seeded; plus the exact worst case."""
-    if not names:
-        raise ConfigError("no attack to evaluate; valid attacks are: " + ATTACK_HELP)
-    settings = [parse_attack(n, budget) for n in names]
-    torch.manual_seed(seed)
-    model.eval()
-    rows, columns = [], {}
-    for setting in settings:
-        _sync(x.device)
-        start = time.perf_counter()
-        correct = run_attack(model, x, y, setting, budget, batch_size=batch_size)
-        _sync(x.device)
-        columns[setting.name] = correct
-        rows.append(_row(setting, correct, budget) | {"seconds": time.perf_counter() - start})
-        if log:
-            log(f"{setting.name:>12}: {rows[-1]['accuracy'] * 100:6.2f}%  (n={rows[-1]['n']})")
-    worst = worst_case(columns)
-    if worst is not None:
-        n_attacked = sum(registry.is_adversarial(name) for name in columns)
-        worst_setting = AttackSetting(registry.WORST_CASE, 0, 0.0, restarts=n_attacked)
-        rows.append(_row(worst_setting, worst, budget) | {"seconds": 0.0})
-        if log:
-            log(f"{registry.WORST_CASE:>12}: {rows[-1]['accuracy'] * 100:6.2f}%")
-    return Evaluation(rows, columns, y)
+from gair.evaluation import registry
+from gair.evaluation.kernels import Evaluation, evaluate_model
+from gair.evaluation.registry import EvalBudget
+from gair.io import write_parquet
+from gair.paper.robustness import DEFAULT_BATCH
+from gair.runtime import load_model_from_checkpoint, resolve_device
 
 
 def evaluate_checkpoint(
@@ -139,9 +43,6 @@ def evaluate_checkpoint(
     ``eps`` (default: the run's test eps), the other budget settings from ``options``
     (EvalBudget's fields). Returns the checkpoint's run spec and the :class:`Evaluation`,
     whose rows also name the checkpoint, its epoch and its run."""
-    from gair.checkpoint import load_checkpoint
-    from gair.runtime import load_model_from_checkpoint, resolve_device
-
     for name in names:
         registry.find(name)  # an unknown name fails before the checkpoint is read
     if samples_limit < 0:
@@ -167,7 +68,7 @@ def cli(argv: list[str]) -> int:
     )
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument(
-        "--attacks", default="natural,pgd20", help=f"comma-separated: {ATTACK_HELP}"
+        "--attacks", default="natural,pgd20", help=f"comma-separated: {registry.valid_names()}"
     )
     parser.add_argument("--out", required=True, help="summary Parquet file (a row per attack)")
     parser.add_argument("--samples", help="optional per-sample Parquet file")
@@ -190,13 +91,9 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
 
-    import pandas as pd
-
-    from gair.io import write_parquet
-
     names = [a.strip() for a in args.attacks.split(",") if a.strip()]
     if not names:
-        raise ConfigError("--attacks is empty; valid attacks are: " + ATTACK_HELP)
+        raise ConfigError("--attacks is empty; valid attacks are: " + registry.valid_names())
     if args.eps is not None and not (args.eps >= 0 and math.isfinite(args.eps)):
         raise ConfigError(f"--eps {args.eps!r} is invalid: it must be a finite number >= 0")
     if args.samples_limit < 0:
