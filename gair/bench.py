@@ -4,7 +4,7 @@ On random data of a given shape, for one model, method, batch size and device, t
 images/s of
 
 - the full training step (the method's attack in eval mode, its loss in train mode, one SGD
-  step, the device-side epoch statistics), exactly as ``gair.train`` runs it;
+  step, the device-side epoch statistics), exactly as ``gair.train.loop`` runs it;
 - the attack alone;
 - PGD-20 evaluation (``gair.paper.robustness.pgd_correct``);
 - early-stopped PGD-K-tau (Algorithm 3) masked and compacted, with a check that both give the
@@ -45,10 +45,10 @@ from torch import Tensor, nn
 from gair.errors import ConfigError
 from gair.methods import get_method
 from gair.methods.core import AttackResult, Method, StepContext, ga_pgd_attack
-from gair.optim import SGD
 from gair.paper import attacks
 from gair.spec import RunSpec
-from gair.train import train_step as gair_train_step
+from gair.train.loop import train_step as gair_train_step
+from gair.train.optim import SGD
 
 EVAL_STEPS = 20
 
@@ -208,7 +208,7 @@ def measured_step(
     amp: contextlib.AbstractContextManager,
     step: int = 0,
 ) -> None:
-    """One step of ``gair.train``'s loop (its own ``train_step``) plus its statistics."""
+    """One step of ``gair.train.loop``'s loop (its own ``train_step``) plus its statistics."""
     att, out = gair_train_step(model, optimizer, method, ctx, x, y, amp)
     stats.add(step, ctx.index, y, out.loss, out.logits_adv, out.weights, att.kappa)
 
@@ -308,7 +308,7 @@ def bench(
     ``depth`` and ``width`` are the model's shape settings as in the run spec (e.g. 32 and 10
     for WRN-32-10); None keeps the model's default.
     """
-    from gair.runtime import resolve_device
+    from gair.train.build import resolve_device
 
     _positive("batch_size", batch_size)
     _positive("steps", steps)
@@ -351,7 +351,7 @@ def _bench(
     width: int | None,
 ) -> dict[str, Any]:
     from gair.models import build_model
-    from gair.train import EpochStats
+    from gair.train.loop import EpochStats
 
     meth = get_method(method_name)
     image = len(shape) == 3
@@ -381,7 +381,7 @@ def _bench(
             index=index, state=state,
         )  # fmt: skip
 
-    # Ours: the training loop's SGD (gair/optim.py); the reference: torch.optim.SGD.
+    # Ours: the training loop's SGD (gair/train/optim.py); the reference: torch.optim.SGD.
     def sgd(m: nn.Module, ours: bool) -> Any:
         cls = SGD if ours else torch.optim.SGD
         return cls(

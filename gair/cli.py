@@ -16,7 +16,7 @@ from gair.errors import ConfigError, GairError
 # command -> (module:function, one-line help). Each function takes argv and returns an exit code.
 COMMANDS: dict[str, tuple[str, str]] = {
     "methods": ("gair.methods:cli", "list the registered training methods"),
-    "train": ("gair.train:cli", "train one run; the same command again resumes it"),
+    "train": ("gair.train.cli:cli", "train one run; the same command again resumes it"),
     "evaluate": ("gair.evaluation.evaluate:cli", "evaluate a checkpoint under a list of attacks"),
     "geometry": (
         "gair.evaluation.geometry:cli",

@@ -8,13 +8,13 @@
   functions that rebuild an array. :func:`load_pickle` admits exactly those (and the codec
   Python 2 pickles use for byte strings) and refuses any other name with
   :class:`UnsafePickle`, before it is called. Checkpoints are read with torch's own
-  ``weights_only`` loader (:mod:`gair.checkpoint`).
+  ``weights_only`` loader (:mod:`gair.train.checkpoint`).
 - Exclusive locks held for as long as a process lives: ``fcntl.flock`` on a lock file. The
   kernel drops such a lock when the last descriptor of the file closes, i.e. when the holding
   process exits, however it exits (SIGKILL, the out-of-memory killer), so a crashed holder
   never leaves a stale lock behind and the next process simply takes it. The file's text
   names the holder (pid, host, start time) for whoever finds the lock taken; it is only
-  informative. GPU leases (:mod:`gair.gpu`) and run folders (:mod:`gair.train`)
+  informative. GPU leases (:mod:`gair.gpu`) and run folders (:mod:`gair.train.loop`)
   use it.
 """
 

@@ -35,7 +35,7 @@ from gair.evaluation.zoo import checked_reported, download_hint, entry_file
 from gair.io import write_text
 from gair.methods import method_info, run_label
 from gair.models import model_info
-from gair.spec import RunSpec
+from gair.spec import RunSpec, points_per_epoch
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "config" / "paper.yaml"
@@ -125,7 +125,7 @@ class Plan:
     def __post_init__(self) -> None:
         self.config = copy.deepcopy(self.config)
         self.evaluations = copy.deepcopy(self.config["evaluations"])
-        # Preflight (N > 0 training steps per run, gair/preflight.py) writes under its own
+        # Preflight (N > 0 training steps per run, gair/train/preflight.py) writes under its own
         # folder, so that it never stands in for a real run's results.
         self.preflight = int(self.config.get("preflight", 0) or 0)
         suffix = "/preflight" if self.preflight else ""
@@ -785,21 +785,6 @@ class Plan:
 # Forward multiply-adds per image come from each model's record (gair.models.ModelInfo.cost):
 # the basis of the compute estimates below and in docs/targets.md.
 EFFECTIVE_TFLOPS = 40.0  # sustained fp32/TF32 convnet throughput assumed for one A100/H100
-
-
-def batches_per_epoch(spec: RunSpec) -> int:
-    """Training steps of one epoch: ceil(labelled points / batch size), also with a
-    pseudo-labelled pool, whose batches mix both kinds (RST's epoch of 50K points)."""
-    n = spec.train_subset or DATASETS[spec.dataset].n_train
-    return -(-n // spec.batch_size)
-
-
-def points_per_epoch(spec: RunSpec) -> int:
-    """Training points one epoch forwards: every labelled point once, or full mixed batches
-    when the run has a pseudo-labelled pool."""
-    has_pool = bool(spec.unlabeled_path) or DATASETS[spec.dataset].pool is not None
-    n = spec.train_subset or DATASETS[spec.dataset].n_train
-    return batches_per_epoch(spec) * spec.batch_size if has_pool else n
 
 
 def gmacs(spec: RunSpec) -> float:

@@ -17,9 +17,9 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from gair.plan import Plan, batches_per_epoch, load_config, validate
+from gair.plan import Plan, load_config, validate
 from gair.schedules import check_schedule, lr_at
-from gair.spec import RunSpec
+from gair.spec import RunSpec, batches_per_epoch
 
 
 @dataclass

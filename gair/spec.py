@@ -360,6 +360,22 @@ class RunSpec:
         return RunSpec.from_dict(d)
 
 
+# ---------------------------------------------------------------------------- epochs in steps
+def batches_per_epoch(spec: RunSpec) -> int:
+    """Training steps of one epoch: ceil(labelled points / batch size), also with a
+    pseudo-labelled pool, whose batches mix both kinds (RST's epoch of 50K points)."""
+    n = spec.train_subset or DATASETS[spec.dataset].n_train
+    return -(-n // spec.batch_size)
+
+
+def points_per_epoch(spec: RunSpec) -> int:
+    """Training points one epoch forwards: every labelled point once, or full mixed batches
+    when the run has a pseudo-labelled pool."""
+    has_pool = bool(spec.unlabeled_path) or DATASETS[spec.dataset].pool is not None
+    n = spec.train_subset or DATASETS[spec.dataset].n_train
+    return batches_per_epoch(spec) * spec.batch_size if has_pool else n
+
+
 def _check_names(cls: type, data: Mapping[str, Any]) -> None:
     """ConfigError for the first key of ``data`` that is not a setting (or was renamed)."""
     known = {f.name for f in dataclasses.fields(cls)}

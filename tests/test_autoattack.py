@@ -235,9 +235,9 @@ def test_autoattack_rejects_inputs_it_cannot_attack(trained) -> None:
 
 # ------------------------------------------------------------------- command line
 def test_evaluate_command_writes_cheap_autoattack_and_exact_worst_case(tmp_path) -> None:
-    from gair.checkpoint import save_checkpoint
     from gair.models import build_model
     from gair.spec import RunSpec
+    from gair.train.checkpoint import save_checkpoint
 
     spec = RunSpec(dataset="digits", model="smallcnn", method="at", epochs=1, eps=0.1)
     torch.manual_seed(0)

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from gair import io as atomic
-from gair.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from gair.cli import main
 from gair.errors import CheckpointError
+from gair.train.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 
 
 def payload(epoch: int = 3) -> dict:

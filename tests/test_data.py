@@ -431,7 +431,7 @@ def test_training_on_digits_sees_the_stored_images(name: str) -> None:
     """Digits are not augmented (like MNIST in the authors' code): a training epoch's batches
     are the stored images, scaled, with augmentation on in the run's settings."""
     from gair.spec import RunSpec
-    from gair.train import Run
+    from gair.train.loop import Run
 
     spec = RunSpec(dataset=name, model="mlp", depth=1, width=8, method="at", epochs=1,
                    train_subset=64, batch_size=16)  # fmt: skip

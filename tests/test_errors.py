@@ -19,12 +19,12 @@ import pytest
 import torch
 
 from gair import spec
-from gair.checkpoint import load_checkpoint, save_checkpoint
 from gair.cli import main
 from gair.data.tensors import load_dataset
 from gair.models import build_model
 from gair.paper import attacks
 from gair.spec import RunSpec
+from gair.train.checkpoint import load_checkpoint, save_checkpoint
 
 TINY = ["--set", "train_subset=64", "--set", "test_subset=32", "--set", "eval_samples=32",
         "--set", "train_eval_samples=32", "--set", "steps=2", "--set", "eval_steps=2",

@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gair.checkpoint import load_checkpoint
 from gair.cli import main
 from gair.data.tensors import load_dataset
 from gair.errors import ConfigError, DataError
@@ -26,9 +25,10 @@ from gair.evaluation import registry
 from gair.methods import get_method
 from gair.methods.core import StepContext
 from gair.paper import attacks, robustness
-from gair.runtime import load_model_from_checkpoint
 from gair.spec import RunSpec
-from gair.train import Run, train
+from gair.train.build import load_model_from_checkpoint
+from gair.train.checkpoint import load_checkpoint
+from gair.train.loop import Run, train
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]

@@ -35,7 +35,7 @@ from gair.methods.rpat import rpat_loss
 from gair.paper.attacks import per_sample_pgd
 from gair.paper.losses import gair_rst_loss
 from gair.spec import RunSpec
-from gair.train import Run
+from gair.train.loop import Run
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""gair.optim.SGD against its peer, torch.optim.SGD: the same trajectory bit for bit, state
+"""gair.train.optim.SGD against its peer, torch.optim.SGD: the same trajectory bit for bit, state
 dicts that load into either, and no torch._dynamo import on the way."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from gair.errors import ConfigError
-from gair.optim import SGD
+from gair.train.optim import SGD
 
 
 def model_pair(seed: int = 0) -> tuple[nn.Module, nn.Module]:

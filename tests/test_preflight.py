@@ -24,8 +24,8 @@ from realformat import write_all, write_rst_pickle
 from gair.evaluation.evaluate import evaluate_checkpoint
 from gair.methods import method_names
 from gair.plan import Plan, load_config
-from gair.preflight import measure
 from gair.spec import RunSpec
+from gair.train.preflight import measure
 
 pytestmark = pytest.mark.preflight
 REPO = Path(__file__).resolve().parents[1]

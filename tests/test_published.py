@@ -180,8 +180,8 @@ def test_an_exported_run_loads_through_robustbench_with_identical_logits(tmp_pat
 
     theirs = WideResNet(depth=10, widen_factor=1).eval()
     theirs.load_state_dict(torch.load(exported, weights_only=True)["state_dict"])
-    from gair.checkpoint import load_checkpoint
-    from gair.runtime import load_model_from_checkpoint
+    from gair.train.build import load_model_from_checkpoint
+    from gair.train.checkpoint import load_checkpoint
 
     ours, _, split = load_model_from_checkpoint(
         load_checkpoint(out / "last.pt"), torch.device("cpu")

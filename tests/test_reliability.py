@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from gair.checkpoint import load_checkpoint, save_checkpoint
 from gair.cli import main
+from gair.train.checkpoint import load_checkpoint, save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [

@@ -180,7 +180,7 @@ def test_slurm_profile_runs_smoke_targets_each_job_on_its_own_gpu(cluster, tmp_p
     """Smoke targets through the project's slurm profile: outputs complete, one GPU per job."""
     import pandas as pd
 
-    from gair.checkpoint import load_checkpoint
+    from gair.train.checkpoint import load_checkpoint
 
     missing = [str(p) for p in (SNAKEFILE, SMOKE, PROFILE / "config.yaml") if not p.is_file()]
     if missing:

@@ -13,11 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gair.checkpoint import load_checkpoint
 from gair.cli import main
 from gair.methods import method_names
 from gair.spec import RunSpec
-from gair.train import EXIT_PREEMPTED, Run, train
+from gair.train.checkpoint import load_checkpoint
+from gair.train.loop import EXIT_PREEMPTED, Run, train
 
 TINY = [
     "--set", "train_subset=192", "--set", "test_subset=64", "--set", "eval_samples=64",

@@ -17,14 +17,14 @@ from typing import Any
 import pandas as pd
 import torch
 
-from gair.checkpoint import load_checkpoint
 from gair.errors import ConfigError
 from gair.evaluation import registry
 from gair.evaluation.kernels import Evaluation, evaluate_model
 from gair.evaluation.registry import EvalBudget
 from gair.io import write_parquet
 from gair.paper.robustness import DEFAULT_BATCH
-from gair.runtime import load_model_from_checkpoint, resolve_device
+from gair.train.build import load_model_from_checkpoint, resolve_device
+from gair.train.checkpoint import load_checkpoint
 
 
 def evaluate_checkpoint(

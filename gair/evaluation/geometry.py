@@ -14,12 +14,12 @@ from typing import Any
 import pandas as pd
 import torch
 
-from gair.checkpoint import load_checkpoint
 from gair.errors import ConfigError
 from gair.io import write_parquet
 from gair.paper import attacks
 from gair.paper.geometry import kappa_of, pca_2d, select_per_class
-from gair.runtime import load_model_from_checkpoint, resolve_device
+from gair.train.build import load_model_from_checkpoint, resolve_device
+from gair.train.checkpoint import load_checkpoint
 
 
 def checkpoint_geometry(

@@ -22,7 +22,7 @@ Sources (an entry of the config's ``published.models``):
   error naming the file and the keys.
 
 Every file is read with ``torch.load(weights_only=True)`` through
-:func:`gair.checkpoint.load_tensors`: a file that asks to unpickle anything but tensors and
+:func:`gair.train.checkpoint.load_tensors`: a file that asks to unpickle anything but tensors and
 plain values is refused. :func:`export` writes one of our runs in RobustBench's format.
 """
 
@@ -42,7 +42,6 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from gair.checkpoint import load_checkpoint, load_tensors
 from gair.data.tensors import load_dataset
 from gair.errors import CheckpointError, ConfigError
 from gair.evaluation.kernels import evaluate_model
@@ -57,7 +56,8 @@ from gair.evaluation.zoo import (
 )
 from gair.io import atomic_path, read_json_argument, write_parquet
 from gair.models import build_model
-from gair.runtime import load_weights, resolve_device, spec_from_checkpoint
+from gair.train.build import load_weights, resolve_device, spec_from_checkpoint
+from gair.train.checkpoint import load_checkpoint, load_tensors
 
 # ---------------------------------------------------------------------------- key mapping
 # (theirs, ours) regular-expression pairs, applied in order to every key.

@@ -2,7 +2,7 @@
 loss's output, the Method record, and the attacks and losses several methods share.
 
 The training loop calls ``method.attack`` with the model in eval mode, then ``method.loss``
-with the model in train mode (:func:`gair.train.train_step`).
+with the model in train mode (:func:`gair.train.loop.train_step`).
 """
 
 from __future__ import annotations

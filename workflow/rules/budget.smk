@@ -1,5 +1,5 @@
 # Preflight (config `preflight: N`): every target's rule, under its own name, writes the
-# budget its preflight jobs measured instead of its figure or table (gair/preflight.py).
+# budget its preflight jobs measured instead of its figure or table (gair/train/preflight.py).
 for _name in PLAN.config["experiments"]:
 
     rule:

@@ -1,4 +1,5 @@
-"""Turning a run spec into live objects: device, data and model."""
+"""A run spec turned into live objects (device, data, model), and a checkpoint back into
+them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from gair.data.tensors import load_dataset
 from gair.errors import CheckpointError, ConfigError
+from gair.models import build_model, model_info
 from gair.spec import RunSpec
 
 
@@ -30,8 +33,6 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def load_data(spec: RunSpec, device: torch.device) -> Any:
-    from gair.data.tensors import load_dataset
-
     return load_dataset(
         spec.dataset,
         root=spec.data_root,
@@ -43,8 +44,6 @@ def load_data(spec: RunSpec, device: torch.device) -> Any:
 
 
 def build_for(spec: RunSpec, data: Any, device: torch.device) -> nn.Module:
-    from gair.models import build_model, model_info
-
     in_channels = data.in_channels
     if model_info(spec.model).input == "vector" and data.kind == "image":
         in_channels = data.in_channels * data.image_size**2  # an MLP sees the flattened image

@@ -10,7 +10,6 @@ evaluates, writes ``last.pt`` (the resume point, holding every metrics row so fa
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import math
@@ -23,18 +22,22 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
-from gair.checkpoint import load_checkpoint, save_checkpoint
 from gair.data import dataset_info
+from gair.data.tensors import iterate_batches, iterate_mixed_batches
 from gair.errors import CheckpointError, ConfigError, GairError, TrainingDiverged
 from gair.io import holder, release, try_lock, write_json, write_parquet
 from gair.methods import get_method
 from gair.methods.core import AttackResult, Method, StepContext, StepOutput
 from gair.models import model_title
-from gair.optim import SGD
-from gair.runtime import load_weights
+from gair.paper.geometry import flatness
+from gair.paper.robustness import natural_correct, pgd_correct
 from gair.schedules import check_schedule, lr_at
-from gair.spec import RunSpec, parse_assignment
+from gair.spec import RunSpec
+from gair.train.build import build_for, load_data, load_weights, resolve_device
+from gair.train.checkpoint import load_checkpoint, save_checkpoint
+from gair.train.optim import SGD
 
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: stopped on SIGTERM after the last completed epoch was saved
 
@@ -168,8 +171,6 @@ class Run:
     def __init__(
         self, spec: RunSpec, out: Path, *, progress: bool | None = None, log: Any = None
     ) -> None:
-        from gair.runtime import build_for, load_data, resolve_device
-
         check_schedule(spec)
         self.method: Method = get_method(spec.method)
         self.spec = spec
@@ -264,8 +265,6 @@ class Run:
     def epoch_batches(self, epoch: int) -> tuple[Any, int]:
         """The batches of ``epoch`` (RST's mixed batches where the data has a pseudo-labelled
         pool) and how many there are."""
-        from gair.data.tensors import iterate_batches, iterate_mixed_batches
-
         s, data = self.spec, self.data
         if data.n_labelled:
             batches = iterate_mixed_batches(
@@ -317,8 +316,6 @@ class Run:
             )
         bar = None
         if self.progress:
-            from tqdm import tqdm
-
             bar = tqdm(total=n_batches, desc=f"epoch {epoch}/{s.epochs}", leave=False)
         lr_first = lr_at(s, epoch, self.iteration)
         self._sync()
@@ -379,9 +376,6 @@ class Run:
         Figs. 2, 5, 6) and PGD-20 at the test budget (``train_pgd20_err``, Fig. 4); the same
         points in the same mode for all three (App. A). Test points: natural and PGD-20.
         """
-        from gair.paper.geometry import flatness
-        from gair.paper.robustness import natural_correct, pgd_correct
-
         s = self.spec
         nan = math.nan
         row = {
@@ -559,75 +553,3 @@ class Run:
 def train(spec: RunSpec, out: str | Path, *, progress: bool | None = None) -> list[dict[str, Any]]:
     """Train (or resume) the run described by ``spec`` into ``out``; returns the metrics rows."""
     return Run(spec, Path(out), progress=progress).run()
-
-
-# ---------------------------------------------------------------------------- command line
-def build_spec(args: argparse.Namespace) -> RunSpec:
-    values: dict[str, Any] = {}
-    if args.spec:
-        path = Path(args.spec)
-        if not path.is_file():
-            raise ConfigError(f"--spec {args.spec!r} does not exist")
-        try:
-            loaded = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"--spec {args.spec!r} is not valid JSON ({err})") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise ConfigError(f"--spec {args.spec!r} cannot be read ({err})") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(
-                f"--spec {args.spec!r} holds a JSON {type(loaded).__name__}; it must hold an "
-                'object of run settings, e.g. {"dataset": "digits", "lam": -1}'
-            )
-        values.update(loaded)
-    for key in ("dataset", "model", "method", "epochs", "seed"):
-        value = getattr(args, key)
-        if value is not None:
-            values[key] = value
-    for item in args.set or []:
-        key, value = parse_assignment(item)
-        values[key] = value
-    return RunSpec.from_dict(values)
-
-
-def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m gair train",
-        description="Train one run into --out; running the same command again resumes it.",
-    )
-    parser.add_argument("--dataset")
-    parser.add_argument("--model")
-    parser.add_argument("--method")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--out", required=True, help="the run's folder")
-    parser.add_argument("--spec", help="a JSON file of run settings (--set and flags override it)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        metavar="KEY=VALUE",
-        help="any run setting, e.g. --set lam=-1 --set milestones=[30,60]",
-    )
-    parser.add_argument("--progress", choices=("auto", "bar", "lines"), default="auto")
-    parser.add_argument(
-        "--preflight",
-        type=int,
-        default=0,
-        metavar="N",
-        help="time N training steps and one batch of each evaluation, write preflight.json "
-        "and checkpoints, and project the full run's hours (gair/preflight.py)",
-    )
-    args = parser.parse_args(argv)
-    spec = build_spec(args)
-    if args.preflight:
-        from gair.preflight import measure
-
-        measure(spec, args.out, args.preflight)
-        return 0
-    progress = None if args.progress == "auto" else args.progress == "bar"
-    try:
-        train(spec, args.out, progress=progress)
-    except Preempted as err:
-        print(f"preempted: {err}; the same command resumes the run", file=sys.stderr)
-        return EXIT_PREEMPTED
-    return 0
