@@ -69,6 +69,18 @@ def test_random_bytes_are_refused(tmp_path: Path) -> None:
     refuse(path, "corrupt")
 
 
+def test_every_damaged_stream_is_one_line(tmp_path: Path) -> None:
+    """torch's weights-only unpickler raises IndexError or KeyError on some streams of
+    random bytes (about one in twelve of 3000-byte files), not only UnpicklingError: every
+    one of these seeds gives such a stream, and each must be the one-line refusal."""
+    path = tmp_path / "last.pt"
+    for seed in (3, 12, 85):  # KeyError, IndexError, KeyError
+        gen = torch.Generator().manual_seed(seed)
+        noise = torch.randint(0, 256, (3000,), generator=gen, dtype=torch.uint8)
+        path.write_bytes(noise.numpy().tobytes())
+        refuse(path, "corrupt")
+
+
 def test_a_zip_with_a_corrupt_member_is_refused(tmp_path: Path) -> None:
     """Flip bytes inside the stored tensors' region: still one clean line (or a clean load of
     changed numbers, which the format cannot detect, never a crash)."""

@@ -69,7 +69,17 @@ def load_tensors(path: str | os.PathLike[str]) -> Any:
         raise CheckpointError(
             f"checkpoint {str(file)!r} is truncated or corrupt ({_short(detail)})"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+    # IndexError and KeyError: the weights-only unpickler's own stack and memo lookups fail
+    # that way on some damaged streams.
+    except (
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        ValueError,
+        OSError,
+        IndexError,
+        KeyError,
+    ) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
             f"checkpoint {str(file)!r} is truncated or corrupt ({_short(first)})"
