@@ -1,4 +1,4 @@
-"""Checks of gair.style's visual grammar on a drawn figure, read from its artists.
+"""Checks of gair.report.figures.style's visual grammar on a drawn figure, read from its artists.
 
 Used by tests/test_figures.py on synthetic runs and by tests/test_workflow_smoke.py on every
 figure of the smoke DAG.
@@ -18,9 +18,9 @@ from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-from gair import style
 from gair.data import DATASETS
 from gair.models import MODELS
+from gair.report.figures import style
 
 
 def data_axes(fig: Figure) -> list[Axes]:

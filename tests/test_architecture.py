@@ -159,3 +159,48 @@ def test_the_paper_package_maps_every_equation_and_algorithm_to_its_function() -
         number = item.split()[-1]
         named = rf"Eq\. \(?{number}\b" if item.startswith("Eq") else rf"Algorithm {number}\b"
         assert re.search(named, inspect.getdoc(function) or ""), (item, dotted)
+
+
+# --------------------------------------------------------------------------- the workflow's paths
+WORKFLOW = [REPO / "workflow" / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
+PATH_LITERAL = re.compile(
+    r"""["'][^"'\n]*(\{RESULTS\}|\{FIGDIR\}|results/|figures/|"""
+    r"""\.(csv|md|tex|pdf|png|json|parquet|log|pt)\b)[^"'\n]*["']"""
+)
+
+
+def code_lines(path: Path) -> list[tuple[int, str]]:
+    return [
+        (number, line)
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if not line.lstrip().startswith("#")
+    ]
+
+
+def test_the_rules_take_every_path_from_the_plan() -> None:
+    """No rule types a path or picks an output by position: paths come from gair.plan
+    (Paths), so the rules and the plan's output lists cannot disagree."""
+    found = []
+    for path in WORKFLOW:
+        for number, line in code_lines(path):
+            if PATH_LITERAL.search(line) and "../report/" not in line and "../envs/" not in line:
+                found.append(f"{path.name}:{number}: {line.strip()}")
+            if re.search(r"output\[\d+\]", line):
+                found.append(f"{path.name}:{number}: {line.strip()}")
+    assert not found, found
+
+
+def test_every_report_rule_comes_from_one_loop() -> None:
+    """Figures, tables, the audit, the published checkpoints and the preflight budgets are
+    one loop over the plan's report jobs, not a rule file each."""
+    loops = [
+        (path.name, number)
+        for path in WORKFLOW
+        for number, line in code_lines(path)
+        if re.match(r"for \w+ in PLAN\.report_jobs\(\):", line)
+    ]
+    assert len(loops) == 1, loops
+    anonymous = [
+        path.name for path in WORKFLOW for _, line in code_lines(path) if line.strip() == "rule:"
+    ]
+    assert set(anonymous) == {loops[0][0]}  # the report loop and the aggregate targets

@@ -11,9 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gair import audit
 from gair.errors import ConfigError, DataError
 from gair.io import write_parquet
+from gair.report import audit, read
+from gair.report.commands import figure as figure_command
+from gair.report.commands import table as table_command
+from gair.report.figures.audit import plot_audit
+from gair.report.manifest import Manifest
 
 ATTACKS = ["natural", "pgd20", "pgd_plus", "cw", "lsa", "autoattack", "worst_case"]
 
@@ -44,12 +48,26 @@ def eval_frame(accuracies: dict[str, float]) -> pd.DataFrame:
     )
 
 
+def audit_manifest(groups: dict, baseline: str = "at") -> Manifest:
+    return Manifest.from_json(
+        {"name": "audit_t", "renderer": "audit", "groups": groups, "baseline": baseline}
+    )
+
+
+def collect(manifest: Manifest) -> pd.DataFrame:
+    return read.collect_evals(read.records_of(manifest))
+
+
 @pytest.fixture
-def runs(tmp_path: Path) -> tuple[list[str], dict, dict]:
-    """Files for 4 methods x seeds x {best, last}; returns (files, meta, accuracy by key)."""
+def runs(tmp_path: Path) -> tuple[Manifest, dict]:
+    """Files for 4 methods x seeds x {best, last} and the audit manifest that lists them;
+    returns (manifest, accuracy by key)."""
     rng = np.random.default_rng(0)
-    files, meta, truth = [], {}, {}
+    truth: dict = {}
+    labels: dict = {}
     for method, seeds in SEEDS.items():
+        items = {seed: {"run": f"{method}-s{seed}", "seed": seed, "metrics": "", "evals": {}}
+                 for seed in seeds}  # fmt: skip
         for checkpoint in ("best", "last"):
             for i, seed in enumerate(seeds):
                 acc = {a: round(float(rng.uniform(0.2, 0.9)), 4) for a in ATTACKS}
@@ -57,10 +75,10 @@ def runs(tmp_path: Path) -> tuple[list[str], dict, dict]:
                     acc[attack] = values[i]
                 path = str(tmp_path / f"{method}-s{seed}-{checkpoint}.parquet")
                 write_parquet(path, eval_frame(acc))
-                files.append(path)
-                meta[path] = {"method": method, "seed": seed, "checkpoint": checkpoint}
+                items[seed]["evals"][checkpoint] = path
                 truth[(method, checkpoint, seed)] = acc
-    return files, meta, truth
+        labels[method] = list(items.values())
+    return audit_manifest({"table": labels}), truth
 
 
 def cell(table: pd.DataFrame, method: str, checkpoint: str, column: str) -> float:
@@ -70,8 +88,8 @@ def cell(table: pd.DataFrame, method: str, checkpoint: str, column: str) -> floa
 
 
 def test_median_and_std_over_seeds_match_a_hand_computation(runs) -> None:
-    files, meta, truth = runs
-    table = audit.audit_table(audit.collect(files, meta), baseline="at")
+    manifest, truth = runs
+    table = audit.audit_table(collect(manifest), baseline="at")
     assert [(r.method, r.checkpoint) for r in table.itertuples()] == [
         (m, c) for m in ("at", "gairat", "gair_fat", "mart") for c in ("best", "last")
     ]
@@ -90,8 +108,8 @@ def test_median_and_std_over_seeds_match_a_hand_computation(runs) -> None:
 
 
 def test_gains_over_baseline_and_surviving_fraction(runs) -> None:
-    files, meta, truth = runs
-    table = audit.audit_table(audit.collect(files, meta), baseline="at")
+    manifest, truth = runs
+    table = audit.audit_table(collect(manifest), baseline="at")
     # Percent and percentage points. GAIRAT best: PGD-20 medians 60 vs 51, AutoAttack 44 vs 47.
     assert cell(table, "gairat", "best", "gain_pgd20") == pytest.approx(9.0)
     assert cell(table, "gairat", "best", "gain_autoattack") == pytest.approx(-3.0)
@@ -122,13 +140,12 @@ def test_gains_over_baseline_and_surviving_fraction(runs) -> None:
 
 
 def test_cheap_autoattack_is_named_in_every_output(tmp_path: Path) -> None:
-    files, meta = [], {}
+    labels = {}
     for method, pgd, aa in (("at", 0.5, 0.45), ("gairat", 0.6, 0.46)):
         path = str(tmp_path / f"{method}.parquet")
         write_parquet(path, eval_frame({"pgd20": pgd, "autoattack_cheap": aa, "worst_case": aa}))
-        files.append(path)
-        meta[path] = {"method": method, "seed": 0, "checkpoint": "last"}
-    table = audit.audit_table(audit.collect(files, meta), baseline="at")
+        labels[method] = [{"run": method, "seed": 0, "metrics": "", "evals": {"last": path}}]
+    table = audit.audit_table(collect(audit_manifest({"table": labels})), baseline="at")
     assert "gain_autoattack" not in table
     assert cell(table, "gairat", "last", "gain_autoattack_cheap") == pytest.approx(1.0)
     assert cell(table, "gairat", "last", "surviving_fraction") == pytest.approx(0.1)
@@ -138,8 +155,8 @@ def test_cheap_autoattack_is_named_in_every_output(tmp_path: Path) -> None:
 
 
 def test_writers_csv_markdown_latex(runs, tmp_path: Path) -> None:
-    files, meta, _ = runs
-    table = audit.audit_table(audit.collect(files, meta), baseline="at")
+    manifest, _ = runs
+    table = audit.audit_table(collect(manifest), baseline="at")
     paths = audit.write_tables(table, tmp_path / "out" / "audit", baseline="at")
     assert [p.suffix for p in paths] == [".csv", ".md", ".tex"]
     back = pd.read_csv(paths[0])
@@ -162,9 +179,9 @@ def test_writers_csv_markdown_latex(runs, tmp_path: Path) -> None:
 
 
 def test_figure_bars_are_the_gains(runs) -> None:
-    files, meta, _ = runs
-    table = audit.audit_table(audit.collect(files, meta), baseline="at")
-    fig = audit.plot_audit(table, baseline="at")
+    manifest, _ = runs
+    table = audit.audit_table(collect(manifest), baseline="at")
+    fig = plot_audit(table, baseline="at")
     axes = [ax for ax in fig.axes if ax.patches]
     assert [ax.get_title() for ax in axes] == ["best checkpoint", "last checkpoint"]
     best = table[(table["checkpoint"] == "best") & (table["method"] != "at")]
@@ -175,42 +192,36 @@ def test_figure_bars_are_the_gains(runs) -> None:
     assert labels == ["gairat", "gair_fat", "mart"]
 
 
-def test_command_line_writes_table_and_figure(runs, tmp_path: Path) -> None:
-    files, meta, _ = runs
-    meta_path = tmp_path / "meta.json"
-    meta_path.write_text(json.dumps(meta))
-    prefix, fig = tmp_path / "tables" / "audit", tmp_path / "figures" / "audit"
-    argv = ["--evals", *files, "--meta", str(meta_path), "--baseline", "at"]
-    argv += ["--out-prefix", str(prefix), "--figure", str(fig)]
-    assert audit.cli(argv) == 0
+def test_the_report_commands_write_table_and_figure(runs, tmp_path: Path) -> None:
+    manifest, _ = runs
+    path = tmp_path / "audit_t.json"
+    path.write_text(json.dumps(manifest.to_json()))
+    prefix, fig = tmp_path / "tables" / "audit_t", tmp_path / "figures" / "audit_t"
+    assert table_command(["audit_t", "--manifest", str(path), "--out", str(prefix)]) == 0
+    assert figure_command(["audit_t", "--manifest", str(path), "--out", str(fig)]) == 0
     csv = pd.read_csv(f"{prefix}.csv")
     assert len(csv) == 8 and set(csv["method"]) == {"at", "gairat", "gair_fat", "mart"}
     assert Path(f"{fig}.pdf").read_bytes().startswith(b"%PDF")
     assert Path(f"{fig}.png").read_bytes().startswith(b"\x89PNG")
-    # Without --evals (as the workflow calls it) the files are the meta file's keys.
-    again = tmp_path / "again"
-    argv = ["--meta", str(meta_path), "--baseline", "at", "--out-prefix", str(again)]
-    assert audit.cli(argv) == 0
-    assert Path(f"{again}.csv").read_text() == Path(f"{prefix}.csv").read_text()
+    assert json.loads(Path(f"{fig}.json").read_text())["manifest"]["baseline"] == "at"
+    with pytest.raises(ConfigError, match="is for 'audit_t', not 'audit_table1'"):
+        table_command(["audit_table1", "--manifest", str(path), "--out", str(prefix)])
 
 
 def test_bad_inputs_raise_one_line_errors(runs, tmp_path: Path) -> None:
-    files, meta, _ = runs
-    long = audit.collect(files, meta)
+    manifest, _ = runs
+    long = collect(manifest)
     with pytest.raises(ConfigError, match=r"baseline 'trades' is not among .*at, gairat"):
         audit.audit_table(long, baseline="trades")
-    partial = {k: v for k, v in meta.items() if k != files[0]}
-    with pytest.raises(ConfigError, match="no entry in the meta file"):
-        audit.collect(files, partial)
-    twice = dict(meta)
-    twice[files[1]] = dict(meta[files[0]])
+    twice = manifest.to_json()
+    twice["groups"]["table"]["at"][1]["seed"] = 0
     with pytest.raises(DataError, match="both method 'at', seed 0"):
-        audit.collect(files, twice)
+        collect(Manifest.from_json(twice))
+    gone = manifest.to_json()
+    gone["groups"]["table"]["at"][0]["evals"]["best"] = str(tmp_path / "nope.parquet")
     with pytest.raises(DataError, match="does not exist"):
-        audit.collect(
-            [str(tmp_path / "nope.parquet")], {str(tmp_path / "nope.parquet"): meta[files[0]]}
-        )
-    with pytest.raises(ConfigError, match="seed '1' must be an integer"):
-        audit.read_meta(json.dumps({"a": {"method": "at", "seed": "1", "checkpoint": "best"}}))
-    with pytest.raises(ConfigError, match="needs keys method, seed, checkpoint"):
-        audit.read_meta(json.dumps({"a": {"method": "at"}}))
+        collect(Manifest.from_json(gone))
+    with pytest.raises(ConfigError, match="needs run and seed"):
+        Manifest.from_json({"name": "a", "groups": {"g": {"at": [{"seed": 0}]}}})
+    with pytest.raises(ConfigError, match="names no baseline"):
+        audit.audit_of(audit_manifest(manifest.to_json()["groups"], baseline=""))

@@ -255,21 +255,19 @@ def test_evaluate_missing_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixtu
     [
         ["figure", "fig4", "--manifest", "{manifest}", "--out", "{out}/fig4"],
         ["table", "table1", "--manifest", "{manifest}", "--out", "{out}/table1"],
-        ["published", "report", "--manifest", "{manifest}", "--table", "{out}/t",
-         "--figure", "{out}/f"],
-        ["audit", "--evals", "{out}/a.parquet", "--meta", "{manifest}", "--baseline", "AT",
-         "--out-prefix", "{out}/a", "--figure", "{out}/a"],
+        ["budget", "fig16", "--manifest", "{manifest}", "--out", "{out}/fig16"],
     ],
-    ids=["figure", "table", "published", "audit"],
+    ids=["figure", "table", "budget"],
 )  # fmt: skip
 def test_job_input_files_missing_or_broken_are_one_line(
     argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Workflow jobs name their manifest file: a missing or broken one is one line naming it."""
+    """Every report command names its manifest file: a missing or broken one is one line
+    naming it."""
     missing = tmp_path / "manifests" / "gone.json"
     fill = {"out": str(tmp_path / "out")}
     check_error(capsys, [a.format(manifest=missing, **fill) for a in argv], str(missing),
-                "neither JSON nor an existing file")  # fmt: skip
+                "does not exist")  # fmt: skip
     broken = tmp_path / "broken.json"
     broken.write_text('{"groups": ')
     check_error(capsys, [a.format(manifest=broken, **fill) for a in argv], str(broken)[:40],

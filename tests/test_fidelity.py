@@ -264,7 +264,8 @@ def test_trades_step_moves_batchnorm_statistics_as_the_scripts_three_forwards(me
 
 
 def plan_of(*overlays: Path) -> Any:
-    from gair.plan import Plan, load_config  # the plan module is new: imported where used
+    from gair.plan import Plan
+    from gair.plan.config import load_config  # the plan module is new: imported where used
 
     return Plan(load_config(list(overlays)))
 
@@ -293,7 +294,7 @@ def test_mma_uses_its_own_weight_decay(paper: Any) -> None:
 
 # --------------------------------------------------------------------------- 5. epoch boundaries
 def rows_of(paper: Any, target: str, label: str, seed: int = 0) -> dict[int, dict]:
-    from gair.protocol import describe
+    from gair.plan.protocol import describe
 
     described = describe(paper, target)
     for run in described["runs"]:
@@ -526,5 +527,5 @@ def test_every_output_that_names_atlas_says_it_is_an_interpretation(
     assert run_label("ATLAS (interpretation)", "atlas") == "ATLAS (interpretation)"
     assert run_label("AT", "at") == "AT"
     plan = plan_of()
-    labels = [label for g in plan.manifest("tradeoff")["groups"].values() for label in g]
+    labels = [label for g in plan.manifest("tradeoff").groups.values() for label in g]
     assert [label for label in labels if "ATLAS" in label] == ["ATLAS (interpretation)"]

@@ -1,4 +1,4 @@
-"""Tests for gair.figures on synthetic Parquet files that follow docs/outputs.md."""
+"""Tests for gair.report.figures on synthetic Parquet files that follow docs/outputs.md."""
 
 from __future__ import annotations
 
@@ -23,9 +23,13 @@ from figure_checks import (
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
-from gair import style
 from gair.errors import ConfigError, DataError
-from gair.figures import axes_with_data, cli, pair_projection, render, save
+from gair.report.commands import figure as cli
+from gair.report.figures import render, style
+from gair.report.figures.kappa import pair_projection
+from gair.report.manifest import Manifest
+from gair.report.read import natural_key
+from gair.report.write import axes_with_data, save_figure
 
 EPOCHS = 5
 
@@ -110,7 +114,8 @@ def test_fig4_panels_and_weight_functions(fig4_manifest: dict) -> None:
 
 def test_save_writes_three_files_and_panels(fig4_manifest: dict, tmp_path: Path) -> None:
     fig = render("fig4", fig4_manifest)
-    sidecar = save(fig, tmp_path / "out" / "fig4", "fig4", fig4_manifest)
+    manifest = Manifest.from_json(fig4_manifest)
+    sidecar = save_figure(fig, tmp_path / "out" / "fig4", "fig4", manifest)
     assert (tmp_path / "out" / "fig4.pdf").read_bytes()[:5] == b"%PDF-"
     assert (tmp_path / "out" / "fig4.png").read_bytes()[:4] == b"\x89PNG"
     stored = json.loads((tmp_path / "out" / "fig4.json").read_text())
@@ -468,8 +473,6 @@ def test_the_grammar_checks_catch_what_they_check(fig4_manifest: dict) -> None:
 
 
 def test_footer_lists_networks_by_size() -> None:
-    from gair.report import natural_key
-
     widths = ["MLP 1x64", "MLP 1x256", "MLP 1x128", "ResNet-18 (width 4)", "MLP 3x64"]
     assert sorted(widths, key=natural_key) == [
         "MLP 1x64", "MLP 1x128", "MLP 1x256", "MLP 3x64", "ResNet-18 (width 4)",

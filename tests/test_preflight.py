@@ -23,7 +23,8 @@ from realformat import write_all, write_rst_pickle
 
 from gair.evaluation.evaluate import evaluate_checkpoint
 from gair.methods import method_names
-from gair.plan import Plan, load_config
+from gair.plan import Plan
+from gair.plan.config import load_config
 from gair.spec import RunSpec
 from gair.train.preflight import measure
 

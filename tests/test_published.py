@@ -18,12 +18,14 @@ import yaml
 from realformat import write_cifar10
 from torch import nn
 
-from gair import published_report
 from gair.cli import main
 from gair.errors import CheckpointError, ConfigError
 from gair.evaluation import published, zoo
 from gair.evaluation.published import export, import_robustbench, load_entry
 from gair.evaluation.zoo import robustbench_file
+from gair.report.figures.published import published as published_figure
+from gair.report.manifest import Manifest
+from gair.report.published import write_published
 
 REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1)
@@ -246,7 +248,8 @@ def test_evaluate_entry_attacks_again_at_the_reported_eps(tmp_path: Path) -> Non
 
 
 def test_the_paper_config_records_the_eps_of_every_reported_number() -> None:
-    from gair.plan import Plan, load_config
+    from gair.plan import Plan
+    from gair.plan.config import load_config
 
     plan = Plan(load_config([]))
     footnoted = {"Zhang2020Geometry", "Zhang2019Theoretically"}  # "Uses 0.031 instead of 8/255"
@@ -258,7 +261,8 @@ def test_the_paper_config_records_the_eps_of_every_reported_number() -> None:
 
 
 def test_a_reported_number_without_its_eps_is_one_line_naming_the_model(tmp_path: Path) -> None:
-    from gair.plan import Plan, load_config
+    from gair.plan import Plan
+    from gair.plan.config import load_config
 
     layer = tmp_path / "layer.yaml"
     layer.write_text(
@@ -293,7 +297,9 @@ def test_published_table_heads_name_the_eps_and_gaps_compare_at_robustbenchs(
             ]), "reported": {"clean": 84.0, "autoattack": 46.0, "eps": 0.031}},
         },
     }  # fmt: skip
-    frame = published_report.write_report(manifest, tmp_path / "t", tmp_path / "f")
+    manifest = Manifest.from_json(manifest)
+    frame = write_published(manifest, tmp_path / "t")
+    assert len(published_figure(manifest).axes[0].patches) == 2 * 5  # two models, five columns
     rows = frame.set_index("model")
     # A: AutoAttack at RobustBench's 8/255 (52%), not at 0.031 (55%), minus RobustBench's 53.
     assert rows.loc["A", "gap_autoattack"] == pytest.approx(52.0 - 53.0)

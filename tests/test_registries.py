@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from gair import report
 from gair.errors import ConfigError, DataError
 from gair.evaluation import registry as attacks_registry
 from gair.methods import MethodInfo, _read_info, catalogue, get_method, method_info
+from gair.report import read, stats, text
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,12 +41,14 @@ def test_the_catalogue_read_from_sources_is_what_the_modules_define() -> None:
 
 def test_the_catalogue_imports_no_torch() -> None:
     code = (
-        "import sys; from gair.methods import catalogue; from gair.plan import Plan, load_config;"
-        "catalogue(); Plan(load_config()); print('torch' in sys.modules)"
+        "import sys; from gair.methods import catalogue; from gair.plan import Plan;"
+        "from gair.plan.config import load_config;"
+        "catalogue(); Plan(load_config());"
+        "print('torch' in sys.modules, 'matplotlib' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "False"
+    assert done.stdout.split() == ["False", "False"]  # neither torch nor matplotlib
 
 
 def test_a_method_module_without_literal_info_is_refused(tmp_path: Path) -> None:
@@ -119,31 +121,37 @@ def test_display_order_and_costs() -> None:
 
 # --------------------------------------------------------------------------- targets
 def test_every_target_has_a_drawing_function_and_a_caption() -> None:
-    from gair.figures import FIGURES
+    from gair.report import catalogue
 
     experiments = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())["experiments"]
+    figures, tables = catalogue.names("figure"), catalogue.names("table")
     for name, exp in experiments.items():
         assert (REPO / "workflow" / "report" / f"{name}.rst").is_file(), name
         if exp["kind"] in ("figure", "figure_table"):
-            assert name in FIGURES, name
+            assert name in figures, name
         if exp["kind"] in ("table", "figure_table"):
-            assert exp.get("title"), name
-    assert set(FIGURES) <= set(experiments)
+            assert exp.get("title") and name in tables, name
+    # Every renderer draws a target of the config, or a family the plan names (audit_<table>,
+    # published, budget_<target>).
+    families = {"audit", "published", "budget"}
+    assert set(figures) | set(tables) <= set(experiments) | families
+    for renderer in catalogue.catalogue().values():
+        assert callable(catalogue.load(renderer.kind, renderer.name)), renderer
 
 
 # --------------------------------------------------------------------------- report layer
 def test_evaluations_are_read_in_percent_and_duplicates_refused(tmp_path: Path) -> None:
     path = tmp_path / "e.parquet"
     pd.DataFrame({"attack": ["natural", "pgd20"], "accuracy": [0.8125, 0.5]}).to_parquet(path)
-    frame = report.read_eval(path)
+    frame = read.read_eval(path)
     assert frame["accuracy_pct"].tolist() == [81.25, 50.0] and "accuracy" not in frame
-    rec = report.EvalRecord(str(path), "AT", 0, "best")
-    long = report.collect_evals([rec, report.EvalRecord(str(path), "AT", 1, "best")])
+    rec = read.EvalRecord(str(path), "AT", 0, "best")
+    long = read.collect_evals([rec, read.EvalRecord(str(path), "AT", 1, "best")])
     assert len(long) == 4 and set(long["seed"]) == {0, 1}
     with pytest.raises(DataError, match="both method 'AT', seed 0"):
-        report.collect_evals([rec, rec])
+        read.collect_evals([rec, rec])
     with pytest.raises(DataError, match=r"missing\.parquet"):
-        report.read_eval(tmp_path / "missing.parquet")
+        read.read_eval(tmp_path / "missing.parquet")
 
 
 def test_one_seed_rule_for_every_report() -> None:
@@ -154,12 +162,12 @@ def test_one_seed_rule_for_every_report() -> None:
             "accuracy_pct": [50.0, 52.0, 57.0, 40.0],
         }
     )
-    stats = report.seed_stats(long, ["method"]).set_index("method")
-    assert stats.loc["A", "median"] == 52.0 and stats.loc["A", "n_seeds"] == 3
-    assert stats.loc["A", "std"] == pytest.approx(pd.Series([50.0, 52.0, 57.0]).std(ddof=1))
-    assert math.isnan(stats.loc["B", "std"])  # one seed: no spread
-    assert report.cell(40.0, math.nan) == "40.00" and report.spread(math.nan) == 0.0
-    assert report.cell(52.0, 3.6056) == "52.00 ± 3.61"
+    cells = stats.seed_stats(long, ["method"]).set_index("method")
+    assert cells.loc["A", "median"] == 52.0 and cells.loc["A", "n_seeds"] == 3
+    assert cells.loc["A", "std"] == pytest.approx(pd.Series([50.0, 52.0, 57.0]).std(ddof=1))
+    assert math.isnan(cells.loc["B", "std"])  # one seed: no spread
+    assert text.cell(40.0, math.nan) == "40.00" and stats.spread(math.nan) == 0.0
+    assert text.cell(52.0, 3.6056) == "52.00 ± 3.61"
 
 
 def test_model_titles_never_print_unset_shapes() -> None:

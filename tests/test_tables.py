@@ -1,4 +1,5 @@
-"""Tests for gair.tables on synthetic evaluation files: median/std over seeds, Diff., paper."""
+"""Tables from synthetic evaluation files (gair.report.tables): median/std over seeds, Diff.,
+the paper's numbers."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 
 from gair.errors import ConfigError, DataError
 from gair.evaluation.registry import title as attack_title
-from gair.paper_numbers import TABLE1, TABLE1_DIFF, TABLE2, paper_number
-from gair.tables import cli, write_table
+from gair.report import tables
+from gair.report.commands import table as cli
+from gair.report.manifest import Manifest
+from gair.report.paper_numbers import TABLE1, TABLE1_DIFF, TABLE2, paper_number
 
 ATTACKS = ("natural", "pgd20", "pgd_plus")
 
@@ -31,6 +34,16 @@ def write_eval(path: Path, method: str, checkpoint: str, seed: int, attacks=ATTA
     ]
     rows.append({"attack": "worst_case", "accuracy": 0.0, "n": 1000})
     pd.DataFrame(rows).to_parquet(path)
+
+
+def write_table(manifest: dict, prefix: Path) -> pd.DataFrame:
+    return tables.write_table(Manifest.from_json(manifest), prefix)
+
+
+def manifest_file(tmp_path: Path, manifest: dict) -> str:
+    path = tmp_path / f"{manifest['name']}.json"
+    path.write_text(json.dumps(manifest))
+    return str(path)
 
 
 def make_manifest(tmp_path: Path, name: str = "table1", baseline: str | None = "AT") -> dict:
@@ -137,13 +150,17 @@ def test_errors_name_the_problem(tmp_path: Path) -> None:
     manifest["groups"]["methods"]["AT"][0]["evals"]["best"] = str(tmp_path / "missing.parquet")
     with pytest.raises(DataError, match=r"missing\.parquet"):
         write_table(manifest, tmp_path / "bad")
-    with pytest.raises(ConfigError, match=r"--manifest is for 'table1', not 'table2'"):
-        cli(["table2", "--manifest", json.dumps(make_manifest(tmp_path)), "--out", "x"])
+    with pytest.raises(ConfigError, match=r"is for 'table1', not 'table2'"):
+        cli(
+            ["table2", "--manifest", manifest_file(tmp_path, make_manifest(tmp_path)), "--out", "x"]
+        )
 
 
-def test_cli_reads_inline_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    manifest = make_manifest(tmp_path)
-    assert cli(["table1", "--manifest", json.dumps(manifest), "--out", str(tmp_path / "c")]) == 0
+def test_the_table_command_reads_the_manifest_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = manifest_file(tmp_path, make_manifest(tmp_path))
+    assert cli(["table1", "--manifest", path, "--out", str(tmp_path / "c")]) == 0
     assert "12 rows" in capsys.readouterr().out
     assert len(pd.read_csv(tmp_path / "c.csv")) == 12
 

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gair.plan import Plan, load_config
+from gair.plan import Plan
+from gair.plan.config import load_config, merge
+from gair.report.manifest import Manifest
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
@@ -198,21 +200,23 @@ def test_audit_and_tradeoff_commands(workdir: Path) -> None:
         line for line in out.splitlines() if "gair evaluate" in line and "autoattack" in line
     ]
     assert len(with_aa) == 60 + 78 and all("--aa-version standard" in line for line in with_aa)
-    audit = re.findall(r"gair audit --meta (\S+) --baseline (\S+)", out)
-    assert sorted(b for _, b in audit) == ["AT", "TRADES"]
-    # The meta file is written when the workflow starts (not by a dry run): its content is
+    audit = re.findall(r"gair table (audit_table[12]) --manifest (\S+) --out (\S+)", out)
+    figures = re.findall(r"gair figure (audit_table[12]) --manifest (\S+) --out (\S+)", out)
+    assert [(n, m) for n, m, _ in audit] == [(n, m) for n, m, _ in figures]
+    # The manifest is written when the workflow starts (not by a dry run): its content is
     # the plan's, so read it from the same config.
     inputs = Plan(load_config([unlabeled])).job_inputs()
-    metas = []
-    for meta, _ in audit:
-        assert re.fullmatch(r"\S+/manifests/audit_table[12]\.json", meta)
-        entries = inputs[meta]
-        # The command reads its evaluation files from the meta file's keys: each one is a
-        # Table 1 or 2 evaluation the DAG makes.
-        assert all(f"--out {path} " in out for path in entries)
-        assert {e["checkpoint"] for e in entries.values()} == {"best", "last"}
-        metas.append(entries)
-    labels = {e["method"] for entries in metas for e in entries.values()}
+    manifests = []
+    for name, path, _ in audit:
+        assert re.fullmatch(rf"\S+/manifests/{name}\.json", path)
+        manifest = Manifest.from_json(inputs[path])
+        evals = [f for _, _, item in manifest.items() for f in item.evals.values()]
+        # Each evaluation file the audit reads is a Table 1 or 2 evaluation the DAG makes.
+        assert evals and all(f"--out {f} " in out for f in evals)
+        assert {c for _, _, item in manifest.items() for c in item.evals} == {"best", "last"}
+        manifests.append(manifest)
+    assert sorted(m.baseline for m in manifests) == ["AT", "TRADES"]
+    labels = {label for m in manifests for _, label, _ in m.items()}
     assert labels == {"AT", "FAT", "GAIRAT", "GAIR-FAT", "TRADES", "GAIR-TRADES"}
     trade = re.findall(r"gair evaluate .*--attacks natural,pgd20,autoattack --eps 0.031 .*", out)
     assert len(trade) == 78
@@ -343,3 +347,14 @@ def test_bad_config_names_the_key(workdir: Path, tmp_path: Path, config: dict, k
     )
     assert done.returncode != 0
     assert key in done.stdout + done.stderr
+
+
+def test_preflight_makes_every_aggregate_target_a_set_of_budgets(workdir: Path) -> None:
+    """With preflight on, `figures`, `tables` and `audit` plan the budgets of their targets
+    (they asked for the figure and table files, which no preflight rule makes)."""
+    out = snakemake(workdir, "figures", "tables", "audit", "-n", "--config", "preflight=4").stdout
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M))
+    plan = Plan(merge(load_config(), {"preflight": 4}))
+    budgets = [*plan.of_kind("figure", "table", paper_only=True)]
+    assert {name: int(stats[name]) for name in budgets} == dict.fromkeys(budgets, 1)
+    assert "/preflight/budget/table1.csv" in out and "figures/fig4.pdf" not in out

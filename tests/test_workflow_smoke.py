@@ -84,7 +84,8 @@ def smoke_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def test_figure_has_its_panels(smoke_dir: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import matplotlib.pyplot as plt
 
-    from gair.figures import axes_with_data, render
+    from gair.report.figures import render
+    from gair.report.write import axes_with_data
 
     folder = smoke_dir / "figures" / "smoke"
     png, pdf = folder / f"{name}.png", folder / f"{name}.pdf"
@@ -126,7 +127,7 @@ def test_table3_heads_the_cheap_autoattack_as_such(smoke_dir: Path) -> None:
 
 @pytest.mark.parametrize("name", list(AUDIT))
 def test_audit_has_a_row_per_method_and_checkpoint(smoke_dir: Path, name: str) -> None:
-    from gair.audit import plot_audit
+    from gair.report.figures.audit import plot_audit
 
     methods, baseline = AUDIT[name]
     tables = smoke_dir / "results" / "smoke" / "tables"
@@ -158,7 +159,8 @@ def test_audit_has_a_row_per_method_and_checkpoint(smoke_dir: Path, name: str) -
 
 
 def test_tradeoff_table_and_panels(smoke_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gair.figures import axes_with_data, render
+    from gair.report.figures import render
+    from gair.report.write import axes_with_data
 
     table = pd.read_csv(smoke_dir / "results" / "smoke" / "tables" / "tradeoff.csv")
     assert list(dict.fromkeys(table["method"])) == TRADEOFF_METHODS
@@ -245,7 +247,7 @@ LEARNS = {"digits": (10.0, 60.0), "digits_pseudo": (10.0, 60.0), "moons": (50.0,
 def test_every_run_learns(smoke_dir: Path) -> None:
     """Each run's last natural test accuracy is well above chance and its PGD-20 test
     accuracy above zero: the smoke figures show training, not noise."""
-    from gair.report import read_metrics
+    from gair.report.read import read_metrics
 
     failures = []
     files = sorted((smoke_dir / "results" / "smoke" / "runs").glob("*/metrics.parquet"))
@@ -277,7 +279,7 @@ def test_figure_follows_the_grammar(
     import matplotlib.pyplot as plt
     from figure_checks import check_grammar
 
-    from gair.figures import render
+    from gair.report.figures import render
 
     folder = smoke_dir / "figures" / "smoke"
     manifest = json.loads((folder / f"{name}.json").read_text())["manifest"]
@@ -294,7 +296,7 @@ def test_figure_follows_the_grammar(
 def test_audit_figure_follows_the_grammar(smoke_dir: Path, name: str) -> None:
     from figure_checks import check_footer_and_title, check_legends_outside
 
-    from gair.audit import plot_audit
+    from gair.report.figures.audit import plot_audit
 
     _, baseline = AUDIT[name]
     table = pd.read_csv(smoke_dir / "results" / "smoke" / "tables" / f"audit_{name}.csv")
@@ -310,12 +312,13 @@ def test_audit_figure_follows_the_grammar(smoke_dir: Path, name: str) -> None:
 def test_the_lr_drop_changes_kappa(smoke_dir: Path) -> None:
     """Fig. 4's phenomenon at smoke scale: AT's median kappa of the training data rises at
     the first LR drop."""
-    from gair.figures import Curves, lr_changes
+    from gair.report.figures.common import Curves, lr_changes
+    from gair.report.manifest import Item
 
     folder = smoke_dir / "figures" / "smoke"
     manifest = json.loads((folder / "fig4.json").read_text())["manifest"]
     items = manifest["groups"]["methods"]["AT"]
-    items = [dict(i, metrics=str(smoke_dir / i["metrics"])) for i in items]
+    items = [Item(**dict(i, metrics=str(smoke_dir / i["metrics"]))) for i in items]
     at = Curves("AT", items)
     drop = lr_changes(at)[0]
     epochs, kappa, _ = at.curve("kappa_median")

@@ -54,7 +54,7 @@ from gair.evaluation.zoo import (
     evaluation_plan,
     robustbench_file,
 )
-from gair.io import atomic_path, read_json_argument, write_parquet
+from gair.io import atomic_path, write_parquet
 from gair.models import build_model
 from gair.train.build import load_weights, resolve_device, spec_from_checkpoint
 from gair.train.checkpoint import load_checkpoint, load_tensors
@@ -234,7 +234,8 @@ def evaluate_entry(
 def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m gair published",
-        description="Evaluate a published checkpoint, or export one of our runs to RobustBench.",
+        description="Evaluate a published checkpoint, or export one of our runs to RobustBench "
+        "(the table and figure: python -m gair table|figure published).",
     )
     sub = parser.add_subparsers(dest="what", required=True)
     ev = sub.add_parser("evaluate", help="evaluate one entry of published.models")
@@ -250,18 +251,7 @@ def cli(argv: list[str]) -> int:
     ex = sub.add_parser("export", help="a Wide ResNet run in RobustBench's format")
     ex.add_argument("--checkpoint", required=True)
     ex.add_argument("--out", required=True)
-    rp = sub.add_parser("report", help="the table and figure of every evaluated model")
-    rp.add_argument("--manifest", required=True, help="JSON text or file from the workflow")
-    rp.add_argument("--table", required=True, help="table prefix")
-    rp.add_argument("--figure", required=True, help="figure prefix")
     args = parser.parse_args(argv)
-    if args.what == "report":
-        from gair.published_report import write_report  # the report layer (moves next)
-
-        manifest = read_json_argument(args.manifest, "--manifest")
-        frame = write_report(manifest, args.table, args.figure)
-        print(f"published: {len(frame)} models -> {args.table}.md, {args.figure}.png")
-        return 0
     if args.what == "export":
         info = export(args.checkpoint, args.out)
         print(f"{args.out}: RobustBench WideResNet(depth={info['depth']}, "

@@ -1,7 +1,6 @@
 # Config -> plan: validate the config, and let gair.plan (plain Python, unit-tested without
-# Snakemake) resolve every run, name it and say which files each target reads. This file only
-# wires the plan's answers into rules.
-import json
+# Snakemake) resolve every run, name it and say which files each target reads and makes. This
+# file only wires the plan's answers into rules.
 import os
 import re
 import sys
@@ -19,8 +18,9 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 from gair.errors import ConfigError  # noqa: E402
-from gair.data import DATASETS  # noqa: E402
-from gair.plan import Plan, slurm_minutes, validate  # noqa: E402
+from gair.data import DATASETS, fetch_missing  # noqa: E402
+from gair.plan import Plan  # noqa: E402
+from gair.plan.config import validate  # noqa: E402
 
 
 # Passed on to jobs that run elsewhere (SLURM): they import gair the same way.
@@ -36,20 +36,12 @@ except ConfigError as err:
     print(f"error: {err}", file=sys.stderr)
     sys.exit(1)
 
-RESULTS = PLAN.results
-FIGDIR = PLAN.figdir
-REPORT = Path(workflow.basedir) / "report"
+PATHS = PLAN.paths
+CAPTIONS = Path(workflow.basedir) / "report"
 for _name in PLAN.config["experiments"]:
-    if not (REPORT / f"{_name}.rst").is_file():
-        raise WorkflowError(f"target {_name!r} has no report caption: add {REPORT / _name}.rst")
+    if not (CAPTIONS / f"{_name}.rst").is_file():
+        raise WorkflowError(f"target {_name!r} has no report caption: add {CAPTIONS / _name}.rst")
 
-
-def category(name):
-    """The report's section of a target: the paper's figures and tables, or beyond them."""
-    exp = PLAN.config["experiments"][name]
-    if not exp.get("paper", True):
-        return "Beyond the paper"
-    return "Tables" if exp["kind"] == "table" else "Figures"
 GAIR = "python -m gair"
 # Training, evaluation and geometry take a GPU through gair's lock (gair/gpu.py).
 ON_GPU = f"{GAIR} gpu run --"
@@ -93,8 +85,6 @@ def published_inputs(wildcards):
 def check_inputs():
     """Before any job: fetch missing datasets once (torchvision), then stop with one line
     naming the first file still missing and the target that needs it."""
-    from gair.data import fetch_missing
-
     datasets = {what for what, _, _ in MISSING.values() if what in DATASETS}
     for name in datasets:
         fetch_missing(name, config["data_root"])
@@ -117,9 +107,9 @@ def check_inputs():
         sys.exit(1)
 
 
-def runtime_minutes(wildcards):
-    return slurm_minutes(PLAN.gpu_hours(wildcards.run))
+def train_minutes(wildcards):
+    return PLAN.train_minutes(wildcards.run)
 
 
 def eval_minutes(wildcards):
-    return slurm_minutes(PLAN.eval_hours(wildcards.run, wildcards.evaluation))
+    return PLAN.eval_minutes(wildcards.run, wildcards.evaluation)

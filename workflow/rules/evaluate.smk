@@ -1,18 +1,19 @@
-# Checkpoints -> Parquet: attack sets (`evaluations`) and kappa/PCA (`geometry`).
+# Checkpoints -> Parquet: attack sets (`evaluations`), kappa/PCA (`geometry`) and released
+# checkpoints (config `published`, gair/evaluation/published.py).
 
 
 rule evaluate:
     input:
-        lambda wildcards: PLAN.done_file(wildcards.run),
+        lambda wildcards: PATHS.done_file(wildcards.run),
     output:
-        PLAN.eval_file("{run}", "{ckpt}", "{evaluation}"),
+        PATHS.eval_file("{run}", "{ckpt}", "{evaluation}"),
     params:
         args=lambda wildcards: PLAN.evaluate_args(wildcards.evaluation),
-        checkpoint=lambda wildcards: f"{PLAN.run_dir(wildcards.run)}/{wildcards.ckpt}.pt",
+        checkpoint=lambda wildcards: PATHS.checkpoint(wildcards.run, wildcards.ckpt),
         gpu=ON_GPU,
         gair=GAIR,
     log:
-        f"{RESULTS}/logs/evaluate/{{run}}/{{ckpt}}-{{evaluation}}.log",
+        PATHS.log("evaluate", "{run}/{ckpt}-{evaluation}"),
     threads: 1
     resources:
         gpu=1,
@@ -26,15 +27,15 @@ rule evaluate:
 
 rule geometry:
     input:
-        lambda wildcards: PLAN.done_file(wildcards.run),
+        lambda wildcards: PATHS.done_file(wildcards.run),
     output:
-        PLAN.geometry_file("{run}", "{profile}"),
+        PATHS.geometry_file("{run}", "{profile}"),
     params:
         args=lambda wildcards: PLAN.geometry_args(wildcards.run, wildcards.profile),
         gpu=ON_GPU,
         gair=GAIR,
     log:
-        f"{RESULTS}/logs/geometry/{{run}}/{{profile}}.log",
+        PATHS.log("geometry", "{run}/{profile}"),
     threads: 1
     resources:
         gpu=1,
@@ -43,3 +44,30 @@ rule geometry:
         "../envs/gair.yaml"
     shell:
         "{params.gpu} {params.gair} geometry {params.args} --out {output} > {log} 2>&1"
+
+
+if not PLAN.preflight:
+
+    rule published_evaluate:
+        input:
+            published_inputs,
+        output:
+            PATHS.published_eval("{model}"),
+        params:
+            job=lambda wildcards: PLAN.published_job(PLAN.published_name(wildcards.model)),
+            gpu=ON_GPU,
+            gair=GAIR,
+        log:
+            PATHS.log("published", "{model}"),
+        threads: 1
+        resources:
+            gpu=1,
+            runtime=600,
+        conda:
+            "../envs/gair.yaml"
+        shell:
+            "{params.gpu} {params.gair} published evaluate --name {params.job[name]:q} "
+            "--entry {params.job[entry]:q} --attacks {params.job[attacks]} "
+            "--budget {params.job[budget]:q} --model-dir {params.job[model_dir]:q} "
+            "--data-root {params.job[data_root]:q} --samples-limit {params.job[samples_limit]} "
+            "--out {output} > {log} 2>&1"

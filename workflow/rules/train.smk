@@ -8,22 +8,23 @@ rule train:
     input:
         train_inputs,
     output:
-        PLAN.done_file("{run}"),
+        PATHS.done_file("{run}"),
     params:
-        spec_file=lambda wildcards: PLAN.spec_file(wildcards.run),
-        out=lambda wildcards: PLAN.run_dir(wildcards.run),
+        spec_file=lambda wildcards: PATHS.spec_file(wildcards.run),
+        out=lambda wildcards: PATHS.run_dir(wildcards.run),
+        record=lambda wildcards: PATHS.run_record(wildcards.run),
         preflight=f"--preflight {PLAN.preflight}" if PLAN.preflight else "",
         gpu=ON_GPU,
         gair=GAIR,
     log:
-        f"{RESULTS}/logs/train/{{run}}.log",
+        PATHS.log("train", "{run}"),
     threads: 1
     resources:
         gpu=1,
-        runtime=runtime_minutes,
+        runtime=train_minutes,
     conda:
         "../envs/gair.yaml"
     shell:
         "{params.gpu} {params.gair} train --spec {params.spec_file} --out {params.out} "
         "--progress lines {params.preflight} > {log} 2>&1 && "
-        "cp {params.out}/run.json {output}"
+        "cp {params.record} {output}"

@@ -10,7 +10,7 @@
 - Every kappa scale has a colour bar; seeds show as a band (curves) or error bars (points,
   bars) of one standard deviation wherever a label has more than one seed.
 - The title names the paper's figure and what it shows, never a dataset or network: the
-  footer (:func:`gair.report.trained_note`) says what was trained, and a config ``note``
+  footer (:func:`gair.report.read.trained_note`) says what was trained, and a config ``note``
   says what a scale cannot show.
 """
 

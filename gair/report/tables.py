@@ -1,12 +1,13 @@
 """Tables 1-3 of the paper from evaluation Parquet files, our numbers beside the paper's,
 and the trade-off table of every method (natural, PGD-20, AutoAttack; no paper numbers).
 
-Input is the workflow's manifest (``python -m gair table NAME --manifest JSON --out PREFIX``):
+Input is the target's manifest (``python -m gair table NAME --manifest FILE --out PREFIX``):
 method label -> one entry per seed -> {checkpoint: evaluation Parquet}. Every cell is the
 median over seeds of the test accuracy in percent, with the standard deviation over seeds
-(:func:`gair.report.seed_stats`: ddof 1, none with a single seed). ``Diff.`` is a method's
-median minus the baseline's (AT in Table 1, TRADES in Table 2), as the paper prints it. Each
-cell also carries the paper's number (:mod:`gair.paper_numbers`) and ours minus the paper's.
+(:func:`gair.report.stats.seed_stats`: ddof 1, none with a single seed). ``Diff.`` is a
+method's median minus the baseline's (AT in Table 1, TRADES in Table 2), as the paper prints
+it. Each cell also carries the paper's number (:mod:`gair.report.paper_numbers`) and ours
+minus the paper's.
 
 The manifest's ``columns`` (when given) names the attacks a table shows; Tables 1 and 2 show
 the paper's three, while their evaluation files also hold the audit's attacks.
@@ -17,31 +18,22 @@ Outputs: ``PREFIX.csv`` (one row per method, checkpoint and attack), ``PREFIX.md
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from gair import report
 from gair.errors import ConfigError, DataError
 from gair.evaluation import registry
-from gair.io import read_json_argument
-from gair.paper_numbers import TABLE3_OTHERS, paper_number
+from gair.report import read, stats, text, write
+from gair.report.catalogue import table
+from gair.report.manifest import Manifest
+from gair.report.paper_numbers import TABLE3_OTHERS, paper_number
 
 COLUMNS = [
     "table", "method", "checkpoint", "attack", "median", "std", "n_seeds", "diff",
     "paper_median", "paper_std", "paper_diff", "minus_paper",
 ]  # fmt: skip
-
-
-def load_manifest(text: str) -> dict[str, Any]:
-    """A manifest given inline (JSON text) or as a path to a JSON file."""
-    manifest = read_json_argument(text, "--manifest")
-    if not isinstance(manifest, dict) or "groups" not in manifest:
-        raise ConfigError("--manifest has no 'groups': it must come from the workflow")
-    return manifest
 
 
 def shown(attack: str, columns: list[str] | None) -> bool:
@@ -54,11 +46,10 @@ def shown(attack: str, columns: list[str] | None) -> bool:
     return attack in columns or (attack == "autoattack_cheap" and "autoattack" in columns)
 
 
-def collect(manifest: dict[str, Any]) -> pd.DataFrame:
+def collect(manifest: Manifest, columns: list[str] | None = None) -> pd.DataFrame:
     """Long table: method, seed, checkpoint, attack, accuracy_pct (percent), in manifest
-    order; only the attacks in the manifest's ``columns`` (when given), never worst_case."""
-    long = report.collect_evals(report.records_of(manifest))
-    columns = manifest.get("columns")
+    order; only the attacks in ``columns`` (when given), never worst_case."""
+    long = read.collect_evals(read.records_of(manifest))
     long = long[[shown(a, columns) for a in long["attack"]]]
     if long.empty:
         raise DataError("the manifest's evaluation files hold none of its columns")
@@ -70,7 +61,7 @@ def summarize(long: pd.DataFrame, table: str, baseline: str | None) -> pd.DataFr
     order = {k: i for i, k in enumerate(dict.fromkeys(long["method"]))}
     ckpt_order = {k: i for i, k in enumerate(dict.fromkeys(long["checkpoint"]))}
     attack_order = {k: i for i, k in enumerate(registry.order(long["attack"]))}
-    out = report.seed_stats(long, ["method", "checkpoint", "attack"])
+    out = stats.seed_stats(long, ["method", "checkpoint", "attack"])
     out.insert(0, "table", table)
     keys = list(zip(out["checkpoint"], out["attack"], strict=True))
     out["diff"] = math.nan
@@ -133,14 +124,12 @@ def _blocks(
                     cells += ["-"] * per_attack
                     continue
                 r = by_attack.loc[attack]
-                cells.append(report.cell(r["median"], r["std"]))
+                cells.append(text.cell(r["median"], r["std"]))
                 if baseline:
-                    cells.append(
-                        "-" if method == baseline else report.number(r["diff"], signed=True)
-                    )
+                    cells.append("-" if method == baseline else text.number(r["diff"], signed=True))
                 if paper:
-                    cells.append(report.cell(r["paper_median"], r["paper_std"]))
-                    cells.append(report.number(r["minus_paper"], signed=True))
+                    cells.append(text.cell(r["paper_median"], r["paper_std"]))
+                    cells.append(text.number(r["minus_paper"], signed=True))
             rows.append(cells)
         blocks.append((str(checkpoint), header, rows))
     return blocks
@@ -151,13 +140,13 @@ def _others(table: str, attacks: list[str]) -> list[list[str]]:
     if table != "table3":
         return []
     return [
-        [name] + [report.number(vals.get(a, math.nan)) for a in attacks]
+        [name] + [text.number(vals.get(a, math.nan)) for a in attacks]
         for name, vals in TABLE3_OTHERS.items()
     ]
 
 
 def to_markdown(summary: pd.DataFrame, title: str, baseline: str | None, note: str = "") -> str:
-    lines = [f"# {title}", "", *report.trained_lines(note)]
+    lines = [f"# {title}", "", *text.trained_lines(note)]
     paper = " `paper`: the paper's number; `ours - paper`: our median minus it."
     lines.append(
         "Test accuracy (%), median ± std over seeds."
@@ -165,13 +154,13 @@ def to_markdown(summary: pd.DataFrame, title: str, baseline: str | None, note: s
         + (f" Diff.: median minus {baseline}'s." if baseline else "")
     )
     for checkpoint, header, rows in _blocks(summary, baseline):
-        lines += ["", f"## {checkpoint} checkpoint", "", *report.markdown_table(header, rows)]
+        lines += ["", f"## {checkpoint} checkpoint", "", *text.markdown_table(header, rows)]
     attacks = list(dict.fromkeys(summary["attack"]))
     others = _others(str(summary["table"].iloc[0]), attacks)
     if others:
         lines += ["", "## Other methods (the paper's numbers, AutoAttack leaderboard)", ""]
         header = ["Method"] + [registry.title(a) for a in attacks]
-        lines += report.markdown_table(header, others)
+        lines += text.markdown_table(header, others)
     return "\n".join(lines) + "\n"
 
 
@@ -180,43 +169,26 @@ def to_latex(summary: pd.DataFrame, title: str, baseline: str | None, note: str 
     if note:
         lines.append("% trained here: " + note)
     for checkpoint, header, rows in _blocks(summary, baseline):
-        lines += [f"% {checkpoint} checkpoint", *report.latex_table(header, rows), ""]
+        lines += [f"% {checkpoint} checkpoint", *text.latex_table(header, rows), ""]
     return "\n".join(lines)
 
 
-def write_table(manifest: dict[str, Any], prefix: str | Path) -> pd.DataFrame:
+@table("table1", "table2", "table3", "tradeoff")
+def write_table(manifest: Manifest, prefix: str | Path) -> pd.DataFrame:
     """Summarise and write PREFIX.csv, .md and .tex; returns the summary."""
-    name = manifest.get("name", "")
-    title = manifest.get("title") or name
-    baseline = manifest.get("baseline")
-    summary = summarize(collect(manifest), name, baseline)
+    name = manifest.name
+    title = manifest.title or name
+    baseline = manifest.baseline
+    summary = summarize(collect(manifest, manifest.columns), name, baseline)
     if baseline is not None and baseline not in set(summary["method"]):
         raise ConfigError(
             f"baseline {baseline!r} is not among the methods {sorted(set(summary['method']))}"
         )
-    note = report.trained_note(report.manifest_metrics(manifest))
-    report.write_table_files(
+    note = read.trained_note(manifest.metrics_files())
+    write.write_table_files(
         prefix,
         csv=summary.to_csv(index=False, float_format="%.4f"),
         md=to_markdown(summary, title, baseline, note),
         tex=to_latex(summary, title, baseline, note),
     )
     return summary
-
-
-def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m gair table",
-        description="Render a table (CSV, Markdown, LaTeX) from Parquet files.",
-    )
-    parser.add_argument("name", help="the table's target name, e.g. table1")
-    parser.add_argument("--manifest", required=True, help="JSON text or file from the workflow")
-    parser.add_argument("--out", required=True, help="output prefix, e.g. results/tables/table1")
-    args = parser.parse_args(argv)
-    manifest = load_manifest(args.manifest)
-    manifest.setdefault("name", args.name)
-    if manifest["name"] != args.name:
-        raise ConfigError(f"--manifest is for {manifest['name']!r}, not {args.name!r}")
-    summary = write_table(manifest, args.out)
-    print(f"{args.name}: {len(summary)} rows -> {args.out}.csv, .md, .tex")
-    return 0

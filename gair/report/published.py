@@ -1,25 +1,23 @@
-"""The published checkpoints' table and figure: our accuracy under every attack beside the
-numbers RobustBench and each model's paper report, each with its eps."""
+"""The published checkpoints' table: our accuracy under every attack beside the numbers
+RobustBench and each model's paper report, each with its eps (the figure:
+:mod:`gair.report.figures.published`)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from gair import report
 from gair.errors import ConfigError
 from gair.evaluation import registry
 from gair.evaluation.zoo import eps_title, same_eps
+from gair.report import read, text, write
+from gair.report.catalogue import table
+from gair.report.manifest import Manifest
 from gair.spec import coerce
 
-# ---------------------------------------------------------------------------- the report
 GAPS = {"natural": "clean", "autoattack": "autoattack"}  # our attack -> RobustBench's number
 
 
@@ -31,25 +29,25 @@ def column(attack: str, eps: float, main_eps: float) -> str:
     return f"{attack}@{eps_title(eps)}"
 
 
-def summary(manifest: Mapping[str, Any]) -> Any:
+def summary(manifest: Manifest) -> pd.DataFrame:
     """One row per published model: our accuracy (percent) under every attack evaluated, at
     the paper's eps and at the eps of each reported number; RobustBench's clean and
     AutoAttack numbers and the paper's own robust number, each with its eps; the gaps ours
     minus RobustBench's, ours taken at RobustBench's eps (AutoAttack only where ours is the
     standard version)."""
 
-    main_eps = float(manifest["eps"])
+    main_eps = float(manifest.eps or 0.0)
     rows = []
-    for name, model in manifest["models"].items():
-        frame = report.read_eval(model["eval"])
+    for name, model in manifest.models.items():
+        frame = read.read_eval(model.eval)
         if "eps" not in frame:
             frame["eps"] = main_eps
         ours = {
             column(a, e, main_eps): acc
             for a, e, acc in zip(frame["attack"], frame["eps"], frame["accuracy_pct"], strict=True)
         }
-        reported = model.get("reported") or {}
-        row: dict[str, Any] = {"model": name, "source": model.get("source", "")}
+        reported = model.reported
+        row: dict[str, Any] = {"model": name, "source": model.source}
         row.update(ours)
         rb_eps = reported.get("eps", math.nan)
         row["robustbench_clean"] = reported.get("clean", math.nan)
@@ -95,12 +93,12 @@ def _eps_value(text: str) -> float:
     return coerce("eps", text, float)
 
 
-def write_report(manifest: Mapping[str, Any], table: str | Path, figure: str | Path) -> Any:
-    """TABLE.csv/.md/.tex and FIGURE.pdf/.png/.json of :func:`summary`. Every heading of a
-    robust number names its eps; RobustBench's numbers and the gaps get a column per eps."""
-
+@table("published")
+def write_published(manifest: Manifest, prefix: str | Path) -> pd.DataFrame:
+    """PREFIX.csv/.md/.tex of :func:`summary`. Every heading of a robust number names its
+    eps; RobustBench's numbers and the gaps get a column per eps."""
     frame = summary(manifest)
-    main_eps = float(manifest["eps"])
+    main_eps = float(manifest.eps or 0.0)
     ours = our_columns(frame, main_eps)
     rb_eps = sorted({e for e in frame["robustbench_eps"] if e == e})
     header = ["Model", *(h for _, h in ours), "RobustBench clean"]
@@ -112,19 +110,19 @@ def write_report(manifest: Mapping[str, Any], table: str | Path, figure: str | P
         at_rb = [same_eps(r["robustbench_eps"], e) for e in rb_eps]
         rb_aa = [r["robustbench_autoattack"] if hit else math.nan for hit in at_rb]
         gap_aa = [r["gap_autoattack"] if hit else math.nan for hit in at_rb]
-        paper = report.number(r["paper_robust"])
+        paper = text.number(r["paper_robust"])
         if r["paper_attack"] or not math.isnan(r["paper_eps"]):
             what = [str(r["paper_attack"])] if r["paper_attack"] else []
             what += [] if math.isnan(r["paper_eps"]) else [f"eps {eps_title(r['paper_eps'])}"]
             paper = f"{paper} ({', '.join(what)})"
         body.append([
-            r["model"], *(report.number(r.get(c, math.nan)) for c, _ in ours),
-            report.number(r["robustbench_clean"]),
-            *(report.number(v) for v in rb_aa),
-            paper, report.number(r["gap_natural"], signed=True),
-            *(report.number(v, signed=True) for v in gap_aa),
+            r["model"], *(text.number(r.get(c, math.nan)) for c, _ in ours),
+            text.number(r["robustbench_clean"]),
+            *(text.number(v) for v in rb_aa),
+            paper, text.number(r["gap_natural"], signed=True),
+            *(text.number(v, signed=True) for v in gap_aa),
         ])  # fmt: skip
-    missing = manifest.get("missing") or []
+    missing = manifest.missing
     lines = [
         "# Published checkpoints under our attacks",
         "",
@@ -135,18 +133,16 @@ def write_report(manifest: Mapping[str, Any], table: str | Path, figure: str | P
         "the gaps are ours minus RobustBench's at RobustBench's eps (AutoAttack only for the "
         "standard version).",
         "",
-        *report.markdown_table(header, body),
+        *text.markdown_table(header, body),
     ]
     if missing:
         lines += ["", f"Not audited (file missing): {', '.join(missing)}."]
     tex = ["% published checkpoints: test accuracy (%); needs \\usepackage{booktabs}",
-           *report.latex_table(header, body), ""]  # fmt: skip
-    report.write_table_files(
-        table, csv=frame.to_csv(index=False, float_format="%.4f"), md="\n".join(lines) + "\n",
+           *text.latex_table(header, body), ""]  # fmt: skip
+    write.write_table_files(
+        prefix, csv=frame.to_csv(index=False, float_format="%.4f"), md="\n".join(lines) + "\n",
         tex="\n".join(tex),
     )  # fmt: skip
-    fig = plot(frame, ours)
-    report.save_figure(fig, figure, {"figure": "published", "models": list(frame["model"])})
     return frame
 
 
@@ -158,30 +154,3 @@ def _known(name: str) -> bool:
     except ConfigError:
         return False
     return True
-
-
-def plot(frame: Any, columns: list[tuple[str, str]]) -> Any:
-    """Per model, our accuracy under each attack (bars), RobustBench's AutoAttack number (a
-    black cross) and the paper's own robust number (an open triangle)."""
-    attacks = [c for c, _ in columns]
-    titles = dict(columns)
-    models = list(frame["model"])
-    fig = Figure(figsize=(max(6.0, 1.4 * len(models) + 3), 4.2), layout="constrained")
-    ax = fig.subplots()
-    width = 0.8 / max(1, len(attacks))
-    shades = matplotlib.colormaps["viridis"](np.linspace(0.05, 0.9, len(attacks)))
-    colors = dict(zip(attacks, shades, strict=True))
-    x = np.arange(len(models))
-    for k, attack in enumerate(attacks):
-        ax.bar(x + (k - (len(attacks) - 1) / 2) * width, frame[attack], width=width,
-               color=colors[attack], label=f"ours: {titles[attack]}")  # fmt: skip
-    ax.scatter(x, frame["robustbench_autoattack"], marker="x", color="black", zorder=3,
-               label="RobustBench: AutoAttack")  # fmt: skip
-    ax.scatter(x, frame["paper_robust"], marker="^", facecolors="none", edgecolors="black",
-               zorder=3, label="paper: its own attack")  # fmt: skip
-    ax.set_xticks(x, models, rotation=25, ha="right", fontsize=8)
-    ax.set_ylabel("test accuracy (%)")
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=7, frameon=True, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.suptitle("Published checkpoints: our attacks beside the reported numbers", fontsize=10)
-    return fig

@@ -17,7 +17,9 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from gair.plan import Plan, load_config, validate
+from gair.methods import method_info
+from gair.plan import Plan
+from gair.plan.config import load_config, validate
 from gair.schedules import check_schedule, lr_at
 from gair.spec import RunSpec, batches_per_epoch
 
@@ -82,8 +84,6 @@ def shown_settings(spec: RunSpec) -> dict[str, Any]:
 
 def describe(plan: Plan, target: str) -> dict[str, Any]:
     """The target's runs, their uses, settings and epoch rows, and its evaluation sets."""
-    from gair.methods import method_info
-
     uses: dict[str, list[dict[str, Any]]] = {}
     for exp in plan.target_experiments(target):
         for group, label, entry in plan.entries(exp):

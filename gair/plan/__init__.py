@@ -1,0 +1,298 @@
+"""The plan: a workflow config turned into runs, run names, the files every target reads and
+makes, the jobs that make them and what they cost.
+
+Plain Python, free of torch, matplotlib and Snakemake: ``workflow/rules/common.smk`` builds
+one :class:`Plan` and wires its answers into rules; ``python -m gair protocol`` prints it;
+tests check it directly. A plan never changes the config it was given. Its parts, one
+concern each:
+
+- :mod:`~gair.plan.config`: loading and merging configs, the schema;
+- :mod:`~gair.plan.resolve`: config -> runs (the resolution order is written there);
+- :mod:`~gair.plan.paths`: every path, once;
+- :mod:`~gair.plan.jobs`: job arguments, manifests, report jobs;
+- :mod:`~gair.plan.cost`: the FLOP model's GPU-hours;
+- this module: the targets (which runs, evaluations and files each one needs), the audit's
+  evaluation sets, the published checkpoints;
+- :mod:`~gair.plan.protocol`: ``python -m gair protocol``, every run epoch by epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from gair.errors import ConfigError
+from gair.evaluation import registry
+from gair.evaluation.zoo import checked_reported, entry_file
+from gair.plan import cost
+from gair.plan.config import PlanError
+from gair.plan.jobs import Jobs
+from gair.plan.paths import Paths
+from gair.plan.resolve import Entry, Resolution
+from gair.report import catalogue
+from gair.spec import RunSpec
+
+AUDIT_ATTACKS = ("pgd20", "pgd_plus", "cw", "lsa", "autoattack")
+KINDS = ("figure", "table", "figure_table")
+
+
+@dataclass
+class Plan(Resolution, Jobs):
+    """Everything the workflow derives from a config; built once, read by the rules."""
+
+    config: dict[str, Any]
+    experiments: dict[str, dict[str, dict[str, list[Entry]]]] = field(default_factory=dict)
+    runs: dict[str, RunSpec] = field(default_factory=dict)
+    evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    audit: dict[str, str] = field(default_factory=dict)  # table -> evaluation set
+
+    def __post_init__(self) -> None:
+        self.config = copy.deepcopy(self.config)
+        self.evaluations = copy.deepcopy(self.config["evaluations"])
+        # Preflight (N > 0 training steps per run, gair/train/preflight.py) writes under its
+        # own folder, so that it never stands in for a real run's results.
+        self.preflight = int(self.config.get("preflight", 0) or 0)
+        suffix = "/preflight" if self.preflight else ""
+        self.paths = Paths(
+            self.config["results"].rstrip("/") + suffix, self.config["figures"].rstrip("/")
+        )
+        self.results, self.figdir = self.paths.results, self.paths.figdir
+        self._check_evaluations()
+        self.check_layers()
+        self.resolve_runs()
+        self._check_targets()
+        self._plan_audit()
+        self._plan_published()
+
+    # ------------------------------------------------------------------ checks
+    def _check_evaluations(self) -> None:
+        """Every attack a config names is known, before anything runs."""
+        for name, e in self.evaluations.items():
+            registry.check(e["attacks"], f"config evaluations.{name}.attacks")
+        for name, exp in self.config["experiments"].items():
+            if exp.get("kind") not in KINDS:
+                self.fail(f"experiments.{name}.kind", f"must be one of {', '.join(KINDS)}")
+            registry.check(exp.get("columns") or [], f"config experiments.{name}.columns")
+
+    def _check_targets(self) -> None:
+        """Each target's evaluation set and baseline exist, and a figure gets the run groups
+        its function declares (gair.report.catalogue) and none it would not draw."""
+        for name, exp in self.config["experiments"].items():
+            if exp.get("evaluation") and exp["evaluation"] not in self.evaluations:
+                self.fail(
+                    f"experiments.{name}.evaluation",
+                    f"{exp['evaluation']!r} is not in `evaluations`",
+                )
+            if exp.get("baseline") and exp["baseline"] not in self.labels(name):
+                self.fail(f"experiments.{name}.baseline", f"{exp['baseline']!r} is not a run label")
+            if "figure" in exp["kind"]:
+                self._check_groups(name)
+
+    def _check_groups(self, name: str) -> None:
+        try:
+            figure = catalogue.renderer("figure", name)
+        except ConfigError as err:
+            where, hint = f"experiments.{name}", "(declare it in gair/report/figures/)"
+            raise PlanError(where, f"{err} {hint}") from None
+        given = list(self.experiments[name])
+        missing = [g for g in figure.groups if g not in given]
+        if missing:
+            self.fail(
+                f"experiments.{name}.groups",
+                f"figure {name} needs the run group(s) {', '.join(missing)}; "
+                f"the config gives {', '.join(given) or 'none'}",
+            )
+        if figure.groups:
+            extra = [g for g in given if g not in (*figure.groups, *figure.optional)]
+            if extra:
+                self.fail(
+                    f"experiments.{name}.groups",
+                    f"figure {name} draws the groups {', '.join(figure.groups + figure.optional)}"
+                    f", not {', '.join(extra)}",
+                )
+
+    def _plan_audit(self) -> None:
+        """table -> the evaluation set the audit reads. With audit.samples_limit N > 0 the
+        audit gets its own set `<table set>_audit` (every attack on the first N test points)
+        and the table's set keeps only the table's `columns`."""
+        audit = self.config["audit"]
+        limit = audit.get("samples_limit", 0)
+        sets = self.evaluations
+        for table, baseline in audit["tables"].items():
+            where = f"audit.tables.{table}"
+            experiments = self.config["experiments"]
+            if table not in experiments or not experiments[table].get("evaluation"):
+                self.fail(where, f"{table!r} is not a table with evaluations, e.g. table1, table2")
+            exp = self.config["experiments"][table]
+            if baseline not in self.labels(table):
+                self.fail(
+                    where,
+                    f"baseline {baseline!r} is not a run label of {table}: "
+                    f"{', '.join(self.labels(table))}",
+                )
+            for _, _, entry in self.entries(table):
+                for ckpt in audit["checkpoints"]:
+                    self.check_checkpoint(self.runs[entry.run], ckpt, "audit.checkpoints")
+            evaluation = exp["evaluation"]
+            if limit:
+                sets[f"{evaluation}_audit"] = dict(sets[evaluation], samples_limit=limit)
+                if exp.get("columns"):
+                    kept = [a for a in sets[evaluation]["attacks"] if a in exp["columns"]]
+                    sets[evaluation] = dict(sets[evaluation], attacks=kept)
+                evaluation = f"{evaluation}_audit"
+            have = {a.removesuffix("_cheap") for a in sets[evaluation]["attacks"]}
+            missing = [a for a in AUDIT_ATTACKS if a not in have]
+            if missing:
+                self.fail(
+                    f"evaluations.{evaluation}.attacks",
+                    f"the audit of {table} needs {', '.join(missing)} in this set "
+                    f"(it has {', '.join(sets[evaluation]['attacks'])})",
+                )
+            self.audit[table] = evaluation
+
+    # ------------------------------------------------------------------ published models
+    def _plan_published(self) -> None:
+        """The `published` target's models: every entry, or with published_present_only the
+        entries whose weights file is there (the others are listed in published_missing)."""
+        section = self.config.get("published") or {}
+        self.published: dict[str, dict[str, Any]] = {}
+        self.published_missing: list[str] = []
+        model_dir = section.get("model_dir", "resources/published")
+        for name, entry in (section.get("models") or {}).items():
+            entry = dict(
+                entry, name=entry.get("name", name), dataset=entry.get("dataset", "cifar10")
+            )
+            if entry["source"] == "file" and not entry.get("file"):
+                self.fail(f"published.models.{name}", "source file needs `file`")
+            if entry["source"] == "file" and not entry.get("format"):
+                self.fail(f"published.models.{name}", "source file needs `format`")
+            try:
+                entry["reported"] = checked_reported(entry.get("reported") or {})
+            except ConfigError as err:
+                raise ConfigError(str(err).replace("<name>", name)) from None
+            present = entry_file(entry, model_dir).is_file()
+            if self.config.get("published_present_only") and not present:
+                self.published_missing.append(name)
+                continue
+            self.published[name] = entry
+        if section.get("evaluation"):
+            attacks = section["evaluation"]["attacks"]
+            registry.check(attacks, "config published.evaluation.attacks")
+
+    @staticmethod
+    def slug(name: str) -> str:
+        """A file-name-safe form of a published model's name."""
+        return re.sub(r"[^A-Za-z0-9_.]+", "-", name).strip("-")
+
+    def published_name(self, slug: str) -> str:
+        for name in self.published:
+            if self.slug(name) == slug:
+                return name
+        raise ConfigError(f"no published model is named like {slug!r}")
+
+    def published_eval_file(self, name: str) -> str:
+        return self.paths.published_eval(self.slug(name))
+
+    # ------------------------------------------------------------------ targets
+    def of_kind(self, *kinds: str, paper_only: bool = False) -> list[str]:
+        """Experiment targets whose `kind` is one of ``kinds``, in config order."""
+        return [
+            name
+            for name, exp in self.config["experiments"].items()
+            if exp.get("kind") in kinds and (exp.get("paper", True) or not paper_only)
+        ]
+
+    def target_experiments(self, target: str) -> list[str]:
+        """The experiments whose runs a target trains."""
+        audit_tables = list(self.config["audit"]["tables"])
+        named = {
+            "figures": self.of_kind("figure", paper_only=True),
+            "tables": self.of_kind("table", paper_only=True),
+            "audit": audit_tables,
+            "all": [*self.config["experiments"], *audit_tables],
+        }
+        if target in named:
+            return list(dict.fromkeys(named[target]))
+        if target.startswith("audit_") and target[6:] in audit_tables:
+            return [target[6:]]
+        if target in self.experiments:
+            return [target]
+        valid = [*self.config["experiments"], "audit", *(f"audit_{t}" for t in audit_tables)]
+        raise ConfigError(
+            f"target {target!r} is unknown; valid targets are: {', '.join([*valid, *named])}"
+        )
+
+    def report_targets(self, target: str) -> list[str]:
+        """The report jobs an aggregate target (figures, tables, audit, all) makes; a
+        report target makes itself. With preflight on every one writes its budget."""
+        audit = [f"audit_{t}" for t in self.audit] if not self.preflight else list(self.audit)
+        named = {
+            "figures": self.of_kind("figure", paper_only=True),
+            "tables": self.of_kind("table", paper_only=True),
+            "audit": audit,
+            "all": [*self.config["experiments"], *([] if self.preflight else audit)],
+        }
+        return named.get(target, [target])
+
+    def outputs(self, target: str) -> list[str]:
+        """Every file a target makes: its report jobs' products."""
+        jobs = {job.name: job for job in self.report_jobs()}
+        return [f for name in self.report_targets(target) for f in jobs[name].outputs]
+
+    def target_runs(self, target: str) -> list[str]:
+        """Distinct run names a target trains, in config order."""
+        names = [e.run for exp in self.target_experiments(target) for _, _, e in self.entries(exp)]
+        return list(dict.fromkeys(names))
+
+    def target_evaluations(self, target: str) -> list[tuple[str, str, str]]:
+        """Distinct (run, checkpoint, evaluation set) a target evaluates, in config order."""
+        out = []
+        for exp in self.target_experiments(target):
+            cfg = self.config["experiments"][exp]
+            if cfg.get("evaluation"):
+                for _, _, entry in self.entries(exp):
+                    out += [(entry.run, c, cfg["evaluation"]) for c in cfg.get("checkpoints", [])]
+        if target in ("audit", "all") or target[6:] in self.audit:
+            for table in self.audit if target in ("audit", "all") else [target[6:]]:
+                for _, _, entry in self.entries(table):
+                    checkpoints = self.config["audit"]["checkpoints"]
+                    out += [(entry.run, c, self.audit[table]) for c in checkpoints]
+        return list(dict.fromkeys(out))
+
+    def target_geometry(self, target: str) -> list[tuple[str, str]]:
+        """Distinct (run, geometry profile) jobs a target needs, in config order."""
+        out = [
+            (entry.run, entry.geometry[0])
+            for exp in self.target_experiments(target)
+            for _, _, entry in self.entries(exp)
+            if entry.geometry
+        ]
+        return list(dict.fromkeys(out))
+
+    def first_target(self, run: str) -> str:
+        """The first target (config order) that trains ``run``."""
+        for name in self.experiments:
+            if any(e.run == run for _, _, e in self.entries(name)):
+                return name
+        raise ConfigError(f"run {run!r} belongs to no target")
+
+    def estimate(self, target: str) -> dict[str, float]:
+        """The cost model's GPU-hours of a target: every run and evaluation it needs, each
+        counted once (a FLOP-model estimate at EFFECTIVE_TFLOPS, not a measurement)."""
+        runs, evaluations = self.target_runs(target), self.target_evaluations(target)
+        return {
+            "runs": len(runs),
+            "evaluations": len(evaluations),
+            "train_hours": sum(self.gpu_hours(r) for r in runs),
+            "eval_hours": sum(self.eval_hours(r, e) for r, _, e in evaluations),
+        }
+
+    def train_minutes(self, run: str) -> int:
+        """The SLURM time limit of a run's training job."""
+        return cost.slurm_minutes(self.gpu_hours(run))
+
+    def eval_minutes(self, run: str, evaluation: str) -> int:
+        """The SLURM time limit of one checkpoint's evaluation job."""
+        return cost.slurm_minutes(self.eval_hours(run, evaluation))

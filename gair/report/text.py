@@ -1,0 +1,59 @@
+"""How numbers and tables are written: percentages with two decimals, ``median ± std``
+cells, Markdown and booktabs LaTeX tables."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def number(value: float | None, *, signed: bool = False, unit: str = "") -> str:
+    """A percentage (or point difference) with two decimals; '-' where there is none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return (f"{value:+.2f}" if signed else f"{value:.2f}") + unit
+
+
+def cell(median: float, std: float) -> str:
+    """``median ± std``, or the median alone where the spread is undefined (one seed)."""
+    return number(median) if math.isnan(std) else f"{median:.2f} ± {std:.2f}"
+
+
+def tex_escape(text: str) -> str:
+    """Escape LaTeX's special characters and write ± as $\\pm$."""
+    out = text.replace("\\", r"\textbackslash{}")
+    for ch in "&%$#_{}":
+        out = out.replace(ch, "\\" + ch)
+    return out.replace("±", r"$\pm$")
+
+
+def markdown_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], *, left: int = 1
+) -> list[str]:
+    """Lines of a Markdown table, the first ``left`` columns left-aligned."""
+    align = ["---"] * left + ["---:"] * (len(header) - left)
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(align) + "|",
+        *("| " + " | ".join(r) + " |" for r in rows),
+    ]
+
+
+def latex_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], *, left: int = 1
+) -> list[str]:
+    """Lines of a booktabs tabular, the first ``left`` columns left-aligned."""
+    return [
+        "\\begin{tabular}{" + "l" * left + "r" * (len(header) - left) + "}",
+        "\\toprule",
+        " & ".join(tex_escape(h) for h in header) + " \\\\",
+        "\\midrule",
+        *(" & ".join(tex_escape(c) for c in r) + " \\\\" for r in rows),
+        "\\bottomrule",
+        "\\end{tabular}",
+    ]
+
+
+def trained_lines(note: str) -> list[str]:
+    """A Markdown table's line saying what was trained for it (:func:`trained_note`)."""
+    return [f"Trained here: {note}.", ""] if note else []

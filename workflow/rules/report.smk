@@ -1,0 +1,45 @@
+# Parquet -> figures and tables: one rule per report target, named after it, every one from
+# the same loop (gair/plan/jobs.py says which products each makes, from which files). Each
+# product is `python -m gair figure|table|budget TARGET --manifest FILE --out PREFIX`; the
+# manifest is written before the first job, and its digest reruns the job when it changes.
+# With `preflight: N` every target's rule writes the budget its preflight jobs measured.
+for _job in PLAN.report_jobs():
+    _caption = CAPTIONS / f"{_job.name}.rst"
+
+    rule:
+        name:
+            _job.name
+        input:
+            _job.inputs,
+        output:
+            [
+                report(f, caption=f"../report/{_job.name}.rst", category=_job.category)
+                if _caption.is_file() and f in [p.shown for p in _job.products]
+                else f
+                for f in _job.outputs
+            ],
+        params:
+            manifest=_job.manifest,
+            manifest_digest=_job.digest,
+        log:
+            _job.log,
+        localrule: True
+        conda:
+            "../envs/gair.yaml"
+        shell:
+            "("
+            + " && ".join(
+                f"{GAIR} {p.command} {_job.name} --manifest {_job.manifest} --out {p.prefix}"
+                for p in _job.products
+            )
+            + ") > {log} 2>&1"
+
+
+for _target in ("figures", "tables", "audit"):
+
+    rule:
+        name:
+            _target
+        input:
+            PLAN.outputs(_target),
+        localrule: True
