@@ -30,8 +30,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "gair.evaluation.published:cli",
         "evaluate published checkpoints; export a run to RobustBench",
     ),
-    "bench": ("gair.bench:cli", "measure training and attack throughput against a reference"),
-    "gpu": ("gair.gpu:cli", "show which GPU index this process would take"),
+    "bench": (
+        "gair.tools.bench.cli:cli",
+        "measure training and attack throughput against a reference",
+    ),
+    "gpu": ("gair.tools.gpu:cli", "show which GPU index this process would take"),
 }
 
 

@@ -14,7 +14,7 @@
   process exits, however it exits (SIGKILL, the out-of-memory killer), so a crashed holder
   never leaves a stale lock behind and the next process simply takes it. The file's text
   names the holder (pid, host, start time) for whoever finds the lock taken; it is only
-  informative. GPU leases (:mod:`gair.gpu`) and run folders (:mod:`gair.train.loop`)
+  informative. GPU leases (:mod:`gair.tools.gpu`) and run folders (:mod:`gair.train.loop`)
   use it.
 """
 

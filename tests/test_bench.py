@@ -9,16 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from gair.bench import (
-    count_flops,
-    parse_shape,
-    peak_tflops,
-    reference_ga_pgd,
-    time_interleaved,
-)
 from gair.cli import main
 from gair.errors import ConfigError
 from gair.paper import attacks
+from gair.tools.bench.config import parse_shape
+from gair.tools.bench.flops import count_flops, peak_tflops
+from gair.tools.bench.reference import reference_ga_pgd
+from gair.tools.bench.timing import time_interleaved
 
 # The bench's MLP as TINY builds it: 2 inputs, 2 hidden layers of 16, 10 classes.
 MLP_LAYERS = [(2, 16), (16, 16), (16, 10)]

@@ -1,4 +1,4 @@
-"""Tests for gair.gpu: one GPU per job through lock files, simulated with GAIR_GPU_COUNT."""
+"""Tests for gair.tools.gpu: one GPU per job through lock files, simulated with GAIR_GPU_COUNT."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gair.errors import ConfigError, GairError
-from gair.gpu import acquire_gpu, cli, gpu_count
+from gair.tools.gpu import acquire_gpu, cli, gpu_count
 
 REPO = Path(__file__).resolve().parents[1]
 PRINT_CVD = "import os; print(os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>'))"
@@ -61,7 +61,7 @@ def test_concurrent_processes_get_distinct_indices(gpu_env: dict[str, str]) -> N
     # Four processes race for four GPUs and hold them until all have reported.
     env = dict(gpu_env, GAIR_GPU_COUNT="4")
     hold = (
-        "import sys, time; from gair.gpu import acquire_gpu; "
+        "import sys, time; from gair.tools.gpu import acquire_gpu; "
         "lease = acquire_gpu(timeout=30); print(lease.index, flush=True); time.sleep(3)"
     )
     procs = [

@@ -43,7 +43,7 @@ for _name in PLAN.config["experiments"]:
         raise WorkflowError(f"target {_name!r} has no report caption: add {CAPTIONS / _name}.rst")
 
 GAIR = "python -m gair"
-# Training, evaluation and geometry take a GPU through gair's lock (gair/gpu.py).
+# Training, evaluation and geometry take a GPU through gair's lock (gair/tools/gpu.py).
 ON_GPU = f"{GAIR} gpu run --"
 
 

@@ -1,0 +1,52 @@
+"""``python -m gair bench``: its flags make one BenchConfig; it prints the table or, with
+``--json``, one JSON object."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from gair.tools.bench.config import BenchConfig, parse_shape
+from gair.tools.bench.measurements import run
+from gair.tools.bench.summary import format_report
+
+
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gair bench",
+        description="Measure training-step, attack and PGD-20 throughput against a "
+        "straightforward reference, on random data.",
+    )
+    parser.add_argument("--model", default="smallcnn")
+    parser.add_argument("--depth", type=int, help="model depth (e.g. 32 for WRN-32-10)")
+    parser.add_argument("--width", type=int, help="model width (e.g. 10 for WRN-32-10)")
+    parser.add_argument("--method", default="gairat")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument("--steps", type=int, default=10, help="attack steps K")
+    parser.add_argument("--dataset-shape", default="3x32x32", help="CxHxW, or D for vectors")
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--iters", type=int, default=5, help="timed repeats (median reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed repeats first")
+    parser.add_argument("--amp", default="none", choices=("none", "bf16"))
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="torch.compile our model")
+    parser.add_argument("--cudnn-benchmark", action="store_true")
+    parser.add_argument("--tau", type=int, default=0, help="tau of the early-stopped PGD")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    config = BenchConfig(
+        model=args.model, method=args.method, batch_size=args.batch_size, device=args.device,
+        steps=args.steps, shape=parse_shape(args.dataset_shape), classes=args.classes,
+        iters=args.iters, warmup=args.warmup, amp=args.amp, channels_last=args.channels_last,
+        compile=args.compile, cudnn_benchmark=args.cudnn_benchmark, tau=args.tau,
+        threads=args.threads, seed=args.seed, depth=args.depth, width=args.width,
+    )  # fmt: skip
+    result = run(config)
+    if args.json:
+        print(json.dumps(result, allow_nan=False))
+    else:
+        print(format_report(result))
+    return 0
