@@ -204,3 +204,159 @@ def test_every_report_rule_comes_from_one_loop() -> None:
         path.name for path in WORKFLOW for _, line in code_lines(path) if line.strip() == "rule:"
     ]
     assert set(anonymous) == {loops[0][0]}  # the report loop and the aggregate targets
+
+
+# --------------------------------------------------------------------------- the import graph
+# The layers, lowest first: a module imports from its own layer or a lower one (within a
+# layer the graph is acyclic too). A catalogue names its implementation by a dotted path and
+# imports it with importlib when asked (methods.get_method, models.build_model, the attack
+# registry's runners, report.catalogue.load, cli.COMMANDS): that is not an edge.
+LAYERS: list[tuple[str, list[str]]] = [
+    ("foundation", ["gair", "gair.errors", "gair.epochs", "gair.io"]),
+    ("catalogues", ["gair.schedules", "gair.methods", "gair.models", "gair.data",
+                    "gair.data.readers", "gair.evaluation", "gair.evaluation.registry",
+                    "gair.report.catalogue", "gair.report.manifest", "gair.paper", "gair.train",
+                    "gair.report", "gair.tools", "gair.tools.bench"]),
+    ("spec", ["gair.spec", "gair.evaluation.zoo"]),
+    ("building blocks", ["gair.models.*", "gair.data.tensors", "gair.train.checkpoint",
+                         "gair.train.optim", "gair.train.build"]),
+    ("paper", ["gair.paper.*"]),
+    ("methods and attack runners", ["gair.methods.*", "gair.evaluation.kernels",
+                                    "gair.evaluation.autoattack"]),
+    ("train", ["gair.train.*"]),
+    ("evaluation jobs", ["gair.evaluation.*"]),
+    ("report", ["gair.report.*"]),
+    ("plan", ["gair.plan", "gair.plan.*"]),
+    ("tools", ["gair.tools.*"]),
+    ("command line", ["gair.cli", "gair.__main__"]),
+]  # fmt: skip
+# Modules whose import must not pull torch (the workflow, the plan and every report job run
+# without it) and, for all but the figures, not matplotlib either.
+TORCH_FREE = [
+    "gair", "gair.errors", "gair.epochs", "gair.io", "gair.schedules", "gair.spec",
+    "gair.methods", "gair.models", "gair.data", "gair.data.readers", "gair.evaluation.registry",
+    "gair.evaluation.zoo", "gair.paper.weights", "gair.report.*", "gair.plan", "gair.plan.*",
+    "gair.tools.gpu", "gair.cli",
+]  # fmt: skip
+# Imported inside a function, and only there: third-party packages heavy enough that a
+# command which does not need them must not pay for them.
+HEAVY = {"torch", "torchvision", "matplotlib", "pandas", "pyarrow", "scipy", "sklearn",
+         "pyautoattack", "robustbench", "jsonschema", "yaml"}  # fmt: skip
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(path): path for path in SOURCES}
+
+
+def layer_of(module: str) -> int:
+    import fnmatch
+
+    for rank, (_, patterns) in enumerate(LAYERS):
+        if module in patterns:
+            return rank
+    for rank, (_, patterns) in enumerate(LAYERS):
+        if any(fnmatch.fnmatch(module, p) for p in patterns if "*" in p):
+            return rank
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS")
+
+
+def imports(path: Path) -> list[tuple[str, bool]]:
+    """(imported module, inside a function) of every import statement of a module, the
+    gair ones resolved to the module they name; blocks under TYPE_CHECKING left out."""
+    known = modules()
+    found: list[tuple[str, bool]] = []
+
+    def resolve(name: str) -> str:
+        parts = name.split(".")
+        for cut in range(len(parts), 0, -1):
+            if ".".join(parts[:cut]) in known:
+                return ".".join(parts[:cut])
+        return name
+
+    def visit(node: ast.AST, local: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            if isinstance(child, ast.Import):
+                found.extend((resolve(a.name), local) for a in child.names)
+            elif isinstance(child, ast.ImportFrom) and not child.level:
+                base = child.module or ""
+                for alias in child.names:
+                    # `from gair.plan import cost` names the module gair.plan.cost
+                    full = f"{base}.{alias.name}"
+                    found.append((resolve(full if full in known else base), local))
+            function = isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
+            visit(child, local or function)
+
+    visit(parsed(path), False)
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    known = modules()
+    return {
+        module: {name for name, _ in imports(path) if name in known and name != module}
+        for module, path in known.items()
+    }
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    edges, state, cycles = graph(), {}, []
+
+    def visit(module: str, stack: list[str]) -> None:
+        state[module] = "open"
+        for other in sorted(edges[module]):
+            if state.get(other) == "open":
+                cycles.append([*stack[stack.index(other) :], other])
+            elif other not in state:
+                visit(other, [*stack, other])
+        state[module] = "done"
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [module])
+    assert not cycles, cycles
+
+
+def test_every_import_goes_to_the_same_or_a_lower_layer() -> None:
+    upward = [
+        f"{module} ({LAYERS[layer_of(module)][0]}) imports {other} ({LAYERS[layer_of(other)][0]})"
+        for module, others in graph().items()
+        for other in others
+        if layer_of(other) > layer_of(module)
+    ]
+    assert not upward, upward
+
+
+def test_only_heavy_third_party_packages_are_imported_inside_functions() -> None:
+    local = sorted(
+        f"{module}: {name}"
+        for module, path in modules().items()
+        for name, inside in imports(path)
+        if inside and name.split(".")[0] not in HEAVY
+    )
+    assert not local, local  # gair modules included: a function-local gair import hides a cycle
+
+
+def test_torch_free_modules_stay_torch_free() -> None:
+    """Each torch-free module, imported in a fresh interpreter after the ones before it,
+    leaves torch unimported (and matplotlib, outside the figures)."""
+    import fnmatch
+    import subprocess
+    import sys
+
+    names = [m for m in modules() if any(fnmatch.fnmatch(m, p) for p in TORCH_FREE)]
+    names.sort(key=lambda m: m.startswith("gair.report.figures"))  # figures last
+    code = (
+        "import importlib, sys\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "    heavy = [p for p in ('torch', 'matplotlib') if p in sys.modules]\n"
+        "    if 'torch' in heavy or (heavy and not name.startswith('gair.report.figures')):\n"
+        "        print(name, 'imports', heavy); break\n"
+        "else:\n"
+        "    print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert done.stdout.strip() == "ok", done.stdout + done.stderr
+    assert len(names) > 40

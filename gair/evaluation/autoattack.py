@@ -19,6 +19,7 @@ package reads values back to the host inside its loops; that cost is its own.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -47,8 +48,6 @@ def build_ensemble(
     device: torch.device | str = "cpu",
 ) -> Any:
     """The package's ``AutoAttack`` object for a version, with its budgets in place."""
-    import logging
-
     from pyautoattack import AutoAttack
 
     setting = autoattack_version(version)
