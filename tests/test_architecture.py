@@ -6,6 +6,8 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "gair"
 SOURCES = sorted(PACKAGE.rglob("*.py"))
@@ -338,6 +340,7 @@ def test_only_heavy_third_party_packages_are_imported_inside_functions() -> None
     assert not local, local  # gair modules included: a function-local gair import hides a cycle
 
 
+@pytest.mark.slow
 def test_torch_free_modules_stay_torch_free() -> None:
     """Each torch-free module, imported in a fresh interpreter after the ones before it,
     leaves torch unimported (and matplotlib, outside the figures)."""

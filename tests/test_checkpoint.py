@@ -153,14 +153,9 @@ def test_valid_torch_file_without_the_format_tag_is_refused(tmp_path: Path, cont
 
 
 # --------------------------------------------------------------------------- train refuses
-TINY = ["--set", "train_subset=64", "--set", "test_subset=32", "--set", "eval_samples=32",
-        "--set", "train_eval_samples=32", "--set", "steps=2", "--set", "eval_steps=2",
-        "--set", "batch_size=32", "--set", "device=cpu", "--progress", "lines"]  # fmt: skip
-
-
 @pytest.mark.parametrize("damage", ["truncated", "random", "untagged"])
 def test_train_refuses_a_corrupt_last_checkpoint(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str, tiny_run
 ) -> None:
     """The run is not silently restarted from scratch and the damaged file stays as it is."""
     out = tmp_path / "run"
@@ -180,8 +175,7 @@ def test_train_refuses_a_corrupt_last_checkpoint(
         return {p.name: p.read_bytes() for p in out.iterdir() if p.name != "train.lock"}
 
     before = files()
-    code = main(["train", "--dataset", "digits", "--model", "smallcnn", "--method", "at",
-                 "--epochs", "2", "--out", str(out), *TINY])  # fmt: skip
+    code = main(["train", *tiny_run.args(), "--out", str(out), "--progress", "lines"])
     captured = capsys.readouterr()
     assert code == 2
     lines = captured.err.strip().splitlines()

@@ -26,14 +26,12 @@ from gair.paper import attacks
 from gair.spec import RunSpec
 from gair.train.checkpoint import load_checkpoint, save_checkpoint
 
-TINY = ["--set", "train_subset=64", "--set", "test_subset=32", "--set", "eval_samples=32",
-        "--set", "train_eval_samples=32", "--set", "steps=2", "--set", "eval_steps=2",
-        "--set", "batch_size=32", "--set", "device=cpu", "--progress", "lines"]  # fmt: skip
 
-
-def base(out: Path, dataset: str = "digits", model: str = "smallcnn", method: str = "gairat"):
-    return ["train", "--dataset", dataset, "--model", model, "--method", method,
-            "--epochs", "2", "--out", str(out)]  # fmt: skip
+def train_argv(tiny_run, out: Path, **overrides: object) -> list[str]:
+    """`python -m gair train` of a tiny GAIRAT run into ``out`` (a case's own later --set of
+    the same key wins)."""
+    args = tiny_run.args(**{"method": "gairat", **overrides})
+    return ["train", *args, "--out", str(out), "--progress", "lines"]
 
 
 def snapshot(folder: Path) -> dict[str, bytes] | None:
@@ -107,21 +105,20 @@ TRAIN_CASES = {
 
 @pytest.mark.parametrize("case", list(TRAIN_CASES))
 def test_bad_train_input_is_one_clean_line(
-    case: str, out: Path, capsys: pytest.CaptureFixture[str]
+    case: str, out: Path, capsys: pytest.CaptureFixture[str], tiny_run
 ) -> None:
     extra, needles = TRAIN_CASES[case]
     before = snapshot(out)
-    # TINY comes first so that a case's own --set of the same key wins.
-    check_error(capsys, [*base(out), *TINY, *extra], *needles)
+    check_error(capsys, [*train_argv(tiny_run, out), *extra], *needles)
     assert snapshot(out) == before
 
 
 def test_bad_input_creates_no_output_folder(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_run
 ) -> None:
     """An error found only when the run is built (here the weight function) writes nothing."""
     folder = tmp_path / "absent"
-    check_error(capsys, [*base(folder), *TINY, "--set", "weight_fn=tan"], "'tan'")
+    check_error(capsys, [*train_argv(tiny_run, folder), "--set", "weight_fn=tan"], "'tan'")
     assert not folder.exists()
 
 
@@ -155,8 +152,9 @@ def test_spec_names_match_the_implementations() -> None:
 
 
 def test_missing_dataset_without_network_fails_fast(
-    tmp_path: Path, out: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+    tmp_path: Path, out: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    tiny_run,
+) -> None:  # fmt: skip
     """CIFAR-10 absent from data_root and no network: one line naming the missing file."""
     data_root = tmp_path / "data"
     data_root.mkdir()
@@ -170,7 +168,7 @@ def test_missing_dataset_without_network_fails_fast(
     start = time.monotonic()
     line = check_error(
         capsys,
-        [*base(out, dataset="cifar10"), *TINY, "--set", f"data_root={data_root}"],
+        [*train_argv(tiny_run, out, dataset="cifar10"), "--set", f"data_root={data_root}"],
         "cifar10",
         "missing",
         str(data_root),
@@ -183,16 +181,17 @@ def test_missing_dataset_without_network_fails_fast(
 
 
 def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_run
 ) -> None:
     """Epoch 1 trains normally; from epoch 2 the LR is 1e29 and the loss overflows."""
     folder = tmp_path / "run"
-    argv = [*base(folder, method="at"), *TINY, "--set", "milestones=[2]",
+    argv = [*train_argv(tiny_run, folder, method="at"), "--set", "milestones=[2]",
             "--set", "lr_factors=[1e30]"]  # fmt: skip
     line = check_error(capsys, argv, "NaN or infinite", "epoch 2", "step", "last.pt")
     # Step 1 of epoch 2 still uses epoch 1's finite weights; its 1e29 update overflows them,
-    # so the first non-finite loss is step 2 of 2 (counted from 1; 64 points, batches of 32).
-    assert "at step 2 of 2" in line
+    # so the first non-finite loss is step 2 (counted from 1) of the epoch's batches.
+    batches = -(-tiny_run.settings["train_subset"] // tiny_run.settings["batch_size"])
+    assert f"at step 2 of {batches}" in line
     ckpt = load_checkpoint(folder / "last.pt")
     assert ckpt["epoch"] == 1 and len(ckpt["history"]) == 1
     assert math.isfinite(ckpt["history"][0]["train_loss"])
@@ -280,12 +279,12 @@ def test_unknown_command_lists_commands(capsys: pytest.CaptureFixture[str]) -> N
 
 
 # --------------------------------------------------------------------------- real process
-def test_real_process_prints_one_line_without_traceback(out: Path) -> None:
+@pytest.mark.slow
+def test_real_process_prints_one_line_without_traceback(out: Path, tiny_run) -> None:
     before = snapshot(out)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     done = subprocess.run(
-        [sys.executable, "-m", "gair", *base(out, method="gairat"), *TINY,
-         "--set", "weight_fn=tan"],
+        [sys.executable, "-m", "gair", *train_argv(tiny_run, out), "--set", "weight_fn=tan"],
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert done.returncode == 2

@@ -25,7 +25,6 @@ from gair.evaluation import registry
 from gair.methods import get_method
 from gair.methods.core import StepContext
 from gair.paper import attacks, robustness
-from gair.spec import RunSpec
 from gair.train.build import load_model_from_checkpoint
 from gair.train.checkpoint import load_checkpoint
 from gair.train.loop import Run, train
@@ -34,14 +33,14 @@ torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
 
 
-def tiny(method: str = "at", epochs: int = 2, **overrides: object) -> RunSpec:
-    values: dict[str, object] = dict(
-        dataset="digits", model="mlp", width=32, method=method, epochs=epochs,
-        train_subset=128, test_subset=64, eval_samples=64, train_eval_samples=64,
-        batch_size=32, steps=3, eval_steps=3, eps=0.1, alpha=0.03, device="cpu",
-    )  # fmt: skip
-    values.update(overrides)
-    return RunSpec.from_dict(values)
+# The tiny run (tests/conftest.py) on an MLP at a larger budget, so that its attacks bite.
+MLP = {"model": "mlp", "width": 32, "eps": 0.1, "alpha": 0.03}
+
+
+def mixed_half(n: int, batch: int) -> int:
+    """Labelled (and as many pseudo-labelled) points of an epoch of RST's mixed batches:
+    ceil(n / batch) batches of batch / 2 each."""
+    return -(-n // batch) * (batch // 2)
 
 
 def write_rst_pickle(path: Path, n: int, *, shape: tuple[int, int, int] = (8, 8, 1)) -> None:
@@ -68,41 +67,57 @@ def test_a_missing_pseudo_labelled_file_stops_the_run_before_any_epoch(
     assert not (out / "last.pt").exists() and not (out / "metrics.parquet").exists()
 
 
-def test_a_malformed_pseudo_labelled_file_is_one_line_naming_it(tmp_path: Path) -> None:
+def test_a_malformed_pseudo_labelled_file_is_one_line_naming_it(tmp_path: Path, tiny_run) -> None:
     bad = tmp_path / "bad.pickle"
     bad.write_bytes(pickle.dumps({"data": np.zeros((3, 8, 8, 1), np.uint8)}))
     with pytest.raises(DataError, match=r"bad\.pickle.*extrapolated_targets"):
-        Run(tiny("gair_rst", unlabeled_path=str(bad)), tmp_path / "run", progress=False)
+        Run(
+            tiny_run.spec("gair_rst", unlabeled_path=str(bad), **MLP),
+            tmp_path / "run",
+            progress=False,
+        )
     wrong_shape = tmp_path / "wrong.pickle"
     write_rst_pickle(wrong_shape, 4, shape=(32, 32, 3))
     with pytest.raises(DataError, match=r"wrong\.pickle.*\(3, 32, 32\).*'digits'"):
-        Run(tiny("gair_rst", unlabeled_path=str(wrong_shape)), tmp_path / "run", progress=False)
+        Run(
+            tiny_run.spec("gair_rst", unlabeled_path=str(wrong_shape), **MLP),
+            tmp_path / "run",
+            progress=False,
+        )
 
 
-def test_gair_rst_trains_on_rst_mixed_batches_from_the_users_file(tmp_path: Path) -> None:
+def test_gair_rst_trains_on_rst_mixed_batches_from_the_users_file(tmp_path: Path, tiny_run) -> None:
     pool = tmp_path / "ti.pickle"
     write_rst_pickle(pool, 300)
-    spec = tiny("gair_rst", epochs=2, unlabeled_path=str(pool), lam=3.0)
+    spec = tiny_run.spec("gair_rst", epochs=2, unlabeled_path=str(pool), lam=3.0, **MLP)
     rows = train(spec, tmp_path / "run", progress=False)
     info = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert (info["n_labelled"], info["n_pseudo"]) == (128, 300)
-    # RST's batches: ceil(128 / 32) = 4 per epoch, each of 16 labelled + 16 pseudo-labelled.
+    n, batch = spec.train_subset, spec.batch_size
+    assert (info["n_labelled"], info["n_pseudo"]) == (n, 300)
+    # RST's batches: ceil(n / batch) per epoch, each half labelled, half pseudo-labelled
+    # (192 points in batches of 64: 3 batches of 32 + 32).
+    half = mixed_half(n, batch)
     for row in rows:
-        assert (row["labelled_seen"], row["pseudo_seen"]) == (64, 64)
+        assert (row["labelled_seen"], row["pseudo_seen"]) == (half, half)
     metrics = pd.read_parquet(tmp_path / "run" / "metrics.parquet")
-    assert list(metrics["pseudo_seen"]) == [64, 64]
+    assert list(metrics["pseudo_seen"]) == [half, half]
 
 
-def test_the_offline_stand_in_goes_through_the_same_mixed_batches(tmp_path: Path) -> None:
-    run = Run(tiny("gair_rst", dataset="digits_pseudo", epochs=1), tmp_path, progress=False)
-    assert run.data.n_labelled == 128 and run.data.n_pseudo == 719
+def test_the_offline_stand_in_goes_through_the_same_mixed_batches(tmp_path: Path, tiny_run) -> None:
+    run = Run(
+        tiny_run.spec("gair_rst", dataset="digits_pseudo", epochs=1, **MLP),
+        tmp_path,
+        progress=False,
+    )
+    assert run.data.n_labelled == run.spec.train_subset and run.data.n_pseudo == 719
     rows = run.run()
-    assert rows[0]["pseudo_seen"] == rows[0]["labelled_seen"] == 64
+    half = mixed_half(run.spec.train_subset, run.spec.batch_size)
+    assert rows[0]["pseudo_seen"] == rows[0]["labelled_seen"] == half
 
 
-def test_gair_rst_refuses_a_run_without_pseudo_labelled_data(tmp_path: Path) -> None:
+def test_gair_rst_refuses_a_run_without_pseudo_labelled_data(tmp_path: Path, tiny_run) -> None:
     with pytest.raises(ConfigError, match=r"gair_rst.*no pseudo-labelled pool.*unlabeled_path"):
-        Run(tiny("gair_rst"), tmp_path, progress=False)
+        Run(tiny_run.spec("gair_rst", **MLP), tmp_path, progress=False)
 
 
 # --------------------------------------------------------------------------- 2. PGD+
@@ -192,12 +207,12 @@ def test_pgd_plus_is_what_the_evaluate_command_runs_for_pgd_plus() -> None:
 
 
 # --------------------------------------------------------------------------- 3, 4. MART, MMA
-def test_mart_attacks_from_a_small_gaussian_start_and_counts_kappa() -> None:
+def test_mart_attacks_from_a_small_gaussian_start_and_counts_kappa(tiny_run) -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).eval()
     x = torch.rand(16, 1, 8, 8)
     y = torch.randint(0, 10, (16,))
-    spec = tiny("mart", eps=0.1, alpha=0.03, steps=4)
+    spec = tiny_run.spec("mart", steps=4, **MLP)
     ctx = StepContext(spec=spec, epoch=1, tau=0, lam=0.0, reweighting=False, index=torch.arange(16))
     torch.manual_seed(3)
     got = get_method("mart").attack(model, x, y, ctx)
@@ -226,7 +241,9 @@ def bn_model() -> nn.Module:
 
 
 @pytest.mark.parametrize("method", ["trades", "gair_trades"])
-def test_trades_step_moves_batchnorm_statistics_as_the_scripts_three_forwards(method: str) -> None:
+def test_trades_step_moves_batchnorm_statistics_as_the_scripts_three_forwards(
+    method: str, tiny_run
+) -> None:
     """trades.py runs model(x), model(x_adv), model(x) in train mode: BN's running statistics
     move three times per step. Ours must leave them where the script does, with the same
     gradient."""
@@ -236,7 +253,7 @@ def test_trades_step_moves_batchnorm_statistics_as_the_scripts_three_forwards(me
     script.load_state_dict(ours.state_dict())
     x = torch.rand(16, 1, 8, 8)
     y = torch.randint(0, 10, (16,))
-    spec = tiny(method, eps=0.1, alpha=0.03, steps=3, beta=6.0)
+    spec = tiny_run.spec(method, steps=3, beta=6.0, **MLP)
     ctx = StepContext(spec=spec, epoch=1, tau=0, lam=-1.0, reweighting=True, index=torch.arange(16))
     impl = get_method(method)
     ours.eval()
@@ -345,11 +362,11 @@ def test_table2_drops_and_reweights_from_epoch_75(paper: Any) -> None:
 
 
 @pytest.mark.parametrize("method", ["fat", "gair_fat"])
-def test_fat_training_attack_adds_the_runs_omega(method: str) -> None:
+def test_fat_training_attack_adds_the_runs_omega(method: str, tiny_run) -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).eval()
     x, y = torch.rand(16, 1, 8, 8), torch.randint(0, 10, (16,))
-    spec = tiny(method, eps=0.1, alpha=0.03, steps=4, fat_omega=0.01)
+    spec = tiny_run.spec(method, steps=4, fat_omega=0.01, **MLP)
     ctx = StepContext(spec=spec, epoch=1, tau=1, lam=0.0, reweighting=False, index=torch.arange(16))
     torch.manual_seed(3)
     got = get_method(method).attack(model, x, y, ctx)
@@ -410,8 +427,10 @@ def test_table3_uses_rsts_cosine_and_switches_lambda_at_half(paper: Any) -> None
     assert [rst[e]["lam"] for e in (99, 100)] == [100.0, 3.0]
 
 
-def test_the_training_loop_runs_the_schedule_the_protocol_prints(tmp_path: Path) -> None:
-    spec = tiny("gairat", epochs=3, milestones=[2], lr_factors=[0.1], reweight_from=3, lr=0.1)
+def test_the_training_loop_runs_the_schedule_the_protocol_prints(tmp_path: Path, tiny_run) -> None:
+    spec = tiny_run.spec(
+        "gairat", epochs=3, milestones=[2], lr_factors=[0.1], reweight_from=3, lr=0.1, **MLP
+    )
     rows = train(spec, tmp_path, progress=False)
     assert [r["lr"] for r in rows] == pytest.approx([0.1, 0.01, 0.01])
     assert [r["reweighting"] for r in rows] == [False, False, True]
@@ -428,9 +447,9 @@ def test_smoke_rescaling_keeps_fig4s_snapshot_at_the_first_dropped_epoch() -> No
 
 # --------------------------------------------------------------------------- 6. training errors
 def test_natural_and_pgd_training_errors_are_measured_on_the_same_fixed_points_in_eval_mode(
-    tmp_path: Path,
+    tmp_path: Path, tiny_run
 ) -> None:
-    spec = tiny("at", epochs=1, random_start=False, train_eval_samples=48)
+    spec = tiny_run.spec("at", epochs=1, random_start=False, train_eval_samples=48, **MLP)
     rows = train(spec, tmp_path, progress=False)
     model, _, data = load_model_from_checkpoint(load_checkpoint(tmp_path / "last.pt"), "cpu")
     x, y = data.labelled()
@@ -461,8 +480,8 @@ def test_geometry_kappa_starts_at_x_itself(tmp_path: Path) -> None:
     assert torch.equal(k1, want) and torch.equal(k1, k2)
 
 
-def test_geometry_command_samples_each_class_at_random_by_seed(tmp_path: Path) -> None:
-    train(tiny("at", epochs=1, train_subset=400), tmp_path / "run", progress=False)
+def test_geometry_command_samples_each_class_at_random_by_seed(tmp_path: Path, tiny_run) -> None:
+    train(tiny_run.spec("at", epochs=1, train_subset=400, **MLP), tmp_path / "run", progress=False)
     outs = {}
     for seed in (0, 0, 1):
         out = tmp_path / f"g{seed}-{len(outs)}.parquet"
@@ -510,7 +529,7 @@ def test_protocol_command_prints_the_change_points(capsys: pytest.CaptureFixture
 
 # --------------------------------------------------------------------------- 8. ATLAS
 def test_every_output_that_names_atlas_says_it_is_an_interpretation(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_run
 ) -> None:
     from gair.methods import run_label
 
@@ -518,7 +537,7 @@ def test_every_output_that_names_atlas_says_it_is_an_interpretation(
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("atlas")]
     assert len(lines) == 1 and "ATLAS (interpretation)" in lines[0]
     assert "INTERPRETATION" in lines[0]
-    rows = train(tiny("atlas", epochs=1), tmp_path, progress=False)
+    rows = train(tiny_run.spec("atlas", epochs=1, **MLP), tmp_path, progress=False)
     assert rows[0]["method_title"] == "ATLAS (interpretation)"
     metrics = pd.read_parquet(tmp_path / "metrics.parquet")
     assert set(metrics["method_title"]) == {"ATLAS (interpretation)"}

@@ -217,6 +217,7 @@ def test_cli_writes_the_figure(fig4_manifest: dict, tmp_path: Path) -> None:
     assert (tmp_path / "f4.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_the_figure_command_draws_omega_without_torch(fig4_manifest: dict, tmp_path: Path) -> None:
     """`python -m gair figure` promises not to pay for torch: Fig. 4's weight panel computes
     omega with gair.paper.weights on numpy arrays."""

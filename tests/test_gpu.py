@@ -57,6 +57,7 @@ def test_two_leases_never_share_an_index(gpu_env: dict[str, str]) -> None:
         assert again.index == "0"
 
 
+@pytest.mark.slow
 def test_concurrent_processes_get_distinct_indices(gpu_env: dict[str, str]) -> None:
     # Four processes race for four GPUs and hold them until all have reported.
     env = dict(gpu_env, GAIR_GPU_COUNT="4")
@@ -74,6 +75,7 @@ def test_concurrent_processes_get_distinct_indices(gpu_env: dict[str, str]) -> N
     assert sorted(indices) == ["0", "1", "2", "3"]
 
 
+@pytest.mark.slow
 def test_wrapper_sets_cuda_visible_devices_for_the_child(gpu_env: dict[str, str]) -> None:
     assert wrapped(gpu_env, sys.executable, "-c", PRINT_CVD) == "0"
     # With GPU 0 held here, the child must be sent to GPU 1.
@@ -82,6 +84,7 @@ def test_wrapper_sets_cuda_visible_devices_for_the_child(gpu_env: dict[str, str]
         assert wrapped(gpu_env, sys.executable, "-c", PRINT_CVD) == "1"
 
 
+@pytest.mark.slow
 def test_child_holds_the_lock_while_it_runs(gpu_env: dict[str, str]) -> None:
     env = dict(gpu_env, GAIR_GPU_COUNT="1")
     holder = subprocess.Popen(
@@ -104,6 +107,7 @@ def test_child_holds_the_lock_while_it_runs(gpu_env: dict[str, str]) -> None:
             holder.wait()
 
 
+@pytest.mark.slow
 def test_slurm_allocation_is_kept(gpu_env: dict[str, str]) -> None:
     env = dict(gpu_env, SLURM_JOB_ID="123", CUDA_VISIBLE_DEVICES="3")
     assert wrapped(env, sys.executable, "-c", PRINT_CVD) == "3"
@@ -113,16 +117,19 @@ def test_slurm_allocation_is_kept(gpu_env: dict[str, str]) -> None:
     assert not (Path(gpu_env["GAIR_LOCK_DIR"]) / "gpu0.lock").exists()
 
 
+@pytest.mark.slow
 def test_no_gpu_runs_the_command_unchanged(gpu_env: dict[str, str]) -> None:
     env = dict(gpu_env, GAIR_GPU_COUNT="0")
     assert wrapped(env, sys.executable, "-c", PRINT_CVD) == "<unset>"
 
 
+@pytest.mark.slow
 def test_user_visible_devices_are_the_candidates(gpu_env: dict[str, str]) -> None:
     env = dict(gpu_env, CUDA_VISIBLE_DEVICES="2,5")
     assert wrapped(env, sys.executable, "-c", PRINT_CVD) == "2"
 
 
+@pytest.mark.slow
 def test_exit_status_and_show(gpu_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "gair", "gpu", "run", "--", sys.executable, "-c", "exit(7)"],

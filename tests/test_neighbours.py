@@ -304,36 +304,24 @@ def test_read_pseudo_labelled_errors_name_the_file_and_its_source(tmp_path):
 
 
 # --------------------------------------------------------------------------- 2-epoch runs
-COMMON = [
-    "--model",
-    "smallcnn",
-    "--epochs",
-    "2",
-    "--progress",
-    "lines",
-    *["--set", "train_subset=200", "--set", "test_subset=100", "--set", "train_eval_samples=50"],
-    *["--set", "eval_samples=50", "--set", "steps=3", "--set", "batch_size=64"],
-    *["--set", "device=cpu"],
-]
-RUNS = {
+# Each method's own settings on top of the tiny run (tests/conftest.py), two epochs each.
+RUNS: dict[str, dict] = {
     # one warm-up epoch, so that epoch 2 runs the budget update; a snapshot to resume from
-    "iaat": ["--dataset", "digits", "--set", "extra={iaat_warmup: 1}", "--set", "snapshots=[1]"],
-    "rpat": ["--dataset", "digits"],
-    "atlas": ["--dataset", "digits"],
-    "mma": ["--dataset", "digits"],
+    "iaat": {"extra": {"iaat_warmup": 1}, "snapshots": [1]},
+    "rpat": {},
+    "atlas": {},
+    "mma": {},
     # lambda 100 in epoch 1 (plain RST), 3 from epoch 2 on (the CW term is on)
-    "gair_rst": [
-        *["--dataset", "digits_pseudo", "--set", "lam=100"],
-        *["--set", "lam_values=[3]", "--set", "lam_milestones=[2]"],
-    ],
+    "gair_rst": {"dataset": "digits_pseudo", "lam": 100, "lam_values": [3], "lam_milestones": [2]},
 }
 
 
-def _start(method: str, out: Path) -> subprocess.Popen:
+def _start(tiny_run, method: str, out: Path) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "gair", "train", "--method", method, "--out", str(out)]
+    args = tiny_run.args(method=method, **RUNS[method])
+    cmd = [sys.executable, "-m", "gair", "train", *args, "--out", str(out), "--progress", "lines"]
     return subprocess.Popen(
-        cmd + COMMON + RUNS[method],
+        cmd,
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -348,11 +336,11 @@ def _finish(proc: subprocess.Popen) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny_run):
     """Every new method for 2 epochs (in parallel); IAAT then resumed from its epoch 1 in
     this process (the same loop the command runs), while the others finish."""
     root = tmp_path_factory.mktemp("runs")
-    procs = {m: _start(m, root / m) for m in RUNS}
+    procs = {m: _start(tiny_run, m, root / m) for m in RUNS}
     results = {"iaat": _finish(procs.pop("iaat"))}
     resumed = root / "iaat_resumed"
     resumed.mkdir()
@@ -365,6 +353,7 @@ def runs(tmp_path_factory):
     return root, results, log
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", NEW_METHODS)
 def test_two_epoch_run_writes_finite_metrics(runs, method):
     root, results, _ = runs
@@ -380,7 +369,8 @@ def test_two_epoch_run_writes_finite_metrics(runs, method):
         assert (frame["weight_max"] <= 1.0).all()
 
 
-def test_iaat_budgets_survive_a_resume(runs):
+@pytest.mark.slow
+def test_iaat_budgets_survive_a_resume(runs, tiny_run):
     root, results, log = runs
     assert results["iaat"][0] == 0, results["iaat"][1][-2000:]
     assert any("resuming after epoch 1" in line for line in log)
@@ -388,7 +378,8 @@ def test_iaat_budgets_survive_a_resume(runs):
     first = load(root / "iaat" / "epoch1.pt")["state"]["eps"]
     straight = load(root / "iaat" / "last.pt")["state"]["eps"]
     again = load(root / "iaat_resumed" / "last.pt")["state"]["eps"]
-    assert first.shape == (200,) and first.dtype == torch.float32
+    n = tiny_run.settings["train_subset"]  # one budget per training point
+    assert first.shape == (n,) and first.dtype == torch.float32
     # warm-up: 8/255 for the points the model got right, 0 for the others
     assert torch.all((first == 0) | ((first - 8 / 255).abs() < 1e-7))
     assert (first > 0).any()

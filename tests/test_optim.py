@@ -127,6 +127,7 @@ def test_bad_settings_and_states_are_one_line_errors() -> None:
         SGD(params, lr=0.1).load_state_dict(other.state_dict())
 
 
+@pytest.mark.slow
 def test_training_imports_no_dynamo() -> None:
     """The reason the class exists: torch.optim's constructor imports torch._dynamo."""
     code = (

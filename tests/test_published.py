@@ -317,6 +317,7 @@ def test_published_table_heads_name_the_eps_and_gaps_compare_at_robustbenchs(
     assert "57.00 (PGD, eps 8/255)" in "\n".join(head)
 
 
+@pytest.mark.slow
 def test_missing_published_files_are_listed_in_one_line_before_anything_runs(
     tmp_path: Path,
 ) -> None:

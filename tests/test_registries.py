@@ -39,6 +39,7 @@ def test_the_catalogue_read_from_sources_is_what_the_modules_define() -> None:
     assert method_info("gair_rst").needs_pool
 
 
+@pytest.mark.slow
 def test_the_catalogue_imports_no_torch() -> None:
     code = (
         "import sys; from gair.methods import catalogue; from gair.plan import Plan;"

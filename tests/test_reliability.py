@@ -20,11 +20,9 @@ from gair.cli import main
 from gair.train.checkpoint import load_checkpoint, save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = [
-    "--dataset", "digits", "--model", "mlp", "--set", "train_subset=128", "--set",
-    "test_subset=64", "--set", "eval_samples=32", "--set", "train_eval_samples=32",
-    "--set", "steps=2", "--set", "eval_steps=2", "--set", "batch_size=32", "--set", "device=cpu",
-]  # fmt: skip
+# The tiny run with an MLP: its weight names and shapes (net.1.weight, 64 x 64) are what the
+# checks below damage.
+MLP = {"model": "mlp"}
 
 
 class RunsCode:
@@ -87,7 +85,7 @@ def test_real_format_cifar_batches_still_load(tmp_path: Path) -> None:
 
 
 def test_an_rst_pickle_that_carries_code_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_run
 ) -> None:
     marker = tmp_path / "ran"
     pool = tmp_path / "ti_500K_pseudo_labeled.pickle"
@@ -96,17 +94,17 @@ def test_an_rst_pickle_that_carries_code_is_refused(
         pickle.dumps({"data": data, "extrapolated_targets": RunsCode(marker)}, protocol=4)
     )
     out = tmp_path / "run"
-    code = main(["train", *TINY, "--method", "gair_rst", "--epochs", "1", "--out", str(out),
-                 "--set", f"unlabeled_path={pool}"])  # fmt: skip
+    args = tiny_run.args(method="gair_rst", epochs=1, unlabeled_path=str(pool), **MLP)
+    code = main(["train", *args, "--out", str(out)])
     one_line(capsys, code, str(pool), "refused")
     assert not marker.exists() and not (out / "last.pt").exists()
 
 
 # --------------------------------------------------------------------------- 2. one line
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_run) -> Path:
     out = tmp_path_factory.mktemp("trained") / "run"
-    assert main(["train", *TINY, "--method", "at", "--epochs", "1", "--out", str(out)]) == 0
+    assert main(["train", *tiny_run.args(epochs=1, **MLP), "--out", str(out)]) == 0
     return out / "last.pt"
 
 
@@ -165,10 +163,11 @@ def test_a_spec_file_that_is_not_an_object_is_one_line(
 
 
 # --------------------------------------------------------------------------- 4. one folder
-def start(out: Path, epochs: int, *extra: str) -> subprocess.Popen[str]:
+def start(tiny_run, out: Path, epochs: int, *extra: str) -> subprocess.Popen[str]:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-m", "gair", "train", *TINY, "--method", "gairat", "--epochs",
-               str(epochs), "--out", str(out), "--progress", "lines", *extra]  # fmt: skip
+    args = tiny_run.args(method="gairat", epochs=epochs, **MLP)
+    command = [sys.executable, "-m", "gair", "train", *args, "--out", str(out),
+               "--progress", "lines", *extra]  # fmt: skip
     return subprocess.Popen(
         command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -182,11 +181,14 @@ def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 120) -> N
         time.sleep(0.05)
 
 
-def test_two_trainings_into_one_folder_one_trains_the_other_says_who(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_two_trainings_into_one_folder_one_trains_the_other_says_who(
+    tmp_path: Path, tiny_run
+) -> None:
     out = tmp_path / "run"
-    first = start(out, 1000)  # far longer than the test: it is stopped below
+    first = start(tiny_run, out, 1000)  # far longer than the test: it is stopped below
     wait_for(out / "last.pt", first)  # it holds the lock and has trained an epoch
-    second = start(out, 1000)
+    second = start(tiny_run, out, 1000)
     _, err = second.communicate(timeout=120)
     assert second.returncode == 2, err
     lines = err.strip().splitlines()
@@ -200,15 +202,18 @@ def test_two_trainings_into_one_folder_one_trains_the_other_says_who(tmp_path: P
     assert [row["epoch"] for row in history] == list(range(1, len(history) + 1))
 
 
-def test_a_killed_holder_leaves_no_stale_lock_and_the_next_run_resumes(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_a_killed_holder_leaves_no_stale_lock_and_the_next_run_resumes(
+    tmp_path: Path, tiny_run
+) -> None:
     out = tmp_path / "run"
-    first = start(out, 8)
+    first = start(tiny_run, out, 8)
     wait_for(out / "last.pt", first)  # at least one epoch is on disk
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=60)
     done = load_checkpoint(out / "last.pt")["epoch"]
     assert 1 <= done < 8
-    again = start(out, 8)
+    again = start(tiny_run, out, 8)
     stdout, err = again.communicate(timeout=600)
     assert again.returncode == 0, err
     assert f"resuming after epoch {done}" in stdout

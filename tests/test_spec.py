@@ -182,6 +182,7 @@ def test_digest_is_stable_across_constructions() -> None:
     assert a.run_name() == f"digits-smallcnn-gairat-s0-{a.digest()}"
 
 
+@pytest.mark.slow
 def test_digest_is_stable_across_processes() -> None:
     # sha256 of sorted JSON does not depend on the interpreter's hash seed.
     code = (

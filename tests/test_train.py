@@ -15,27 +15,10 @@ import pytest
 
 from gair.cli import main
 from gair.methods import method_names
-from gair.spec import RunSpec
 from gair.train.checkpoint import load_checkpoint
 from gair.train.loop import EXIT_PREEMPTED, Run, train
 
-TINY = [
-    "--set", "train_subset=192", "--set", "test_subset=64", "--set", "eval_samples=64",
-    "--set", "train_eval_samples=64", "--set", "steps=3", "--set", "batch_size=64",
-    "--set", "eval_steps=3",
-]  # fmt: skip
-
 TIMING = ["train_s", "eval_s", "images_per_s"]
-
-
-def tiny_spec(method: str = "gairat", epochs: int = 2, **overrides) -> RunSpec:
-    values = dict(
-        dataset="digits", model="smallcnn", method=method, epochs=epochs, seed=0,
-        train_subset=192, test_subset=64, eval_samples=64, train_eval_samples=64,
-        steps=3, batch_size=64, eval_steps=3, reweight_from=2, device="cpu",
-    )  # fmt: skip
-    values.update(overrides)
-    return RunSpec.from_dict(values)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -45,6 +28,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_methods_command_lists_registry() -> None:
     result = run_cli("methods")
     assert result.returncode == 0, result.stderr
@@ -58,14 +42,14 @@ def test_methods_command_lists_registry() -> None:
         assert required in names
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", method_names())
-def test_every_method_trains_two_epochs(method: str, tmp_path: Path) -> None:
+def test_every_method_trains_two_epochs(method: str, tmp_path: Path, tiny_run) -> None:
     out = tmp_path / method
     # GAIR-RST trains on labelled + pseudo-labelled data: the dataset with a pool.
     dataset = "digits_pseudo" if method == "gair_rst" else "digits"
-    code = main(["train", "--dataset", dataset, "--model", "smallcnn", "--method", method,
-                 "--epochs", "2", "--seed", "0", "--out", str(out), "--set", "reweight_from=2",
-                 "--progress", "lines", *TINY])  # fmt: skip
+    args = tiny_run.args(dataset=dataset, method=method, reweight_from=2)
+    code = main(["train", *args, "--out", str(out), "--progress", "lines"])
     assert code == 0
     metrics = pd.read_parquet(out / "metrics.parquet")
     assert list(metrics["epoch"]) == [1, 2]
@@ -80,8 +64,8 @@ def test_every_method_trains_two_epochs(method: str, tmp_path: Path) -> None:
     assert ckpt["epoch"] == 2 and len(ckpt["history"]) == 2
 
 
-def test_kappa_statistics_and_burn_in(tmp_path: Path) -> None:
-    rows = train(tiny_spec("gairat", epochs=2, save_kappa=True), tmp_path)
+def test_kappa_statistics_and_burn_in(tmp_path: Path, tiny_run) -> None:
+    rows = train(tiny_run.spec("gairat", reweight_from=2, save_kappa=True), tmp_path)
     first, second = rows
     # Burn-in epoch 1: every weight is exactly 1; afterwards they vary but average to 1.
     assert (first["weight_min"], first["weight_max"], first["weight_std"]) == (1.0, 1.0, 0.0)
@@ -90,24 +74,25 @@ def test_kappa_statistics_and_burn_in(tmp_path: Path) -> None:
     assert abs(second["weight_mean"] - 1) < 1e-6
     # The histogram counts every training point once per epoch, kappa in [0, K].
     kappa = pd.read_parquet(tmp_path / "kappa.parquet")
+    n, k = tiny_run.settings["train_subset"], tiny_run.settings["steps"]
     for row in rows:
-        assert sum(row["kappa_hist"]) == 192 and len(row["kappa_hist"]) == 4
+        assert sum(row["kappa_hist"]) == n and len(row["kappa_hist"]) == k + 1
         part = kappa[kappa["epoch"] == row["epoch"]]
-        assert len(part) == 192 and part["index"].is_unique
+        assert len(part) == n and part["index"].is_unique
         assert abs(part["kappa"].mean() - row["kappa_mean"]) < 1e-9
         assert part["kappa"].median() == row["kappa_median"]
 
 
-def test_lambda_inf_trains_exactly_like_at(tmp_path: Path) -> None:
-    a = train(tiny_spec("at"), tmp_path / "at")
-    g = train(tiny_spec("gairat", lam=float("inf")), tmp_path / "g")
+def test_lambda_inf_trains_exactly_like_at(tmp_path: Path, tiny_run) -> None:
+    a = train(tiny_run.spec("at"), tmp_path / "at")
+    g = train(tiny_run.spec("gairat", lam=float("inf"), reweight_from=2), tmp_path / "g")
     for ra, rg in zip(a, g, strict=True):
         for key in ("train_loss", "test_pgd20_err", "kappa_mean", "test_nat_err"):
             assert ra[key] == rg[key], key
 
 
-def test_best_checkpoint_respects_window(tmp_path: Path) -> None:
-    rows = train(tiny_spec("at", epochs=3, best_start=2, best_end=3, snapshots=[1]), tmp_path)
+def test_best_checkpoint_respects_window(tmp_path: Path, tiny_run) -> None:
+    rows = train(tiny_run.spec("at", epochs=3, best_start=2, best_end=3, snapshots=[1]), tmp_path)
     best = load_checkpoint(tmp_path / "best.pt")
     window = [r for r in rows if 2 <= r["epoch"] <= 3]
     top = max(window, key=lambda r: 1 - r["test_pgd20_err"])
@@ -119,8 +104,10 @@ def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=TIMING).reset_index(drop=True)
 
 
-def test_resume_after_completed_epoch_is_exact(tmp_path: Path) -> None:
-    spec = tiny_spec("gair_fat", epochs=3, tau_values=[0, 1], tau_milestones=[2])
+def test_resume_after_completed_epoch_is_exact(tmp_path: Path, tiny_run) -> None:
+    spec = tiny_run.spec(
+        "gair_fat", epochs=3, tau_values=[0, 1], tau_milestones=[2], reweight_from=2
+    )
     full = pd.DataFrame(train(spec, tmp_path / "full"))
     part = tmp_path / "cut"
     run = Run(spec, part, progress=False)
@@ -139,13 +126,13 @@ def test_resume_after_completed_epoch_is_exact(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(_comparable(full), _comparable(resumed))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.0, 0.4])
-def test_killed_run_resumes_to_identical_metrics(tmp_path: Path, delay: float) -> None:
+def test_killed_run_resumes_to_identical_metrics(tmp_path: Path, delay: float, tiny_run) -> None:
     """SIGKILL just after epoch 1's files, or inside epoch 2; then the same command: the
     metrics equal an uninterrupted run's."""
-    args = ["train", "--dataset", "digits", "--model", "smallcnn", "--method", "gairat",
-            "--epochs", "3", "--seed", "1", "--set", "reweight_from=2", "--progress", "lines",
-            *TINY]  # fmt: skip
+    args = ["train", *tiny_run.args(method="gairat", epochs=3, seed=1, reweight_from=2),
+            "--progress", "lines"]  # fmt: skip
     full = tmp_path / "full"
     assert run_cli(*args, "--out", str(full)).returncode == 0
     cut = tmp_path / "cut"
@@ -171,10 +158,9 @@ def test_killed_run_resumes_to_identical_metrics(tmp_path: Path, delay: float) -
     pd.testing.assert_frame_equal(_comparable(a), _comparable(b))
 
 
-def test_sigterm_exits_with_requeue_code_and_keeps_last_epoch(tmp_path: Path) -> None:
-    args = ["train", "--dataset", "digits", "--model", "smallcnn", "--method", "at",
-            "--epochs", "50", "--seed", "0", "--out", str(tmp_path), "--progress", "lines",
-            *TINY]  # fmt: skip
+@pytest.mark.slow
+def test_sigterm_exits_with_requeue_code_and_keeps_last_epoch(tmp_path: Path, tiny_run) -> None:
+    args = ["train", *tiny_run.args(epochs=50), "--out", str(tmp_path), "--progress", "lines"]
     proc = subprocess.Popen([sys.executable, "-m", "gair", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.time() + 120
@@ -189,27 +175,27 @@ def test_sigterm_exits_with_requeue_code_and_keeps_last_epoch(tmp_path: Path) ->
     assert len(pd.read_parquet(tmp_path / "metrics.parquet")) == ckpt["epoch"]
 
 
-def test_resume_refuses_a_different_run(tmp_path: Path) -> None:
-    train(tiny_spec("at", epochs=1), tmp_path)
-    result = run_cli("train", "--dataset", "digits", "--model", "smallcnn", "--method",
-                     "gairat", "--epochs", "1", "--out", str(tmp_path), *TINY)  # fmt: skip
+@pytest.mark.slow
+def test_resume_refuses_a_different_run(tmp_path: Path, tiny_run) -> None:
+    train(tiny_run.spec("at", epochs=1), tmp_path)
+    result = run_cli("train", *tiny_run.args(method="gairat", epochs=1), "--out", str(tmp_path))
     assert result.returncode == 2
     assert "method" in result.stderr and "another --out" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_run_json_names_the_spec(tmp_path: Path) -> None:
-    spec = tiny_spec("at", epochs=1)
+def test_run_json_names_the_spec(tmp_path: Path, tiny_run) -> None:
+    spec = tiny_run.spec("at", epochs=1)
     train(spec, tmp_path)
     data = json.loads((tmp_path / "run.json").read_text())
     assert data["name"] == spec.run_name() and data["spec"]["method"] == "at"
 
 
-def test_compacted_early_stop_trains_exactly_like_the_masked_one(tmp_path: Path) -> None:
+def test_compacted_early_stop_trains_exactly_like_the_masked_one(tmp_path: Path, tiny_run) -> None:
     """Forwarding only the running samples changes the work, never the numbers."""
-    kw = dict(tau_values=[0, 1], tau_milestones=[2])
-    compact = train(tiny_spec("gair_fat", compact_early_stop=True, **kw), tmp_path / "c")
-    masked = train(tiny_spec("gair_fat", compact_early_stop=False, **kw), tmp_path / "m")
+    kw = dict(tau_values=[0, 1], tau_milestones=[2], reweight_from=2)
+    compact = train(tiny_run.spec("gair_fat", compact_early_stop=True, **kw), tmp_path / "c")
+    masked = train(tiny_run.spec("gair_fat", compact_early_stop=False, **kw), tmp_path / "m")
     for a, b in zip(compact, masked, strict=True):
         for key in ("train_loss", "kappa_mean", "kappa_hist", "weight_std", "test_pgd20_err"):
             assert a[key] == b[key], key
