@@ -206,6 +206,11 @@ def test_every_report_rule_comes_from_one_loop() -> None:
         path.name for path in WORKFLOW for _, line in code_lines(path) if line.strip() == "rule:"
     ]
     assert set(anonymous) == {loops[0][0]}  # the report loop and the aggregate targets
+    # Snakemake evaluates a rule's shell command when the job runs, after the loop has moved
+    # on: the loop's variable may reach it only through params (evaluated at definition).
+    text = (REPO / "workflow" / "rules" / loops[0][0]).read_text()
+    shell = re.split(r"^\s+shell:$", text, flags=re.M)[1].split("\n\n", 1)[0]
+    assert "_job" not in shell and "{params." in shell, shell
 
 
 # --------------------------------------------------------------------------- the import graph

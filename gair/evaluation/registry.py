@@ -135,26 +135,27 @@ KERNELS = "gair.evaluation.kernels"
 # In display order: tables and the audit list attacks in this order.
 ATTACKS: tuple[EvalAttack, ...] = (
     EvalAttack(
-        "natural", r"natural", "natural", ("natural",),
+        kind="natural", pattern=r"natural", help="natural", examples=("natural",),
         title=lambda m: "Natural",
         setting=lambda m, b: AttackSetting("natural", 0, 0.0, kind="natural"),
         passes=_constant(1 / 3), runner=f"{KERNELS}:run_natural", adversarial=False,
     ),
     # FGSM (Goodfellow et al., 2015): one signed-gradient step of size eps from x itself.
     EvalAttack(
-        "fgsm", r"fgsm", "fgsm", ("fgsm",),
+        kind="fgsm", pattern=r"fgsm", help="fgsm", examples=("fgsm",),
         title=lambda m: "FGSM",
         setting=lambda m, b: AttackSetting("fgsm", 1, b.eps, random_start=False, kind="fgsm"),
         passes=_constant(1.0), runner=f"{KERNELS}:run_pgd",
     ),
     EvalAttack(
-        "pgd", r"pgd(?P<steps>[1-9][0-9]*)", "pgd<k> (k >= 1, e.g. pgd20)", ("pgd1", "pgd20"),
+        kind="pgd", pattern=r"pgd(?P<steps>[1-9][0-9]*)", help="pgd<k> (k >= 1, e.g. pgd20)",
+        examples=("pgd1", "pgd20"),
         title=lambda m: f"PGD-{m['steps']}",
         setting=lambda m, b: AttackSetting(m.group(0), int(m["steps"]), b.step, kind="pgd"),
         passes=lambda m, e: float(m["steps"]), runner=f"{KERNELS}:run_pgd",
     ),
     EvalAttack(
-        "pgd_plus", r"pgd_plus", "pgd_plus", ("pgd_plus",),
+        kind="pgd_plus", pattern=r"pgd_plus", help="pgd_plus", examples=("pgd_plus",),
         title=lambda m: "PGD+",
         setting=lambda m, b: AttackSetting(
             "pgd_plus", b.pgd_plus_steps, b.pgd_plus_alpha, restarts=b.pgd_plus_restarts,
@@ -163,7 +164,7 @@ ATTACKS: tuple[EvalAttack, ...] = (
         passes=_constant(5 * 40), runner=f"{KERNELS}:run_pgd_plus",
     ),
     EvalAttack(
-        "cw", r"cw", "cw", ("cw",),
+        kind="cw", pattern=r"cw", help="cw", examples=("cw",),
         title=lambda m: "CW",
         setting=lambda m, b: AttackSetting(
             "cw", b.cw_steps, b.eps / 4 if b.cw_alpha is None else b.cw_alpha, loss="cw",
@@ -172,7 +173,7 @@ ATTACKS: tuple[EvalAttack, ...] = (
         passes=_constant(30), runner=f"{KERNELS}:run_pgd",
     ),
     EvalAttack(
-        "lsa", r"lsa", "lsa", ("lsa",),
+        kind="lsa", pattern=r"lsa", help="lsa", examples=("lsa",),
         title=lambda m: "LSA",
         setting=lambda m, b: AttackSetting(
             "lsa", b.lsa_steps, b.step, logit_scale=b.lsa_factor, kind="lsa"
@@ -180,8 +181,8 @@ ATTACKS: tuple[EvalAttack, ...] = (
         passes=_constant(20), runner=f"{KERNELS}:run_pgd",
     ),
     EvalAttack(
-        "autoattack", r"autoattack(?:_cheap)?", "autoattack, autoattack_cheap",
-        ("autoattack", "autoattack_cheap"),
+        kind="autoattack", pattern=r"autoattack(?:_cheap)?", help="autoattack, autoattack_cheap",
+        examples=("autoattack", "autoattack_cheap"),
         title=lambda m: "AutoAttack (cheap)" if m.group(0).endswith("_cheap") else "AutoAttack",
         setting=_autoattack_setting, passes=_autoattack_passes,
         runner=f"{KERNELS}:run_autoattack",

@@ -19,7 +19,12 @@ for _job in PLAN.report_jobs():
                 for f in _job.outputs
             ],
         params:
-            manifest=_job.manifest,
+            # Snakemake evaluates `shell:` when the job runs, after the loop has moved on:
+            # the loop's values reach the command through params, evaluated here.
+            commands=" && ".join(
+                f"{GAIR} {p.command} {_job.name} --manifest {_job.manifest} --out {p.prefix}"
+                for p in _job.products
+            ),
             manifest_digest=_job.digest,
         log:
             _job.log,
@@ -27,12 +32,7 @@ for _job in PLAN.report_jobs():
         conda:
             "../envs/gair.yaml"
         shell:
-            "("
-            + " && ".join(
-                f"{GAIR} {p.command} {_job.name} --manifest {_job.manifest} --out {p.prefix}"
-                for p in _job.products
-            )
-            + ") > {log} 2>&1"
+            "({params.commands}) > {log} 2>&1"
 
 
 for _target in ("figures", "tables", "audit"):
