@@ -103,7 +103,7 @@ def all_runs(manifest: Manifest) -> list[Curves]:
 
 def baseline_colors(runs: list[Curves], plot: dict[str, Any]) -> dict[str, Any]:
     """Configured colours, red for the first run of a baseline method, distinct colours for
-    the rest (gair.style)."""
+    the rest (gair.report.figures.style)."""
     baselines = [r.label for r in runs if r.spec.get("method") in BASELINE_METHODS]
     return style.assign([r.label for r in runs], baselines[:1], plot.get("colors"))
 

@@ -48,7 +48,7 @@ def kappa_scatter(
     ax: Axes, part: pd.DataFrame, xcol: str, ycol: str, classes: list[int], kmax: int
 ) -> None:
     """Light = small kappa (attackable), dark = large kappa (guarded); reds and blues per class
-    (colour maps without their white end: gair.style.kappa_cmap)."""
+    (colour maps without their white end: gair.report.figures.style.kappa_cmap)."""
     for cls, cmap in zip(classes, style.KAPPA_CMAPS, strict=False):
         pts = part[part["label"] == cls]
         ax.scatter(
