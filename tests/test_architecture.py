@@ -219,7 +219,7 @@ def test_every_report_rule_comes_from_one_loop() -> None:
 # imports it with importlib when asked (methods.get_method, models.build_model, the attack
 # registry's runners, report.catalogue.load, cli.COMMANDS): that is not an edge.
 LAYERS: list[tuple[str, list[str]]] = [
-    ("foundation", ["gair", "gair.errors", "gair.epochs", "gair.io"]),
+    ("foundation", ["gair", "gair.errors", "gair.epochs", "gair.io", "gair.provenance"]),
     ("catalogues", ["gair.schedules", "gair.methods", "gair.models", "gair.data",
                     "gair.data.readers", "gair.evaluation", "gair.evaluation.registry",
                     "gair.report.catalogue", "gair.report.manifest", "gair.paper", "gair.train",
@@ -240,10 +240,10 @@ LAYERS: list[tuple[str, list[str]]] = [
 # Modules whose import must not pull torch (the workflow, the plan and every report job run
 # without it) and, for all but the figures, not matplotlib either.
 TORCH_FREE = [
-    "gair", "gair.errors", "gair.epochs", "gair.io", "gair.schedules", "gair.spec",
-    "gair.methods", "gair.models", "gair.data", "gair.data.readers", "gair.evaluation.registry",
-    "gair.evaluation.zoo", "gair.paper.weights", "gair.report.*", "gair.plan", "gair.plan.*",
-    "gair.tools.gpu", "gair.cli",
+    "gair", "gair.errors", "gair.epochs", "gair.io", "gair.provenance", "gair.schedules",
+    "gair.spec", "gair.methods", "gair.models", "gair.data", "gair.data.readers",
+    "gair.evaluation.registry", "gair.evaluation.zoo", "gair.paper.weights", "gair.report.*",
+    "gair.plan", "gair.plan.*", "gair.tools.gpu", "gair.cli",
 ]  # fmt: skip
 # Imported inside a function, and only there: third-party packages heavy enough that a
 # command which does not need them must not pay for them.
