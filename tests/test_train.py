@@ -156,6 +156,10 @@ def test_killed_run_resumes_to_identical_metrics(tmp_path: Path, delay: float, t
     a = pd.read_parquet(full / "metrics.parquet")
     b = pd.read_parquet(cut / "metrics.parquet")
     pd.testing.assert_frame_equal(_comparable(a), _comparable(b))
+    # the per-point results of every epoch survive the kill too
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(full / "points.parquet"), pd.read_parquet(cut / "points.parquet")
+    )
 
 
 @pytest.mark.slow
@@ -199,3 +203,25 @@ def test_compacted_early_stop_trains_exactly_like_the_masked_one(tmp_path: Path,
     for a, b in zip(compact, masked, strict=True):
         for key in ("train_loss", "kappa_mean", "kappa_hist", "weight_std", "test_pgd20_err"):
             assert a[key] == b[key], key
+
+
+def test_per_point_results_are_the_metrics_errors_point_by_point(tmp_path: Path, tiny_run) -> None:
+    """points.parquet holds, for every evaluated epoch, which evaluated points each attack
+    left correct; their mean is the metrics' error, and best_epoch names best.pt's epoch."""
+    spec = tiny_run.spec(method="gairat", epochs=3, eval_every=2, reweight_from=2)
+    train(spec, tmp_path)
+    points = pd.read_parquet(tmp_path / "points.parquet")
+    metrics = pd.read_parquet(tmp_path / "metrics.parquet").set_index("epoch")
+    assert sorted(points["epoch"].unique()) == [2, 3]  # epoch 1 is not due, the last always is
+    for (epoch, split, attack), part in points.groupby(["epoch", "split", "attack"]):
+        assert list(part["index"]) == list(range(64))
+        error = metrics.loc[epoch, f"{split}_{attack}_err"]
+        assert 1 - part["correct"].mean() == pytest.approx(error, abs=1e-12)
+        assert metrics.loc[epoch, f"{split}_n"] == 64
+    assert set(zip(points["split"], points["attack"], strict=True)) == {
+        ("test", "nat"), ("test", "pgd20"), ("train", "nat"), ("train", "adv"),
+        ("train", "pgd20"),
+    }  # fmt: skip
+    best = load_checkpoint(tmp_path / "best.pt")["best"]["epoch"]
+    assert metrics["best_epoch"].iloc[-1] == best
+    assert metrics.loc[1, "best_epoch"] == 0  # epoch 1 was not evaluated: no best.pt yet

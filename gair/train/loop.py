@@ -4,8 +4,11 @@ Per step: the method's attack with the model in eval mode, then its loss with th
 train mode (as the paper's code does), then one SGD step. Statistics (loss, errors, kappa,
 weights) accumulate on the device and are read once per epoch. After each epoch the loop
 evaluates, writes ``last.pt`` (the resume point, holding every metrics row so far), then
-``metrics.parquet``; ``best.pt`` and snapshots when due. Running the same command again loads
-``last.pt`` and continues from the next epoch with the same data order and RNG streams.
+``metrics.parquet``; ``best.pt`` and snapshots when due. Each evaluated epoch also writes which
+of the evaluated points were classified correctly (``points/epochNNNN.parquet``, merged into
+``points.parquet`` when the run ends): the report pairs two runs, or two epochs of one run,
+point by point. Running the same command again loads ``last.pt`` and continues from the next
+epoch with the same data order and RNG streams.
 """
 
 from __future__ import annotations
@@ -400,23 +403,28 @@ class Run:
             return 1 - correct.double().mean()
 
         d = self.data
-        values: dict[str, Tensor] = {}
+        # (split, attack) -> per-point correctness; the metrics column is <split>_<attack>_err
+        correct: dict[tuple[str, str], Tensor] = {}
         n_test = s.eval_samples or int(d.y_test.shape[0])
         x, y = d.x_test[:n_test], d.y_test[:n_test]
-        values["test_nat_err"] = error(natural_correct(model, x, y))
-        values["test_pgd20_err"] = error(pgd_correct(model, x, y, **test_budget))
+        correct["test", "nat"] = natural_correct(model, x, y)
+        correct["test", "pgd20"] = pgd_correct(model, x, y, **test_budget)
         if s.train_eval_samples:
             x_lab, y_lab = d.labelled()
             x, y = x_lab[: s.train_eval_samples], y_lab[: s.train_eval_samples]
-            values["train_nat_err"] = error(natural_correct(model, x, y))
-            values["train_adv_err"] = error(pgd_correct(model, x, y, **train_budget))
-            values["train_pgd20_err"] = error(pgd_correct(model, x, y, **test_budget))
+            correct["train", "nat"] = natural_correct(model, x, y)
+            correct["train", "adv"] = pgd_correct(model, x, y, **train_budget)
+            correct["train", "pgd20"] = pgd_correct(model, x, y, **test_budget)
+        values = {f"{split}_{attack}_err": error(c) for (split, attack), c in correct.items()}
         if s.flatness:
             n = s.flatness_samples
             values["flat_friendly"], values["flat_adv"] = flatness(
                 model, d.x_test[:n], d.y_test[:n], **test_budget
             )
         row.update({k: float(v.item()) for k, v in values.items()})
+        row["test_n"] = int(correct["test", "nat"].shape[0])
+        row["train_n"] = int(correct["train", "nat"].shape[0]) if s.train_eval_samples else 0
+        self.write_points(epoch, correct)
         row["eval_s"] = time.perf_counter() - t0
         return row
 
@@ -427,6 +435,24 @@ class Run:
         frame = pd.DataFrame(self.history)
         meta = {"gair.spec": json.dumps(self.spec.to_dict(), sort_keys=True, default=str)}
         write_parquet(self.out / "metrics.parquet", frame, meta)
+
+    def write_points(self, epoch: int, correct: dict[tuple[str, str], Tensor]) -> None:
+        """One epoch's per-point correctness, long: epoch, split, attack, index, correct."""
+        import pandas as pd
+
+        parts = [
+            pd.DataFrame(
+                {
+                    "epoch": np.full(c.shape[0], epoch, dtype=np.int32),
+                    "split": split,
+                    "attack": attack,
+                    "index": np.arange(c.shape[0], dtype=np.int32),
+                    "correct": c.cpu().numpy().astype(bool),
+                }
+            )
+            for (split, attack), c in correct.items()
+        ]
+        write_parquet(self.out / "points" / f"epoch{epoch:04d}.parquet", pd.concat(parts))
 
     def write_kappa(self, epoch: int, kappa: Tensor) -> None:
         import pandas as pd
@@ -441,13 +467,15 @@ class Run:
         )
         write_parquet(self.out / "kappa" / f"epoch{epoch:04d}.parquet", part)
 
-    def merge_kappa(self) -> None:
+    def merge_parts(self, name: str) -> None:
+        """``<name>/epoch*.parquet`` (one file per epoch, kept for resuming) into
+        ``<name>.parquet``."""
         import pandas as pd
 
-        parts = sorted((self.out / "kappa").glob("epoch*.parquet"))
+        parts = sorted((self.out / name).glob("epoch*.parquet"))
         if parts:
             write_parquet(
-                self.out / "kappa.parquet", pd.concat([pd.read_parquet(p) for p in parts])
+                self.out / f"{name}.parquet", pd.concat([pd.read_parquet(p) for p in parts])
             )
 
     # ------------------------------------------------------------------ main loop
@@ -524,16 +552,19 @@ class Run:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if s.save_kappa:
-            self.merge_kappa()
+            self.merge_parts("kappa")
+        self.merge_parts("points")
         return self.history
 
     def _save(self, epoch: int, row: dict[str, Any]) -> None:
         s = self.spec
-        payload = self.payload()
         acc = 1 - row["test_pgd20_err"]
-        if s.in_best_window(epoch) and math.isfinite(acc) and acc > self.best["pgd20_acc"]:
+        better = s.in_best_window(epoch) and math.isfinite(acc) and acc > self.best["pgd20_acc"]
+        if better:
             self.best = {"epoch": epoch, "pgd20_acc": acc}
-            payload["best"] = dict(self.best)
+        row["best_epoch"] = self.best["epoch"]  # what best.pt holds after this epoch (0: none)
+        payload = self.payload()
+        if better:
             save_checkpoint(self.out / "best.pt", payload)
         if epoch in s.snapshots:
             save_checkpoint(self.out / f"epoch{epoch}.pt", payload)
