@@ -85,12 +85,20 @@ class Jobs:
         return str(self.config["experiments"].get(name, {}).get("note") or "")
 
     def _item(self, entry: Entry, evaluation: str | None, checkpoints: list[str]) -> Item:
-        item = Item(entry.run, entry.seed, self.paths.metrics(entry.run))
+        item = Item(
+            entry.run,
+            entry.seed,
+            self.paths.metrics(entry.run),
+            train_points=self.paths.run_points(entry.run),
+        )
         if entry.geometry:
             item.geometry = self.paths.geometry_file(entry.run, entry.geometry[0])
             item.geometry_checkpoint = entry.geometry[1]
         if evaluation:
             item.evals = {c: self.paths.eval_file(entry.run, c, evaluation) for c in checkpoints}
+            item.eval_point_files = {
+                c: self.paths.eval_points(entry.run, c, evaluation) for c in checkpoints
+            }
         return item
 
     def _groups(

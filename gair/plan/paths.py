@@ -44,6 +44,15 @@ class Paths:
     def eval_file(self, run: str, ckpt: str, evaluation: str) -> str:
         return f"{self.results}/evals/{run}/{ckpt}-{evaluation}.parquet"
 
+    def eval_points(self, run: str, ckpt: str, evaluation: str) -> str:
+        """Beside an evaluation: which test points each attack left correct (the report
+        pairs checkpoints and seeds point by point)."""
+        return f"{self.results}/evals/{run}/{ckpt}-{evaluation}.points.parquet"
+
+    def run_points(self, run: str) -> str:
+        """Which evaluated points each epoch's evaluation left correct (training writes it)."""
+        return f"{self.run_dir(run)}/points.parquet"
+
     def geometry_file(self, run: str, profile: str) -> str:
         return f"{self.results}/geometry/{run}/{profile}.parquet"
 

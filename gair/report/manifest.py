@@ -30,6 +30,9 @@ class Item:
     seed: int
     metrics: str = ""  # the run's metrics Parquet (figures' curves and every footer)
     evals: dict[str, str] = field(default_factory=dict)  # checkpoint -> evaluation Parquet
+    # checkpoint -> which test points each attack left correct (beside each evaluation)
+    eval_point_files: dict[str, str] = field(default_factory=dict)
+    train_points: str = ""  # the run's per-epoch, per-point results (training writes them)
     geometry: str | None = None  # its geometry Parquet
     geometry_checkpoint: str | None = None  # the checkpoint the geometry job read
     eval_points: int | None = None  # budgets: test points a full evaluation attacks

@@ -6,7 +6,8 @@ rule evaluate:
     input:
         lambda wildcards: PATHS.done_file(wildcards.run),
     output:
-        PATHS.eval_file("{run}", "{ckpt}", "{evaluation}"),
+        summary=PATHS.eval_file("{run}", "{ckpt}", "{evaluation}"),
+        points=PATHS.eval_points("{run}", "{ckpt}", "{evaluation}"),
     params:
         args=lambda wildcards: PLAN.evaluate_args(wildcards.evaluation),
         checkpoint=lambda wildcards: PATHS.checkpoint(wildcards.run, wildcards.ckpt),
@@ -22,7 +23,7 @@ rule evaluate:
         "../envs/gair.yaml"
     shell:
         "{params.gpu} {params.gair} evaluate --checkpoint {params.checkpoint} "
-        "{params.args} --out {output} > {log} 2>&1"
+        "{params.args} --out {output.summary} --samples {output.points} > {log} 2>&1"
 
 
 rule geometry:
