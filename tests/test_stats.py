@@ -99,6 +99,7 @@ def test_the_crossed_interval_covers_the_true_mean_about_95_percent(
 
 def test_wilson_is_statsmodels_wilson() -> None:
     from statsmodels.stats.proportion import proportion_confint
+
     for correct, n in ((0, 20), (7, 20), (20, 20), (94, 100), (731, 1000)):
         low, high = proportion_confint(correct, n, alpha=0.05, method="wilson")
         got = stats.wilson(100.0 * correct / n, n)

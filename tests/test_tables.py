@@ -210,3 +210,54 @@ def test_tradeoff_table_has_no_paper_columns(tmp_path: Path) -> None:
     assert f"{statistics.median(gairat):.2f} ± {statistics.stdev(gairat):.2f}" in markdown
     tex = (tmp_path / "tr.tex").read_text()
     assert "paper" not in tex.split("\\toprule")[1].split("\\midrule")[0]
+
+
+# --------------------------------------------------------------------------- intervals
+def write_points(tmp_path: Path, method: str, seed: int, correct: dict[str, list[bool]]) -> str:
+    """An evaluation's per-point file (`evaluate --samples`) and the summary beside it."""
+    n = len(next(iter(correct.values())))
+    points = tmp_path / f"{method}-{seed}.points.parquet"
+    pd.DataFrame({"index": range(n), "label": [0] * n, **correct}).to_parquet(points)
+    summary = tmp_path / f"{method}-{seed}.parquet"
+    pd.DataFrame(
+        [{"attack": a, "accuracy": sum(c) / n, "n": n} for a, c in correct.items()]
+    ).to_parquet(summary)
+    return str(summary)
+
+
+def test_cells_carry_intervals_and_diff_is_the_paired_gain(tmp_path: Path) -> None:
+    """One seed, 400 points: GAIRAT's PGD-20 gain over AT is the paired t interval of the
+    per-point differences (scipy), and each cell's interval contains its accuracy."""
+    from scipy import stats as sps
+
+    rng = __import__("numpy").random.default_rng(0)
+    at = rng.random(400) < 0.5
+    gairat = at.copy()
+    gairat[:40] = True  # AT lost some of these; GAIRAT gets them all right
+    groups: dict = {"methods": {}}
+    for method, pgd in (("AT", at), ("GAIRAT", gairat)):
+        correct = {"natural": [True] * 400, "pgd20": list(map(bool, pgd))}
+        summary = write_points(tmp_path, method, 0, correct)
+        points = summary.replace(".parquet", ".points.parquet")
+        groups["methods"][method] = [
+            {"run": f"r-{method}", "seed": 0, "evals": {"last": summary},
+             "eval_point_files": {"last": points}}
+        ]  # fmt: skip
+    manifest = {"name": "table1", "groups": groups, "baseline": "AT", "checkpoints": ["last"]}
+    summary = write_table(manifest, tmp_path / "t")
+    row = summary[(summary["method"] == "GAIRAT") & (summary["attack"] == "pgd20")].iloc[0]
+    ci = sps.ttest_rel(100.0 * gairat, 100.0 * at).confidence_interval(0.95)
+    assert (row["gain_low"], row["gain_high"]) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    assert row["gain"] == pytest.approx(100 * (gairat.mean() - at.mean()))
+    assert row["low"] < row["mean"] < row["high"] and row["n_points"] == 400
+    natural = summary[summary["attack"] == "natural"].iloc[0]
+    assert natural["high"] == 100.0 and natural["low"] < 100.0  # Wilson near 100%
+    md = (tmp_path / "t.md").read_text()
+    assert "paired gain over AT" in md
+    assert f"+{row['gain']:.2f} [+{row['gain_low']:.2f}, +{row['gain_high']:.2f}]" in md
+
+
+def test_without_per_point_files_cells_have_no_interval(tmp_path: Path) -> None:
+    summary = write_table(make_manifest(tmp_path), tmp_path / "t1")
+    assert summary["low"].isna().all() and summary["gain"].isna().all()
+    assert "paired" not in (tmp_path / "t1.md").read_text()

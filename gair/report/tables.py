@@ -9,6 +9,12 @@ method's median minus the baseline's (AT in Table 1, TRADES in Table 2), as the 
 it. Each cell also carries the paper's number (:mod:`gair.report.paper_numbers`) and ours
 minus the paper's.
 
+Each cell also carries a 95% interval of the mean accuracy over seeds and test points, and
+each Diff. the paired gain over the baseline with its 95% interval: runs of the same seed and
+the same test points are paired (:mod:`gair.report.stats`, from the per-point files beside
+the evaluations, :mod:`gair.report.evidence`). The paper's Diff. is a difference of medians;
+``diff`` keeps that one for comparison, ``gain`` is the paired mean.
+
 The manifest's ``columns`` (when given) names the attacks a table shows; Tables 1 and 2 show
 the paper's three, while their evaluation files also hold the audit's attacks.
 
@@ -25,15 +31,17 @@ import pandas as pd
 
 from gair.errors import ConfigError, DataError
 from gair.evaluation import registry
-from gair.report import read, stats, text, write
+from gair.report import evidence, read, stats, text, write
 from gair.report.catalogue import table
-from gair.report.manifest import Manifest
+from gair.report.manifest import Item, Manifest
 from gair.report.paper_numbers import TABLE3_OTHERS, paper_number
 
 COLUMNS = [
     "table", "method", "checkpoint", "attack", "median", "std", "n_seeds", "diff",
-    "paper_median", "paper_std", "paper_diff", "minus_paper",
+    "paper_median", "paper_std", "paper_diff", "minus_paper", "mean", "low", "high",
+    "n_points", "gain", "gain_low", "gain_high", "gain_detectable",
 ]  # fmt: skip
+INTERVALS = COLUMNS[COLUMNS.index("mean") :]
 
 
 def shown(attack: str, columns: list[str] | None) -> bool:
@@ -56,8 +64,53 @@ def collect(manifest: Manifest, columns: list[str] | None = None) -> pd.DataFram
     return long.reset_index(drop=True)
 
 
-def summarize(long: pd.DataFrame, table: str, baseline: str | None) -> pd.DataFrame:
-    """Median and std over seeds, Diff. against the baseline, and the paper's numbers."""
+def labels_of(manifest: Manifest) -> dict[str, list[Item]]:
+    """Every run label of a manifest and its items (one per seed)."""
+    out: dict[str, list[Item]] = {}
+    for _, label, item in manifest.items():
+        out.setdefault(label, []).append(item)
+    return out
+
+
+def intervals(
+    summary: pd.DataFrame, manifest: Manifest | None, baseline: str | None
+) -> pd.DataFrame:
+    """The summary with each cell's 95% interval (mean over seeds and points) and its paired
+    gain over the baseline; NaN where a per-point file is missing."""
+    out = summary.copy()
+    for col in INTERVALS:
+        out[col] = math.nan
+    if manifest is None:
+        return out
+    labels = labels_of(manifest)
+    for i, r in out.iterrows():
+        items = labels.get(r["method"], [])
+        m = evidence.eval_matrix(items, r["checkpoint"], r["attack"])
+        if m is None:
+            continue
+        est = stats.accuracy(m)
+        out.loc[i, ["mean", "low", "high", "n_points"]] = [est.value, est.low, est.high, m.shape[1]]
+        if baseline is None or r["method"] == baseline or baseline not in labels:
+            continue
+        seeds = evidence.common_seeds(items, labels[baseline])
+        a = evidence.eval_matrix(evidence.by_seed(items, seeds), r["checkpoint"], r["attack"])
+        b = evidence.eval_matrix(
+            evidence.by_seed(labels[baseline], seeds), r["checkpoint"], r["attack"]
+        )
+        if a is None or b is None or a.shape != b.shape:
+            continue
+        gain = stats.paired_gain(a, b)
+        out.loc[i, ["gain", "gain_low", "gain_high", "gain_detectable"]] = [
+            gain.value, gain.low, gain.high, gain.detectable
+        ]  # fmt: skip
+    return out
+
+
+def summarize(
+    long: pd.DataFrame, table: str, baseline: str | None, manifest: Manifest | None = None
+) -> pd.DataFrame:
+    """Median and std over seeds, Diff. against the baseline, the paper's numbers, and (with
+    the manifest's per-point files) the intervals and paired gains."""
     order = {k: i for i, k in enumerate(dict.fromkeys(long["method"]))}
     ckpt_order = {k: i for i, k in enumerate(dict.fromkeys(long["checkpoint"]))}
     attack_order = {k: i for i, k in enumerate(registry.order(long["attack"]))}
@@ -84,6 +137,7 @@ def summarize(long: pd.DataFrame, table: str, baseline: str | None) -> pd.DataFr
             p - base_paper.get(k, math.nan) for k, p in zip(keys, out["paper_median"], strict=True)
         ]
     out["minus_paper"] = out["median"] - out["paper_median"]
+    out = intervals(out, manifest, baseline)
     out = out.sort_values(
         ["checkpoint", "method", "attack"],
         key=lambda s: s.map(
@@ -124,15 +178,25 @@ def _blocks(
                     cells += ["-"] * per_attack
                     continue
                 r = by_attack.loc[attack]
-                cells.append(text.cell(r["median"], r["std"]))
+                cells.append(text.cell(r["median"], r["std"]) + text.interval(r["low"], r["high"]))
                 if baseline:
-                    cells.append("-" if method == baseline else text.number(r["diff"], signed=True))
+                    cells.append("-" if method == baseline else gain_cell(r))
                 if paper:
                     cells.append(text.cell(r["paper_median"], r["paper_std"]))
                     cells.append(text.number(r["minus_paper"], signed=True))
             rows.append(cells)
         blocks.append((str(checkpoint), header, rows))
     return blocks
+
+
+def gain_cell(r: pd.Series) -> str:
+    """Diff.: the paired gain and its interval where per-point files exist, else the
+    difference of medians."""
+    if math.isnan(r["gain"]):
+        return text.number(r["diff"], signed=True)
+    return text.number(r["gain"], signed=True) + text.interval(
+        r["gain_low"], r["gain_high"], signed=True
+    )
 
 
 def _others(table: str, attacks: list[str]) -> list[list[str]]:
@@ -148,10 +212,12 @@ def _others(table: str, attacks: list[str]) -> list[list[str]]:
 def to_markdown(summary: pd.DataFrame, title: str, baseline: str | None, note: str = "") -> str:
     lines = [f"# {title}", "", *text.trained_lines(note)]
     paper = " `paper`: the paper's number; `ours - paper`: our median minus it."
+    interval = summary["low"].notna().any()
     lines.append(
-        "Test accuracy (%), median ± std over seeds."
+        "Test accuracy (%), median ± std over seeds"
+        + (" [95% interval of the mean over seeds and test points]." if interval else ".")
         + (paper if has_paper(summary) else "")
-        + (f" Diff.: median minus {baseline}'s." if baseline else "")
+        + (diff_words(baseline, bool(summary["gain"].notna().any())) if baseline else "")
     )
     for checkpoint, header, rows in _blocks(summary, baseline):
         lines += ["", f"## {checkpoint} checkpoint", "", *text.markdown_table(header, rows)]
@@ -162,6 +228,15 @@ def to_markdown(summary: pd.DataFrame, title: str, baseline: str | None, note: s
         header = ["Method"] + [registry.title(a) for a in attacks]
         lines += text.markdown_table(header, others)
     return "\n".join(lines) + "\n"
+
+
+def diff_words(baseline: str, paired: bool) -> str:
+    if not paired:
+        return f" Diff.: median minus {baseline}'s."
+    return (
+        f" Diff.: the paired gain over {baseline} (same seeds, same test points; mean over "
+        "both) [95% interval]; the paper's Diff. is a difference of medians."
+    )
 
 
 def to_latex(summary: pd.DataFrame, title: str, baseline: str | None, note: str = "") -> str:
@@ -179,7 +254,7 @@ def write_table(manifest: Manifest, prefix: str | Path) -> pd.DataFrame:
     name = manifest.name
     title = manifest.title or name
     baseline = manifest.baseline
-    summary = summarize(collect(manifest, manifest.columns), name, baseline)
+    summary = summarize(collect(manifest, manifest.columns), name, baseline, manifest)
     if baseline is not None and baseline not in set(summary["method"]):
         raise ConfigError(
             f"baseline {baseline!r} is not among the methods {sorted(set(summary['method']))}"

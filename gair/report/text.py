@@ -1,5 +1,5 @@
 """How numbers and tables are written: percentages with two decimals, ``median ± std``
-cells, Markdown and booktabs LaTeX tables."""
+cells, ``[low, high]`` intervals, Markdown and booktabs LaTeX tables."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ def number(value: float | None, *, signed: bool = False, unit: str = "") -> str:
 def cell(median: float, std: float) -> str:
     """``median ± std``, or the median alone where the spread is undefined (one seed)."""
     return number(median) if math.isnan(std) else f"{median:.2f} ± {std:.2f}"
+
+
+def interval(low: float, high: float, *, signed: bool = False) -> str:
+    """`` [low, high]`` (a 95% interval, with a leading space), or nothing where it is unknown."""
+    if math.isnan(low) or math.isnan(high):
+        return ""
+    return f" [{number(low, signed=signed)}, {number(high, signed=signed)}]"
 
 
 def tex_escape(text: str) -> str:

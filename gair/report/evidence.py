@@ -1,0 +1,114 @@
+"""Per-point results as the matrices the statistics read: one row per seed, one column per
+test (or training) point, 1 where the point was classified correctly.
+
+Two sources, both written by the jobs beside their summaries:
+
+- an evaluation's points file (``<ckpt>-<evaluation>.points.parquet``, from ``python -m gair
+  evaluate --samples``): ``index``, ``label`` and one boolean column per attack;
+- a run's ``points.parquet`` (training's per-epoch evaluation): ``epoch``, ``split`` (test,
+  train), ``attack`` (nat, pgd20; adv on training points), ``index``, ``correct``.
+
+Rows are matched by seed and columns by point index, so that two matrices of two methods, or
+of two checkpoints of one method, are paired (:func:`gair.report.stats.paired_gain`). Every
+reader returns None where a file or a column is missing: the report then prints no interval
+rather than a wrong one. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gair.evaluation import registry
+from gair.report.manifest import Item
+
+# What a training epoch names "best" and "last"; any other epoch is its number.
+BEST, LAST = "best", "last"
+
+
+@functools.lru_cache(maxsize=256)
+def _read(path: str) -> pd.DataFrame | None:
+    return pd.read_parquet(path) if Path(path).is_file() else None
+
+
+def eval_points(path: str, attack: str) -> np.ndarray | None:
+    """One attack's per-point correctness from an evaluation's points file, in point order;
+    ``worst_case`` is the points every adversarial attack of the file left correct."""
+    frame = _read(path)
+    if frame is None:
+        return None
+    frame = frame.sort_values("index")
+    if attack == registry.WORST_CASE:
+        attacks = [c for c in frame.columns if c not in ("index", "label")]
+        columns = [c for c in attacks if registry.is_adversarial(c)]
+        if not columns:
+            return None
+        return np.logical_and.reduce([frame[c].to_numpy(dtype=bool) for c in columns])
+    if attack not in frame:
+        return None
+    return frame[attack].to_numpy(dtype=bool)
+
+
+def best_epoch(item: Item) -> int | None:
+    """The epoch a run's best.pt holds (its metrics' last ``best_epoch``), None if unknown."""
+    metrics = _read(item.metrics) if item.metrics else None
+    if metrics is None or "best_epoch" not in metrics or metrics.empty:
+        return None
+    epoch = int(metrics.sort_values("epoch")["best_epoch"].iloc[-1])
+    return epoch or None
+
+
+def train_points(item: Item, epoch: str | int, split: str, attack: str) -> np.ndarray | None:
+    """A run's per-point correctness at an evaluated epoch (``best``, ``last`` or a number)
+    on its test or training points, under ``nat``, ``pgd20`` or (training points) ``adv``."""
+    frame = _read(item.train_points) if item.train_points else None
+    if frame is None:
+        return None
+    if epoch == LAST:
+        epoch = int(frame["epoch"].max())
+    elif epoch == BEST:
+        found = best_epoch(item)
+        if found is None:
+            return None
+        epoch = found
+    part = frame[(frame["epoch"] == int(epoch)) & (frame["split"] == split)]
+    part = part[part["attack"] == attack].sort_values("index")
+    return part["correct"].to_numpy(dtype=bool) if len(part) else None
+
+
+def stack(rows: Sequence[np.ndarray | None]) -> np.ndarray | None:
+    """Seeds' rows as one matrix; None if any is missing or their point counts differ."""
+    if not rows or any(r is None for r in rows):
+        return None
+    lengths = {len(r) for r in rows}  # type: ignore[arg-type]
+    if len(lengths) != 1 or 0 in lengths:
+        return None
+    return np.vstack(rows).astype(float)  # type: ignore[arg-type]
+
+
+def eval_matrix(items: Sequence[Item], checkpoint: str, attack: str) -> np.ndarray | None:
+    """Seeds x test points of one label's checkpoint under one attack (None where any seed's
+    per-point file or column is missing)."""
+    return stack(
+        [
+            eval_points(item.eval_point_files[checkpoint], attack)
+            if checkpoint in item.eval_point_files
+            else None
+            for item in items
+        ]
+    )
+
+
+def common_seeds(*groups: Sequence[Item]) -> list[int]:
+    """The seeds every group has, in the first group's order."""
+    sets = [{item.seed for item in items} for items in groups]
+    return [item.seed for item in groups[0] if all(item.seed in s for s in sets)]
+
+
+def by_seed(items: Sequence[Item], seeds: Sequence[int]) -> list[Item]:
+    found = {item.seed: item for item in items}
+    return [found[s] for s in seeds]
