@@ -44,7 +44,7 @@ def test_the_target_table_is_the_plans(path: Path, paper: Plan) -> None:
     """Every target has its row; each row's runs, evaluations, geometry jobs (where the row
     names them) and GPU-hours (training + evaluation, rounded) are the plan's estimate."""
     rows = target_rows(path)
-    expected = [*paper.config["experiments"], "audit", "figures", "tables", "all"]
+    expected = [*paper.config["experiments"], "audit", "claims", "figures", "tables", "all"]
     assert sorted(rows) == sorted(expected)
     for target, (runs, hours) in rows.items():
         estimate = paper.estimate(target)

@@ -143,7 +143,9 @@ def planned(plan: Plan, target: str) -> dict[str, set]:
 
 
 def targets_of(plan: Plan) -> list[str]:
-    return [*plan.config["experiments"], *(f"audit_{t}" for t in plan.audit), *AGGREGATES]
+    return [
+        *plan.config["experiments"], *(f"audit_{t}" for t in plan.audit), "claims", *AGGREGATES
+    ]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

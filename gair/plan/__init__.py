@@ -12,7 +12,7 @@ concern each:
 - :mod:`~gair.plan.jobs`: job arguments, manifests, report jobs;
 - :mod:`~gair.plan.cost`: the FLOP model's GPU-hours;
 - this module: the targets (which runs, evaluations and files each one needs), the audit's
-  evaluation sets, the published checkpoints;
+  evaluation sets, the published checkpoints, the claims' runs;
 - :mod:`~gair.plan.protocol`: ``python -m gair protocol``, every run epoch by epoch.
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gair.errors import ConfigError
@@ -32,6 +33,8 @@ from gair.plan.jobs import Jobs
 from gair.plan.paths import Paths
 from gair.plan.resolve import Entry, Resolution
 from gair.report import catalogue
+from gair.report import claims as claims_module
+from gair.report.manifest import Item, Manifest
 from gair.spec import RunSpec
 
 AUDIT_ATTACKS = ("pgd20", "pgd_plus", "cw", "lsa", "autoattack")
@@ -65,6 +68,7 @@ class Plan(Resolution, Jobs):
         self._check_targets()
         self._plan_audit()
         self._plan_published()
+        self._plan_claims()
 
     # ------------------------------------------------------------------ checks
     def _check_evaluations(self) -> None:
@@ -181,6 +185,97 @@ class Plan(Resolution, Jobs):
             attacks = section["evaluation"]["attacks"]
             registry.check(attacks, "config published.evaluation.attacks")
 
+    # ------------------------------------------------------------------ claims
+    def _plan_claims(self) -> None:
+        """The claims (gair.report.claims), each of its run labels resolved to its runs; a
+        claim naming an unknown experiment, label, checkpoint or attack is one line here."""
+        self.claims = claims_module.expand(self.config.get("claims") or [])
+        self.claim_runs: dict[str, dict[str, list[Entry]]] = {}
+        self.claim_evaluation: dict[str, str | None] = {}
+        for claim in self.claims:
+            where = f"claims.{claim.id}"
+            if claim.source not in self.experiments:
+                self.fail(where, f"from {claim.source!r} is not an experiment")
+            refs = {"a": claim.a, **({"b": claim.b} if claim.b else {})}
+            refs |= {f"best_of:{i}": r for i, r in enumerate(claim.best_of)}
+            self.claim_runs[claim.id] = {k: self._claim_entries(claim, r) for k, r in refs.items()}
+            self.claim_evaluation[claim.id] = self._claim_evaluation(claim)
+            needs_geometry = claim.statistic == "spearman"
+            if needs_geometry and not all(
+                e.geometry for es in self.claim_runs[claim.id].values() for e in es
+            ):
+                self.fail(where, f"{claim.a.label!r} of {claim.source} has no geometry job")
+
+    def _claim_evaluation(self, claim: claims_module.Claim) -> str | None:
+        """The evaluation set a claim's checkpoint quantities read: its experiment's, or the
+        audit's set of that table where only the audit evaluates the attack (audit
+        samples_limit > 0 gives the audit a set of its own)."""
+        quantities = [q for q in (claim.quantity, claim.versus) if q and q.checkpoint]
+        if not quantities or claim.statistic in ("spearman", "kappa_leap"):
+            return None
+        exp = self.config["experiments"][claim.source]
+        where = f"claims.{claim.id}"
+        for q in quantities:
+            if q.checkpoint not in exp.get("checkpoints", []) or not exp.get("evaluation"):
+                self.fail(where, f"{claim.source} evaluates no checkpoint {q.checkpoint!r}")
+        for name in (exp.get("evaluation"), self.audit.get(claim.source)):
+            attacks = [*self.evaluations[name]["attacks"], registry.WORST_CASE] if name else []
+            if all(q.attack in attacks for q in quantities):
+                return name
+        missing = ", ".join(q.attack for q in quantities)
+        self.fail(where, f"no evaluation of {claim.source} has the attack(s) {missing}")
+        raise AssertionError
+
+    def _claim_entries(self, claim: claims_module.Claim, ref: claims_module.Ref) -> list[Entry]:
+        groups = self.experiments[claim.source]
+        found = [
+            (group, entries)
+            for group, labels in groups.items()
+            for label, entries in labels.items()
+            if label == ref.label and ref.group in ("", group)
+        ]
+        if len(found) != 1:
+            valid = ", ".join(f"{g}: {lab}" for g, ls in groups.items() for lab in ls)
+            what = "is not a run label" if not found else "is in several groups: name the group"
+            self.fail(f"claims.{claim.id}", f"{ref.label!r} {what} of {claim.source} ({valid})")
+        return found[0][1]
+
+    def claims_manifest(self) -> Manifest:
+        """What the claims' table and figure read: the config's entries, and per expanded
+        claim its runs (a, b, best_of:<i>) with their files."""
+        groups: dict[str, dict[str, list[Item]]] = {}
+        for claim in self.claims:
+            exp = self.config["experiments"][claim.source]
+            evaluation = self.claim_evaluation[claim.id]
+            checkpoints = list(exp.get("checkpoints", [])) if evaluation else []
+            groups[claim.id] = {
+                key: [self._item(e, evaluation, checkpoints) for e in entries]
+                for key, entries in self.claim_runs[claim.id].items()
+            }
+        return Manifest(
+            name="claims",
+            renderer="claims",
+            title="The paper's claims against our runs",
+            groups=groups,
+            claims=list(self.config.get("claims") or []),
+        )
+
+    def claims_inputs(self) -> list[str]:
+        """The files the claims read; with claims_present_only, only those already there
+        (the others' claims are "not run")."""
+        files = set()
+        for labels in self.claims_manifest().groups.values():
+            for items in labels.values():
+                for item in items:
+                    files.add(self.paths.done_file(item.run))
+                    files.update(item.evals.values())
+                    files.update(item.eval_point_files.values())
+                    if item.geometry:
+                        files.add(item.geometry)
+        if self.config.get("claims_present_only"):
+            files = {f for f in files if Path(f).is_file()}
+        return sorted(files)
+
     @staticmethod
     def slug(name: str) -> str:
         """A file-name-safe form of a published model's name."""
@@ -212,6 +307,7 @@ class Plan(Resolution, Jobs):
             "tables": self.of_kind("table", paper_only=True),
             "audit": audit_tables,
             "all": [*self.config["experiments"], *audit_tables],
+            "claims": [],  # its runs are the claims' own (claim_entries)
         }
         if target in named:
             return list(dict.fromkeys(named[target]))
@@ -219,7 +315,10 @@ class Plan(Resolution, Jobs):
             return [target[6:]]
         if target in self.experiments:
             return [target]
-        valid = [*self.config["experiments"], "audit", *(f"audit_{t}" for t in audit_tables)]
+        valid = [
+            *self.config["experiments"], "audit", "claims",
+            *(f"audit_{t}" for t in audit_tables),
+        ]  # fmt: skip
         raise ConfigError(
             f"target {target!r} is unknown; valid targets are: {', '.join([*valid, *named])}"
         )
@@ -228,13 +327,21 @@ class Plan(Resolution, Jobs):
         """The report jobs an aggregate target (figures, tables, audit, all) makes; a
         report target makes itself. With preflight on every one writes its budget."""
         audit = [f"audit_{t}" for t in self.audit] if not self.preflight else list(self.audit)
+        claims = [] if self.preflight or not self.claims else ["claims"]
         named = {
             "figures": self.of_kind("figure", paper_only=True),
-            "tables": self.of_kind("table", paper_only=True),
+            "tables": [*self.of_kind("table", paper_only=True), *claims],
             "audit": audit,
-            "all": [*self.config["experiments"], *([] if self.preflight else audit)],
+            "all": [*self.config["experiments"], *([] if self.preflight else audit), *claims],
         }
         return named.get(target, [target])
+
+    def claim_entries(self, target: str) -> list[Entry]:
+        """The runs the claims read, where ``target`` builds the claims and they are not
+        limited to the files present (claims_present_only)."""
+        if "claims" not in self.report_targets(target) or self.config.get("claims_present_only"):
+            return []
+        return [e for runs in self.claim_runs.values() for es in runs.values() for e in es]
 
     def outputs(self, target: str) -> list[str]:
         """Every file a target makes: its report jobs' products."""
@@ -244,6 +351,7 @@ class Plan(Resolution, Jobs):
     def target_runs(self, target: str) -> list[str]:
         """Distinct run names a target trains, in config order."""
         names = [e.run for exp in self.target_experiments(target) for _, _, e in self.entries(exp)]
+        names += [e.run for e in self.claim_entries(target)]
         return list(dict.fromkeys(names))
 
     def target_evaluations(self, target: str) -> list[tuple[str, str, str]]:
@@ -259,16 +367,29 @@ class Plan(Resolution, Jobs):
                 for _, _, entry in self.entries(table):
                     checkpoints = self.config["audit"]["checkpoints"]
                     out += [(entry.run, c, self.audit[table]) for c in checkpoints]
+        if self.claim_entries(target):
+            out += self.claim_evaluations()
+        return list(dict.fromkeys(out))
+
+    def claim_evaluations(self) -> list[tuple[str, str, str]]:
+        """Distinct (run, checkpoint, evaluation set) the claims read, in config order."""
+        out = []
+        for claim in self.claims:
+            evaluation = self.claim_evaluation[claim.id]
+            if evaluation is None:
+                continue
+            checkpoints = [
+                q.checkpoint for q in (claim.quantity, claim.versus) if q and q.checkpoint
+            ]
+            for entries in self.claim_runs[claim.id].values():
+                out += [(e.run, c, evaluation) for e in entries for c in checkpoints]
         return list(dict.fromkeys(out))
 
     def target_geometry(self, target: str) -> list[tuple[str, str]]:
         """Distinct (run, geometry profile) jobs a target needs, in config order."""
-        out = [
-            (entry.run, entry.geometry[0])
-            for exp in self.target_experiments(target)
-            for _, _, entry in self.entries(exp)
-            if entry.geometry
-        ]
+        entries = [e for exp in self.target_experiments(target) for _, _, e in self.entries(exp)]
+        entries += self.claim_entries(target)
+        out = [(entry.run, entry.geometry[0]) for entry in entries if entry.geometry]
         return list(dict.fromkeys(out))
 
     def first_target(self, run: str) -> str:

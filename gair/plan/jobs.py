@@ -59,6 +59,17 @@ class ReportJob:
         return [f for p in self.products for f in p.outputs]
 
 
+# The HTML report's sections. Snakemake's report lists them in alphabetical order: the
+# numbers put the claims first, then the paper's figures and tables, then what goes beyond.
+CATEGORIES = {
+    "claims": "1. The paper's claims",
+    "figure": "2. Figures",
+    "table": "3. Tables",
+    "audit": "4. Audit",
+    "beyond": "5. Beyond the paper",
+}
+
+
 class Jobs:
     """Job arguments, manifests and report jobs (part of :class:`gair.plan.Plan`)."""
 
@@ -77,6 +88,10 @@ class Jobs:
         def target_runs(self, target: str) -> list[str]: ...
         def of_kind(self, *kinds: str, paper_only: bool = False) -> list[str]: ...
         def published_eval_file(self, name: str) -> str: ...
+        def claims_manifest(self) -> Manifest: ...
+        def claims_inputs(self) -> list[str]: ...
+
+    claims: list[Any]
 
     # ------------------------------------------------------------------ manifests
     def note(self, name: str) -> str:
@@ -182,8 +197,8 @@ class Jobs:
         them."""
         exp = self.config["experiments"][name]
         if not exp.get("paper", True):
-            return "Beyond the paper"
-        return "Tables" if exp["kind"] == "table" else "Figures"
+            return CATEGORIES["beyond"]
+        return CATEGORIES["table" if exp["kind"] == "table" else "figure"]
 
     def experiment_inputs(self, name: str) -> list[str]:
         """Every file a figure or table reads (Parquet only) or waits for."""
@@ -232,7 +247,12 @@ class Jobs:
             inputs = [path for _, _, item in manifest.items() for path in item.evals.values()]
             job = self._job(f"audit_{table}", f"audit_{table}", manifest, inputs)
             job.products = [self._product("table", job.name), self._product("figure", job.name)]
-            job.category = "Audit"
+            job.category = CATEGORIES["audit"]
+            jobs.append(job)
+        if self.claims:
+            job = self._job("claims", "claims", self.claims_manifest(), self.claims_inputs())
+            job.products = [self._product("table", "claims"), self._product("figure", "claims")]
+            job.category = CATEGORIES["claims"]
             jobs.append(job)
         manifest = self.published_manifest() if self.config.get("published") else None
         if manifest is not None:
@@ -257,6 +277,8 @@ class Jobs:
             files[self.paths.manifest_file(name)] = self.manifest(name).to_json()
         for table in self.audit:
             files[self.paths.manifest_file(f"audit_{table}")] = self.audit_manifest(table).to_json()
+        if self.claims:
+            files[self.paths.manifest_file("claims")] = self.claims_manifest().to_json()
         if self.preflight:
             for name in self.config["experiments"]:
                 manifest = self.budget_manifest(name).to_json()

@@ -65,6 +65,9 @@ class Manifest:
     eps: float | None = None  # published: the paper's eps
     models: dict[str, PublishedModel] = field(default_factory=dict)  # published
     missing: list[str] = field(default_factory=list)  # published: models without files
+    # claims: the config's entries; groups then hold each expanded claim's runs by claim id
+    # (a, b, best_of:<i> -> items)
+    claims: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def draws(self) -> str:
