@@ -51,7 +51,7 @@ import pandas as pd
 from gair.errors import ConfigError
 from gair.evaluation import registry
 from gair.report import evidence, read, stats, text, write
-from gair.report.catalogue import table as table_decl
+from gair.report.catalogue import table
 from gair.report.manifest import Item, Manifest
 from gair.report.paper_numbers import paper_number
 
@@ -82,11 +82,20 @@ class Quantity:
     epoch: str = ""  # ... or a training epoch: best, last or its number
     split: str = "test"
 
-    def words(self) -> str:
+    def attack_words(self) -> str:
         if self.checkpoint:
-            return f"{registry.title(self.attack)}, {self.checkpoint} checkpoint"
-        name = {"nat": "natural", "pgd20": "PGD-20", "adv": "training-attack"}[self.attack]
-        return f"{name} on {self.split} points, {self.epoch} epoch"
+            return registry.title(self.attack)
+        return {"nat": "natural", "pgd20": "PGD-20", "adv": "the training attack"}[self.attack]
+
+    def place_words(self) -> str:
+        """Where and when: the checkpoint, or the points and the epoch."""
+        if self.checkpoint:
+            return f"{self.checkpoint} checkpoint"
+        points = "training points" if self.split == "train" else "test points"
+        return f"{points}, {self.epoch} epoch"
+
+    def words(self) -> str:
+        return f"{self.attack_words()} ({self.place_words()})"
 
 
 @dataclass(frozen=True)
@@ -97,7 +106,7 @@ class Ref:
     group: str = ""
 
     def words(self) -> str:
-        return self.label
+        return f"{self.label} ({self.group})" if self.group else self.label
 
 
 @dataclass(frozen=True)
@@ -133,14 +142,25 @@ class Claim:
         b = self.b.words() if self.b else "?"
         if self.best_of:
             b = f"the best of {', '.join(r.words() for r in self.best_of)}"
+        if self.statistic == "gap":
+            if q.place_words() == v.place_words():
+                between = f"{q.attack_words()} minus {v.attack_words()}"
+                return f"{a}: {measure} under {between} ({q.place_words()})"
+            if q.attack == v.attack and q.split == v.split and not q.checkpoint:
+                points = "training points" if q.split == "train" else "test points"
+                return (
+                    f"{a}: {q.attack_words()} {measure} at the {q.epoch} epoch minus at the "
+                    f"{v.epoch} ({points})"
+                )
+            return f"{a}: {measure} under {q.words()} minus {v.words()}"
         words = {
-            "gain": f"{a} minus {b}: {q.words()} {measure}",
-            "gap": f"{a}: {q.words()} minus {v.words()} {measure}",
-            "reference": f"{a}: {q.words()} {measure} minus {self.reference} ({self.dataset})",
+            "gain": f"{a} minus {b}: {measure} under {q.words()}",
+            "reference": f"{a}: {measure} under {q.words()} minus {self.reference} "
+            f"({self.dataset})",
             "spearman": f"{a}: rank correlation of kappa and the logit margin",
             "kappa_leap": f"{a}: kappa's change at the first LR decay minus the change before",
-            "share": f"{a} over {b}: the gain under {registry.title(q.attack)} as a share of "
-            f"the gain under {registry.title(v.attack)}, {q.checkpoint} checkpoint",
+            "share": f"{a} over {b}: the gain under {q.attack_words()} as a share of the gain "
+            f"under {v.attack_words()} ({q.place_words()})",
         }
         return words[self.statistic]
 
@@ -624,7 +644,7 @@ def manifest_notes(manifest: Manifest) -> str:
     return read.trained_note(sorted({i.metrics for _, _, i in manifest.items() if i.metrics}))
 
 
-@table_decl("claims")
+@table("claims")
 def write_claims(manifest: Manifest, prefix: str | Path) -> pd.DataFrame:
     """PREFIX.csv, .md and .tex: every claim, its estimate, interval and verdict."""
     frame = frame_of(judge_all(manifest))

@@ -5,6 +5,7 @@ table: :mod:`gair.report.claims`)."""
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,10 @@ def plot_claims(frame: pd.DataFrame, footer: str = "") -> Any:
                     xerr=[[r["effect"] - r["low"]], [r["high"] - r["effect"]]],
                     fmt="o", color=color, markersize=4, capsize=2, linewidth=1.0,
                 )  # fmt: skip
+            else:  # no estimate: say why where the interval would be
+                why = "reference gain within noise" if r["verdict"] == "inconclusive" else "not run"
+                ax.annotate(why, (0.0, yi), xytext=(4, 0), textcoords="offset points",
+                            va="center", fontsize=6, color="0.35")  # fmt: skip
             if not math.isnan(r["paper_value"]):
                 ax.plot(r["paper_value"], yi, marker="^", markerfacecolor="none",
                         markeredgecolor="black", linestyle="none", markersize=5)  # fmt: skip
@@ -69,7 +74,8 @@ def plot_claims(frame: pd.DataFrame, footer: str = "") -> Any:
     counts = frame["verdict"].value_counts()
     tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in stats.VERDICTS)
     rule = "95% intervals over test points and seeds; gains paired by seed and point"
-    return style.finish(fig, f"The paper's claims against our runs ({tally})", footer, note=rule)
+    footer = "\n".join(textwrap.wrap(footer, 140))
+    return style.finish(fig, f"The paper's claims against our runs\n{tally}", footer, note=rule)
 
 
 @figure("claims")
