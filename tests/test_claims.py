@@ -363,3 +363,18 @@ def test_a_claim_naming_an_unknown_label_is_one_line_at_plan_time() -> None:
     config["claims"] = [gain_entry(**{"from": "fig4", "pairs": [["GAIRAT omega_9", "AT"]]})]
     with pytest.raises(ConfigError, match="'GAIRAT omega_9' is not a run label of fig4"):
         Plan(config)
+
+
+def test_every_report_product_of_the_plan_has_a_declared_renderer() -> None:
+    """A product whose renderer the catalogue cannot find fails only when its job runs."""
+    from gair.plan import Plan
+    from gair.plan.config import load_config
+    from gair.report import catalogue
+
+    plan = Plan(load_config())
+    manifests = plan.job_inputs()
+    products = [(p.command, job) for job in plan.report_jobs() for p in job.products]
+    assert {("table", "claims"), ("figure", "claims")} <= {(c, j.name) for c, j in products}
+    for command, job in products:
+        draws = manifests[job.manifest].get("renderer") or job.name
+        assert catalogue.renderer(command, draws), (command, job.name)
