@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from gair.errors import ConfigError
 from gair.paper.losses import weighted_ce
@@ -91,6 +93,37 @@ def test_step_function_at_boundaries() -> None:
     w = step_weights(kappa, thresholds=[3, 7], values=[1.0, 0.5, 0.2])
     assert _values(w) == pytest.approx([1.0, 1.0, 0.5, 0.5, 0.2, 0.2])
     assert step_weights(kappa, thresholds=[], values=[0.7]).tolist() == pytest.approx([0.7] * 6)
+
+
+class _Ops(TorchDispatchMode):
+    """Records the name of every aten operation run inside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
+    ) -> Any:
+        self.names.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+def test_step_weights_take_no_host_data_into_a_tensor() -> None:
+    """A tensor built from the thresholds or values (torch.tensor, torch.as_tensor: aten's
+    lift_fresh hands their host data over) is, on a GPU, a copy the host waits for in every
+    training step; the step weight compares with Python numbers instead. Its values are
+    numpy's searchsorted of the same table."""
+    import numpy as np
+
+    kappa = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 10, 3, 0])
+    thresholds, values = [1, 3, 7], [1.0, 0.6, 0.3, 0.1]
+    with _Ops() as ops:
+        w = step_weights(kappa, thresholds, values)
+    assert not [n for n in ops.names if "lift_fresh" in n], ops.names
+    assert w.dtype == torch.float32 and w.device == kappa.device
+    bucket = np.searchsorted(np.array(thresholds), kappa.numpy(), side="right")
+    np.testing.assert_array_equal(w.numpy(), np.array(values, dtype=np.float32)[bucket])
 
 
 def test_step_function_rejects_bad_shapes() -> None:

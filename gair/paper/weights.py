@@ -107,9 +107,12 @@ def step_weights(kappa: Array, thresholds: Sequence[int], values: Sequence[float
     if torch is None:
         bucket = np.searchsorted(np.asarray(thresholds, dtype=np.float32), k, side="right")
         return np.asarray(values, dtype=np.float32)[bucket]
-    bounds = torch.as_tensor(list(thresholds), dtype=torch.float32, device=k.device)
-    table = torch.as_tensor(list(values), dtype=torch.float32, device=k.device)
-    return table[torch.bucketize(k, bounds, right=True)]
+    # Python numbers, not tensors built from the lists: on a GPU such a tensor is a copy the
+    # host waits for, once per training step.
+    out = torch.full_like(k, float(values[0]))
+    for threshold, value in zip(thresholds, values[1:], strict=True):
+        out = out.masked_fill(k >= threshold, float(value))
+    return out
 
 
 def normalise(weights: Array) -> Array:
