@@ -65,9 +65,13 @@ def tiny_run() -> TinyRun:
     return TinyRun()
 
 
+SEPARATE = ("smoke", "slurm", "preflight", "gpu", "compile")  # pyproject.toml's addopts
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The minutes-long suites (smoke, slurm, preflight) are slow as well, so that
-    ``-m "not slow"`` never selects them when it replaces the default ``-m``."""
+    """The suites kept out of the default run (smoke, slurm, preflight: minutes; gpu: a
+    device; compile: a minute of compiling) are slow as well, so that ``-m "not slow"``
+    never selects them when it replaces the default ``-m``."""
     for item in items:
-        if any(item.get_closest_marker(m) for m in ("smoke", "slurm", "preflight")):
+        if any(item.get_closest_marker(m) for m in SEPARATE):
             item.add_marker(pytest.mark.slow)
