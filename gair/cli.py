@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "measure training and attack throughput against a reference",
     ),
     "gpu": ("gair.tools.gpu:cli", "show which GPU index this process would take"),
+    "gpucheck": (
+        "gair.tools.gpucheck.cli:cli",
+        "CUDA tests, throughput, one Table 1 epoch and its preflight on a new GPU node",
+    ),
 }
 
 

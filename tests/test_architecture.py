@@ -234,7 +234,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("evaluation jobs", ["gair.evaluation.*"]),
     ("report", ["gair.report.*"]),
     ("plan", ["gair.plan", "gair.plan.*"]),
-    ("tools", ["gair.tools.*"]),
+    ("tools", ["gair.tools.*", "gair.tools.gpucheck", "gair.tools.gpucheck.*"]),
     ("command line", ["gair.cli", "gair.__main__"]),
 ]  # fmt: skip
 # Modules whose import must not pull torch (the workflow, the plan and every report job run

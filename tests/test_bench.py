@@ -12,7 +12,8 @@ from torch import nn
 from gair.cli import main
 from gair.errors import ConfigError
 from gair.paper import attacks
-from gair.tools.bench.config import parse_shape
+from gair.tools.bench.cli import parse, to_argv
+from gair.tools.bench.config import BenchConfig, parse_shape
 from gair.tools.bench.flops import count_flops, peak_tflops
 from gair.tools.bench.reference import reference_ga_pgd
 from gair.tools.bench.timing import time_interleaved
@@ -156,3 +157,20 @@ def test_bad_input_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None
     assert main(["bench", "--model", "nope", *TINY[2:]]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "nope" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        BenchConfig(),
+        BenchConfig(model="wrn", depth=32, width=10, batch_size=128, device="cuda", amp="bf16",
+                    channels_last=True, compile=True, cudnn_benchmark=True, tau=10, iters=3,
+                    warmup=0, threads=2, seed=5, classes=100, shape=(3, 8, 8)),
+        BenchConfig(model="mlp", method="at", shape=(2,), classes=2, steps=3),
+    ],
+)  # fmt: skip
+def test_a_config_written_as_flags_parses_back_to_itself(config: BenchConfig) -> None:
+    """What a benchmark in its own process runs (the GPU check's compiled rows) is the config
+    it was given: every setting written as a flag, and only the settings."""
+    assert parse(to_argv(config)) == (config, False)
+    assert parse([*to_argv(config), "--json"]) == (config, True)

@@ -1,9 +1,11 @@
 """``python -m gair bench``: its flags make one BenchConfig; it prints the table or, with
-``--json``, one JSON object."""
+``--json``, one JSON object. :func:`to_argv` writes a BenchConfig back as those flags, for a
+benchmark run in a process of its own."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 from gair.tools.bench.config import BenchConfig, parse_shape
@@ -11,7 +13,8 @@ from gair.tools.bench.measurements import run
 from gair.tools.bench.summary import format_report
 
 
-def cli(argv: list[str]) -> int:
+def parse(argv: list[str]) -> tuple[BenchConfig, bool]:
+    """The BenchConfig the flags ask for, and whether ``--json`` was given."""
     parser = argparse.ArgumentParser(
         prog="python -m gair bench",
         description="Measure training-step, attack and PGD-20 throughput against a "
@@ -44,8 +47,28 @@ def cli(argv: list[str]) -> int:
         compile=args.compile, cudnn_benchmark=args.cudnn_benchmark, tau=args.tau,
         threads=args.threads, seed=args.seed, depth=args.depth, width=args.width,
     )  # fmt: skip
+    return config, args.json
+
+
+def to_argv(config: BenchConfig) -> list[str]:
+    """The flags that :func:`parse` reads back as ``config`` (``--json`` not included)."""
+    argv: list[str] = []
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        flag = "--dataset-shape" if field.name == "shape" else "--" + field.name.replace("_", "-")
+        if isinstance(value, bool):
+            argv += [flag] if value else []
+        elif field.name == "shape":
+            argv += [flag, "x".join(str(d) for d in value)]
+        elif value is not None:
+            argv += [flag, str(value)]
+    return argv
+
+
+def cli(argv: list[str]) -> int:
+    config, as_json = parse(argv)
     result = run(config)
-    if args.json:
+    if as_json:
         print(json.dumps(result, allow_nan=False))
     else:
         print(format_report(result))
