@@ -13,6 +13,7 @@ import torch
 
 from gair.cli import main
 from gair.tools.gpucheck import sizes
+from gair.tools.gpucheck.report import render
 
 
 @pytest.mark.parametrize(
@@ -78,3 +79,58 @@ def test_the_check_imports_no_package_a_node_may_lack() -> None:
         capture_output=True, text=True,
     )  # fmt: skip
     assert loaded.stdout.strip() == "True"  # the question the first process answers is real
+
+
+def _record(**parts: object) -> dict:
+    env = {"python": "3.11.2", "torch": "2.4.1", "cuda_build": "12.1", "host": "node1",
+           "cpus": 64, "device": "cuda", "gpu": "NVIDIA H100 80GB HBM3", "gpu_memory_gib": 79.1,
+           "gpus_visible": 1, "cudnn": 90100,
+           "packages": {"pandas": "2.0.3", "snakemake": None}}  # fmt: skip
+    return {"started": "2026-01-01T00:00:00+00:00", "elapsed_s": 400.0, "budget_s": 450.0,
+            "shrink": False, "failed": [], "environment": env, **parts}  # fmt: skip
+
+
+def test_report_of_a_full_check() -> None:
+    row = {"model": "WRN-32-10", "mode": "bf16", "batch": 128, "status": "ok",
+           "train_images_per_s": 1234.5, "speedup_vs_reference": 3.21,
+           "attack_images_per_s": 1500.0, "pgd20_images_per_s": 2500.0,
+           "train_flops_per_image": 3.06e11, "achieved_tflops": 377.8, "fraction_of_peak": 0.382,
+           "peak": "H100 SXM bf16 989.4", "identical_kappa": True,
+           "target_images_per_s": 1000}  # fmt: skip
+    oom = {"model": "WRN-32-10", "mode": "fp32", "batch": 128, "status": "failed",
+           "why": "OutOfMemoryError: CUDA out of memory"}  # fmt: skip
+    epoch = {"status": "passed", "run": "cifar10-wrn-at-s0-x", "method": "at",
+             "model": "wrn-32-10", "batch": 128, "steps": 10, "amp": "none", "n_train": 50000,
+             "train_s": 100.0, "eval_s": 40.0, "images_per_s": 500.0,
+             "flop_model_epoch_s": 70.0, "measured_over_flop_model": 2.0,
+             "run_hours_measured": 4.67, "run_hours_flop_model": 2.33, "table1_runs": 20,
+             "table1_train_hours_flop_model": 516.0,
+             "table1_train_hours_at_measured_rate": 1032.0, "tf32_convolutions": True}  # fmt: skip
+    record = _record(
+        tests={"status": "failed", "why": "pytest exited with 1", "seconds": 61.0,
+               "counts": {"passed": 50, "failed": 1}, "log": "cuda-tests.log",
+               "failures": ["FAILED tests/test_cuda.py::test_x - assert 0"], "skip_reasons": [],
+               "command": "python -m pytest -q -m gpu -rfEs tests/test_cuda.py"},
+        bench={"method": "gairat", "steps": 10, "iters": 3, "warmup": 1, "rows": [oom, row],
+               "peak_source": "NVIDIA datasheets"},
+        compile={"status": "failed", "why": "RuntimeError: no triton"},
+        epoch=epoch,
+        preflight={"status": "not run", "why": "snakemake and pyautoattack not importable"},
+    )  # fmt: skip
+    record["failed"] = ["tests", "bench WRN-32-10 fp32", "compile"]
+    text = render(record)
+    assert "FAILED: tests, bench WRN-32-10 fp32, compile" in text
+    assert "50 passed, 1 failed in 61 s" in text and "- FAILED tests/test_cuda.py::test_x" in text
+    assert "| WRN-32-10 | bf16 | 128 | 1,234 | 1,000 | 3.21x | 1,500 | 2,500 | 377.80 | " in text
+    assert "38.2% of H100 SXM bf16 989.4 |" in text
+    assert "| WRN-32-10 | fp32 | 128 | failed: OutOfMemoryError" in text
+    assert "failed: RuntimeError: no triton" in text
+    assert "measured / model = 2.00" in text and "1032 GPU-h of training" in text
+    assert "FLOP model 516" in text and "in TF32" in text
+    assert "## 4. Preflight of table1\n\nnot run: snakemake and pyautoattack" in text
+
+
+def test_report_when_a_part_failed_as_a_whole() -> None:
+    text = render(_record(bench={"status": "failed", "why": "ImportError: x"}))
+    assert "## 2. Throughput: `gair bench`\n\nfailed: ImportError: x" in text
+    assert "## 3. One epoch of Table 1's WRN-32-10\n\nnot run (not asked for)" in text

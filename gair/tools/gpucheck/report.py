@@ -65,22 +65,34 @@ def _render_tests(t: dict[str, Any] | None) -> list[str]:
     return [*lines, ""]
 
 
-def _render_bench(
-    b: dict[str, Any] | None, compiled: list[dict[str, Any]] | None, shrink: bool
-) -> list[str]:
+def _render_bench(b: Any, compiled: Any, shrink: bool) -> list[str]:
+    """The throughput table: eager rows (``b``) and compiled rows; a part that failed as a
+    whole (a dict without rows) is one line."""
     lines = ["## 2. Throughput: `gair bench`", ""]
-    if not b:
-        return [*lines, _status(b), ""]
+    rows: list[dict[str, Any]] = []
+    for part in (b, compiled):
+        if isinstance(part, dict) and "rows" in part:
+            rows += part["rows"]
+        elif isinstance(part, list):
+            rows += part
+        elif isinstance(part, dict):
+            lines += [_status(part), ""]
+    if not rows:
+        return [*lines, _status(None), ""] if b is None and compiled is None else lines
+    if isinstance(b, dict) and "rows" in b:
+        lines += [
+            f"{b['method']} with PGD-{b['steps']}, random data on the device, median of "
+            f"{b['iters']} after {b['warmup']} warm-up; fraction of the dense peak for the "
+            "arithmetic in use (FLOPs counted by FlopCounterMode over the training step; "
+            f"peaks: {b['peak_source']}).",
+            "",
+        ]
     lines += [
-        f"{b['method']} with PGD-{b['steps']}, random data on the device, median of "
-        f"{b['iters']} after {b['warmup']} warm-up; fraction of the dense peak for the "
-        "arithmetic in use (FLOPs counted by FlopCounterMode over the training step).",
-        "",
         "| model | mode | batch | train img/s | target | ours/reference | attack img/s | "
         "PGD-20 img/s | TFLOP/s | % of peak |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for row in b["rows"] + (compiled or []):
+    for row in rows:
         if row.get("status") != "ok":
             lines.append(f"| {row['model']} | {row['mode']} | {row['batch']} | "
                          f"{_status(row)} | | | | | | |")  # fmt: skip
@@ -96,7 +108,7 @@ def _render_bench(
             f"{_num(row['attack_images_per_s'])} | {_num(row['pgd20_images_per_s'])} | "
             f"{row['achieved_tflops']:.2f} | {peak} |"
         )
-    return [*lines, "", f"Peaks: {b['peak_source']}.", ""]
+    return [*lines, ""]
 
 
 def _render_epoch(e: dict[str, Any] | None, shrink: bool) -> list[str]:
