@@ -483,6 +483,7 @@ def test_resume_on_the_device_is_exact_with_deterministic_algorithms(
 PROBE = (
     "import json, os, torch; p = torch.cuda.get_device_properties(0); "
     "print(json.dumps({'visible': os.environ.get('CUDA_VISIBLE_DEVICES'), "
+    "'order': os.environ.get('CUDA_DEVICE_ORDER'), "
     "'count': torch.cuda.device_count(), 'uuid': str(getattr(p, 'uuid', '')), "
     "'name': p.name}))"
 )
@@ -501,12 +502,13 @@ def _smi_uuids() -> dict[str, str]:
 def test_gpu_run_pins_the_command_to_one_real_gpu(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``gair gpu run`` takes a free GPU by its lock and the command sees exactly that GPU
-    (outside SLURM, whose allocation the wrapper keeps as it is)."""
+    """``gair gpu run`` takes a free GPU by its lock and the command sees exactly that GPU,
+    the one nvidia-smi lists under that index (outside SLURM, whose allocation the wrapper
+    keeps as it is). CUDA's own order (fastest first) is left to the wrapper to change."""
     for key in [k for k in os.environ if k.startswith("SLURM_")] + ["GAIR_GPU_COUNT"]:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("GAIR_LOCK_DIR", str(tmp_path / "locks"))
-    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
     )
@@ -524,6 +526,7 @@ def test_gpu_run_pins_the_command_to_one_real_gpu(
     assert done.returncode == 0, done.stderr[-2000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["visible"] == candidates[0] and seen["count"] == 1
+    assert seen["order"] == "PCI_BUS_ID"
     assert f"CUDA_VISIBLE_DEVICES={candidates[0]} (lock)" in done.stderr
     uuids = _smi_uuids()
     if seen["uuid"] and candidates[0] in uuids:

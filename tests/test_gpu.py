@@ -16,12 +16,13 @@ from gair.tools.gpu import acquire_gpu, cli, gpu_count
 
 REPO = Path(__file__).resolve().parents[1]
 PRINT_CVD = "import os; print(os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>'))"
+PRINT_ORDER = "import os; print(os.environ.get('CUDA_DEVICE_ORDER', '<unset>'))"
 
 
 @pytest.fixture
 def gpu_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """A clean environment with two simulated GPUs and a private lock folder."""
-    for key in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_JOB_GPUS"):
+    for key in ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "SLURM_JOB_ID", "SLURM_JOB_GPUS"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("GAIR_GPU_COUNT", "2")
     monkeypatch.setenv("GAIR_LOCK_DIR", str(tmp_path / "locks"))
@@ -82,6 +83,21 @@ def test_wrapper_sets_cuda_visible_devices_for_the_child(gpu_env: dict[str, str]
     with acquire_gpu(count=2) as held:
         assert held.index == "0"
         assert wrapped(gpu_env, sys.executable, "-c", PRINT_CVD) == "1"
+
+
+@pytest.mark.slow
+def test_a_pinned_command_numbers_the_gpus_as_nvidia_smi_does(gpu_env: dict[str, str]) -> None:
+    """The index a job locks and logs counts the lines of ``nvidia-smi -L`` (PCI bus order);
+    CUDA numbers the fastest GPU first unless told otherwise, so the wrapper tells it, over a
+    setting of the caller's too. Where it pins nothing the environment stays as it is."""
+    assert wrapped(gpu_env, sys.executable, "-c", PRINT_ORDER) == "PCI_BUS_ID"
+    fastest = dict(gpu_env, CUDA_DEVICE_ORDER="FASTEST_FIRST")
+    assert wrapped(fastest, sys.executable, "-c", PRINT_ORDER) == "PCI_BUS_ID"
+    assert wrapped(dict(fastest, GAIR_GPU_COUNT="0"), sys.executable, "-c", PRINT_ORDER) == (
+        "FASTEST_FIRST"
+    )
+    slurm = dict(gpu_env, SLURM_JOB_ID="123", CUDA_VISIBLE_DEVICES="3")
+    assert wrapped(slurm, sys.executable, "-c", PRINT_ORDER) == "<unset>"
 
 
 @pytest.mark.slow

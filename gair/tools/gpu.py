@@ -6,11 +6,15 @@ training or evaluation command is therefore started through
     python -m gair gpu run -- python -m gair train ...
 
 which takes a free GPU index through a lock file per index and sets ``CUDA_VISIBLE_DEVICES``
-before the command (and so CUDA) starts. The lock is an ``fcntl.flock`` on an open file: the
-kernel drops it when the last descriptor of that file closes, i.e. when the process dies,
-however it dies (SIGKILL, the out-of-memory killer). The wrapper keeps the locked descriptor
-open and inheritable and replaces itself with the command (``os.execvp``), so the command
-holds the lock for as long as it (or a child that inherited the descriptor) runs.
+before the command (and so CUDA) starts, with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``: the indices
+are nvidia-smi's (PCI bus order), whereas CUDA by default numbers the fastest GPU first, so on
+a node of mixed GPUs a job would otherwise run on another GPU than the one it locked and logs.
+
+The lock is an ``fcntl.flock`` on an open file: the kernel drops it when the last descriptor
+of that file closes, i.e. when the process dies, however it dies (SIGKILL, the out-of-memory
+killer). The wrapper keeps the locked descriptor open and inheritable and replaces itself
+with the command (``os.execvp``), so the command holds the lock for as long as it (or a child
+that inherited the descriptor) runs.
 
 Where the GPUs come from:
 
@@ -185,6 +189,7 @@ def run_pinned(command: Sequence[str], timeout: float | None = None) -> int:
         )
     lease = acquire_gpu(timeout=timeout)
     if lease.index is not None:
+        os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # the index is nvidia-smi's
         os.environ["CUDA_VISIBLE_DEVICES"] = lease.index
     # One line in the job's log says which GPU the command got and who chose it.
     devices = os.environ.get("CUDA_VISIBLE_DEVICES")
