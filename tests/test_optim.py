@@ -132,7 +132,7 @@ def test_training_imports_no_dynamo() -> None:
     """The reason the class exists: torch.optim's constructor imports torch._dynamo."""
     code = (
         "import sys, torch\n"
-        "from gair.optim import SGD\n"
+        "from gair.train.optim import SGD\n"
         "m = torch.nn.Linear(3, 2)\n"
         "opt = SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)\n"
         "m(torch.randn(4, 3)).sum().backward(); opt.step(); opt.zero_grad()\n"
