@@ -1,5 +1,5 @@
 """The prepared GPU check's command line and its time budget (the whole shrunk check takes
-about a minute: .ci/run runs it)."""
+under two minutes: .ci/run runs it)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ report says so. The report, DIR/gpucheck.md (and every number in DIR/gpucheck.js
 rewritten atomically after each part, so a check that is stopped still leaves one.
 
 ``--shrink`` shrinks every size (models, batches, attack steps, files) so that the check runs
-on the CPU in about a minute; continuous integration runs it so. Its numbers say nothing
+on the CPU in under two minutes; continuous integration runs it so. Its numbers say nothing
 about any device. It leaves out torch.compile (about a minute of compiling on a 2-core CPU;
 ``pytest -m compile`` covers it).
 
