@@ -24,55 +24,59 @@ from gair.report.figures.common import (
     run_key,
 )
 from gair.report.manifest import Manifest
-from gair.report.tables import collect
+from gair.report.tables import collect, intervals
 
 
-def _pgd_points(path: str) -> tuple[list[tuple[int, float]], int]:
-    """(PGD steps, accuracy in percent) of every pgd<k> row of an evaluation file, by k, and
-    how many test points the file evaluated (0 where it does not say)."""
-    frame = read.read_eval(path)
-    points = []
-    for attack, accuracy in zip(frame["attack"], frame["accuracy_pct"], strict=True):
-        entry, match = registry.find(attack) if attack != "worst_case" else (None, None)
-        if entry is not None and entry.kind == "pgd":
-            points.append((int(match["steps"]), float(accuracy)))
-    n = int(frame["n"].max()) if "n" in frame and len(frame) else 0
-    return sorted(points), n
+def centre(row: pd.Series) -> tuple[float, float, float]:
+    """(centre, below, above) of a cell: the mean and its 95% interval over seeds and test
+    points where per-point files gave one, else the median and one std over seeds."""
+    if not np.isnan(row.get("low", np.nan)):
+        return float(row["mean"]), float(row["mean"] - row["low"]), float(row["high"] - row["mean"])
+    spread = stats.spread(row["std"])
+    return float(row["median"]), spread, spread
+
+
+def interval_summary(manifest: Manifest, worst: bool = False) -> pd.DataFrame:
+    """Median and std over seeds per method, checkpoint and attack, with each cell's 95%
+    interval where per-point files exist (gair.report.tables.intervals); ``worst`` adds the
+    worst case over attacks."""
+    summary = seed_summary(manifest)
+    if worst:
+        extra = collect_worst_case(manifest)
+        summary = pd.concat([summary, extra], ignore_index=True) if len(extra) else summary
+    return intervals(summary, manifest, None)
 
 
 @figure("fig21")
 def fig21(manifest: Manifest) -> Figure:
     """Fig. 21: robust test accuracy against the number of PGD iterations, best and last;
-    median over seeds with one std as error bars."""
+    the mean with its 95% interval over seeds and test points (median and one std where no
+    per-point files exist)."""
     checkpoints = manifest.checkpoints or ["best", "last"]
     runs = all_runs(manifest)
     colors = baseline_colors(runs, manifest.plot)
+    summary = interval_summary(manifest)
+    steps_of = {a: _pgd_steps(a) for a in set(summary["attack"])}
+    summary = summary[[steps_of[a] is not None for a in summary["attack"]]]
     fig = style.new_figure(4.6 * len(checkpoints) + 1.8, 3.9)
     axes = fig.subplots(1, len(checkpoints), squeeze=False)
-    points_n = 0
+    points_n = int(summary["n_points"].max()) if summary["n_points"].notna().any() else 0
     for ax, checkpoint in zip(axes[0], checkpoints, strict=True):
         lows, highs = [], []
         for k, run in enumerate(runs):
-            long = []
-            for item in run.items:
-                path = item.evals.get(checkpoint)
-                if path is None:
-                    raise ConfigError(f"fig21 needs the {checkpoint!r} evaluation of {run.label!r}")
-                points, n = _pgd_points(path)
-                points_n = max(points_n, n)
-                long += [{"steps": s, "seed": item.seed, "accuracy_pct": a} for s, a in points]
-            cells = stats.seed_stats(pd.DataFrame(long), ["steps"]).sort_values("steps")
-            steps = cells["steps"].to_numpy(dtype=float)
-            median = cells["median"].to_numpy(dtype=float)
-            errors = np.array([stats.spread(v) for v in cells["std"]])
+            part = summary[(summary["method"] == run.label) & (summary["checkpoint"] == checkpoint)]
+            if part.empty:
+                raise ConfigError(f"fig21 needs the {checkpoint!r} evaluation of {run.label!r}")
+            cells = sorted((steps_of[r["attack"]], *centre(r)) for _, r in part.iterrows())
+            steps, mid, below, above = (np.array(v, dtype=float) for v in zip(*cells, strict=True))
             container = ax.errorbar(
-                steps, median, yerr=errors if run.seeds > 1 else None,
+                steps, mid, yerr=[below, above],
                 marker=style.MARKERS[k % len(style.MARKERS)], markersize=4, capsize=2,
                 color=colors[run.label], label=run.label, linewidth=1.2,
             )  # fmt: skip
             container.lines[0].set_gid(run.label)
-            lows.append(float(np.min(median - errors)))
-            highs.append(float(np.max(median + errors)))
+            lows.append(float(np.min(mid - below)))
+            highs.append(float(np.max(mid + above)))
         # At least 10 points of accuracy on the axis: a one-point change (one test point in
         # 100) must not read as a trend.
         lo, hi = min(lows), max(highs)
@@ -90,14 +94,21 @@ def fig21(manifest: Manifest) -> Figure:
     return finish(fig, "Fig. 21: PGD attacks with different numbers of iterations", runs, manifest)
 
 
+def _pgd_steps(attack: str) -> int | None:
+    """K of a pgd<K> attack name, None for any other attack."""
+    if attack == registry.WORST_CASE:
+        return None
+    entry, match = registry.find(attack)
+    return int(match["steps"]) if entry.kind == "pgd" else None
+
+
 @figure("audit_attacks")
 def audit_attacks(manifest: Manifest) -> Figure:
     """Not in the paper: each method's test accuracy under every attack evaluated on its
     checkpoints (natural, PGD-20, PGD+, CW, LSA, AutoAttack, and the worst case over them),
-    median over seeds with one standard deviation as the error bar; a panel per checkpoint."""
-    summary = seed_summary(manifest)
-    worst = collect_worst_case(manifest)
-    summary = pd.concat([summary, worst], ignore_index=True) if len(worst) else summary
+    mean with its 95% interval over seeds and test points as the error bar (median and one
+    std where no per-point files exist); a panel per checkpoint."""
+    summary = interval_summary(manifest, worst=True)
     attacks = registry.order(summary["attack"])
     methods = list(dict.fromkeys(summary["method"]))
     checkpoints = [c for c in manifest.checkpoints or ["best", "last"]
@@ -112,19 +123,19 @@ def audit_attacks(manifest: Manifest) -> Figure:
     for ax, checkpoint in zip(axes[0], checkpoints, strict=True):
         for k, attack in enumerate(attacks):
             keys = [(m, checkpoint, attack) for m in methods]
-            heights = [cell.loc[key, "median"] if key in cell.index else np.nan for key in keys]
-            errors = [stats.spread(cell.loc[key, "std"]) if key in cell.index else 0.0
-                      for key in keys]  # fmt: skip
+            cells = [centre(cell.loc[key]) if key in cell.index else (np.nan, 0.0, 0.0)
+                     for key in keys]  # fmt: skip
+            heights, below, above = (list(v) for v in zip(*cells, strict=True))
             xs = np.arange(len(methods)) + (k - (len(attacks) - 1) / 2) * width
-            ax.bar(xs, heights, width=width, yerr=errors, capsize=2, color=colors[attack],
-                   label=registry.title(attack), error_kw={"linewidth": 0.8})  # fmt: skip
+            ax.bar(xs, heights, width=width, yerr=[below, above], capsize=2,
+                   color=colors[attack], label=registry.title(attack),
+                   error_kw={"linewidth": 0.8})  # fmt: skip
         ax.set_xticks(range(len(methods)), methods, rotation=20, ha="right")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"{checkpoint} checkpoint", fontsize=style.PANEL_TITLE_SIZE)
         ax.grid(alpha=0.3, axis="y")
     style.legend_figure(fig, *style.unique_handles([axes[0][0]]))
-    return finish(fig, "Accuracy under each attack, per method (median and std over seeds)",
-                   all_runs(manifest), manifest)  # fmt: skip
+    return finish(fig, "Accuracy under each attack, per method", all_runs(manifest), manifest)
 
 
 def seed_summary(manifest: Manifest) -> pd.DataFrame:
@@ -143,10 +154,11 @@ def collect_worst_case(manifest: Manifest) -> pd.DataFrame:
 @figure("tradeoff")
 def tradeoff(manifest: Manifest) -> Figure:
     """Natural test accuracy against PGD-20 (left) and against AutoAttack (right) accuracy:
-    one point per method and checkpoint (filled: best, open: last) at the median over seeds,
-    error bars one standard deviation over seeds on both axes; a thin line joins a method's
+    one point per method and checkpoint (filled: best, open: last) at the mean, error bars
+    its 95% interval over seeds and test points on both axes (median and one std where no
+    per-point files exist); a thin line joins a method's
     two checkpoints, so that a point hidden under another is still found."""
-    summary = seed_summary(manifest)
+    summary = interval_summary(manifest)
     attacks = set(summary["attack"])
     aa = next((a for a in ("autoattack", "autoattack_cheap") if a in attacks), None)
     missing = [a for a in ("natural", "pgd20") if a not in attacks] + ([] if aa else ["autoattack"])
@@ -173,18 +185,18 @@ def tradeoff(manifest: Manifest) -> Figure:
             for k, checkpoint in enumerate(checkpoints):
                 if (label, checkpoint, attack) not in cell.index:
                     continue
-                x = cell.loc[(label, checkpoint, attack)]
-                y = cell.loc[(label, checkpoint, "natural")]
+                xc, x_below, x_above = centre(cell.loc[(label, checkpoint, attack)])
+                yc, y_below, y_above = centre(cell.loc[(label, checkpoint, "natural")])
                 container = ax.errorbar(
-                    x["median"], y["median"], xerr=stats.spread(x["std"]),
-                    yerr=stats.spread(y["std"]), fmt=markers[label],
+                    xc, yc, xerr=[[x_below], [x_above]], yerr=[[y_below], [y_above]],
+                    fmt=markers[label],
                     color=colors[label], mfc=colors[label] if k == 0 else "white",
                     markersize=6, capsize=2, linewidth=0.8, alpha=0.9,
                     label=f"{label} ({checkpoint})",
                 )  # fmt: skip
                 container.lines[0].set_gid(label)
-                xs.append(x["median"])
-                ys.append(y["median"])
+                xs.append(xc)
+                ys.append(yc)
             if len(xs) > 1:
                 ax.plot(xs, ys, color=colors[label], linewidth=0.6, alpha=0.6, zorder=0)
         name = registry.title(attack)

@@ -1,11 +1,14 @@
 """What every figure of the paper draws with: a label's runs and their per-epoch curves
-(median over seeds, a band of one std), colours, markers, legends, the weight panel and the
-footer saying what was trained. Figures read Parquet only (:mod:`gair.report.read`)."""
+(median over seeds, a band of its 95% interval over seeds and points), colours, markers,
+legends, the weight panel and the footer saying what was trained. Figures read Parquet only
+(:mod:`gair.report.read`)."""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from gair.errors import ConfigError
 from gair.methods import method_info
 from gair.paper.weights import raw_weights
-from gair.report import read, stats
+from gair.report import evidence, read, stats
 from gair.report.figures import style
 from gair.report.manifest import Item, Manifest
 
@@ -73,6 +76,34 @@ class Curves:
         std = np.array([stats.spread(v) for v in cells["std"]], dtype=float)
         return cells["epoch"].to_numpy(), cells["median"].to_numpy(dtype=float), std
 
+    def interval(
+        self, column: str, accuracy: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(epochs, low, high): the 95% interval of an error column at every evaluated epoch,
+        over the seeds and the evaluated points (gair.report.stats.accuracy on training's
+        per-point results); errors in percent (``accuracy``: 100 - error). None for a column
+        without per-point results (kappa, flatness) or a run without them."""
+        found = re.fullmatch(r"(test|train)_(nat|pgd20|adv)_err", column)
+        if not found:
+            return None
+        split, attack = found.groups()
+        epochs = sorted(set().union(*(set(f["epoch"][f[column].notna()]) for f in self.frames
+                                      if column in f)))  # fmt: skip
+        out = []
+        for epoch in epochs:
+            m = evidence.stack(
+                [evidence.train_points(i, int(epoch), split, attack) for i in self.items]
+            )
+            if m is None:
+                return None
+            est = stats.accuracy(m)
+            low, high = (est.low, est.high) if accuracy else (100 - est.high, 100 - est.low)
+            out.append((epoch, low, high))
+        if not out:
+            return None
+        e, lo, hi = (np.array(v, dtype=float) for v in zip(*out, strict=True))
+        return e, lo, hi
+
     def model_title(self) -> str:
         return read.run_titles(self.metrics, self.spec)[0]
 
@@ -120,8 +151,15 @@ def sweep_colors(
     return colors
 
 
+# What a figure's bands and error bars are, said in its footer.
+INTERVALS = "bands and error bars: 95% intervals over seeds and test points"
+
+
 def finish(fig: Figure, title: str, runs: list[Curves], manifest: Manifest) -> Figure:
     footer = read.trained_note(item.metrics for r in runs for item in r.items)
+    if any(Path(item.train_points).is_file() or item.eval_point_files for r in runs
+           for item in r.items):  # fmt: skip
+        footer = f"{footer} | {INTERVALS}" if footer else INTERVALS
     return style.finish(fig, title, footer, manifest.note)
 
 
@@ -167,9 +205,11 @@ def draw(
     label: str | None = None,
     gid: str | None = None,
 ) -> None:
-    """One run's curve: the median over seeds, a band of one std where seeds are several.
-    The line's gid names the series its colour stands for (tests count colours per series):
-    the run's label unless ``gid`` says otherwise (a method, where panels pair methods)."""
+    """One run's curve: the median over seeds, and a band: the 95% interval over seeds and
+    evaluated points where training kept its per-point results, else one std where seeds
+    are several. The line's gid names the series its colour stands for (tests count colours
+    per series): the run's label unless ``gid`` says otherwise (a method, where panels pair
+    methods)."""
     x, y, std = run.curve(column, accuracy=accuracy)
     if not len(x):
         return
@@ -178,8 +218,11 @@ def draw(
         label=label or run.label,
     )  # fmt: skip
     line.set_gid(gid or run.label)
-    if run.seeds > 1:
-        style.band(ax, x, y, std, color)
+    interval = run.interval(column, accuracy=accuracy)
+    if interval is not None:
+        style.band(ax, interval[0], interval[1], interval[2], color)
+    elif run.seeds > 1:
+        style.band(ax, x, y - std, y + std, color)
 
 
 def plot_curves(

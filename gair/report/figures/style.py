@@ -169,9 +169,9 @@ def kappa_colorbars(fig: Figure, axes: Sequence[Axes], kmax: int, classes: Seque
 
 
 # ------------------------------------------------------------------------------ seeds
-def band(ax: Axes, x: np.ndarray, mean: np.ndarray, std: np.ndarray, color: Any) -> None:
-    """One standard deviation over seeds around a curve."""
-    ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.18, linewidth=0)
+def band(ax: Axes, x: np.ndarray, low: np.ndarray, high: np.ndarray, color: Any) -> None:
+    """A band around a curve, from ``low`` to ``high`` (an interval, or one std over seeds)."""
+    ax.fill_between(x, low, high, color=color, alpha=0.18, linewidth=0)
 
 
 # ------------------------------------------------------------------------------ frame
