@@ -2,6 +2,10 @@
 host. Every run and every evaluation records :func:`collect`; a run resumed elsewhere keeps
 one record per stretch of epochs (:func:`extend`), so its outputs can say that it moved.
 
+Files carry it as JSON: a run's ``run.json`` and checkpoints hold the list of stretches, and
+every Parquet file a run or an evaluation writes holds it in its schema metadata under
+:data:`KEY` (:func:`metadata`; read back by :func:`from_metadata`).
+
 ``GAIR_COMMIT`` names the commit where the package is not a git checkout (an installed wheel,
 a copy on a cluster node); otherwise ``git rev-parse HEAD`` of the package's tree is read, with
 ``+dirty`` where tracked files differ from it.
@@ -9,6 +13,7 @@ a copy on a cluster node); otherwise ``git rev-parse HEAD`` of the package's tre
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import socket
@@ -21,6 +26,8 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 # What makes two stretches of a run "the same hardware and software": a change in any of
 # these between epochs is reported.
 HARDWARE_KEYS = ("device", "torch", "cuda", "cudnn", "host")
+KEY = "gair.provenance"  # the Parquet schema metadata key
+LISTED = 3  # a footer lists up to this many distinct values of one key
 
 
 def commit(root: str | Path = PACKAGE_ROOT) -> str:
@@ -61,8 +68,8 @@ def collect(device: Any = "cpu") -> dict[str, str]:
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     return {
         "commit": commit(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda or "none",
+        "torch": str(torch.__version__),  # a str subclass a safe checkpoint load refuses
+        "cuda": str(torch.version.cuda or "none"),
         "cudnn": str(cudnn) if cudnn else "none",
         "device": device_name(device),
         "host": socket.gethostname(),
@@ -89,14 +96,32 @@ def extend(
 
 
 def summary(stretches: Sequence[Mapping[str, Any]]) -> str:
-    """One line for a table's or report's footer: the distinct devices, versions and commits."""
+    """One line for a table's or figure's footer: the distinct devices, hosts, versions and
+    commits (more than :data:`LISTED` distinct values of one are counted, not listed)."""
     if not stretches:
         return ""
     parts = []
-    for key, label in (("device", "device"), ("torch", "torch"), ("cuda", "CUDA"),
-                       ("cudnn", "cuDNN"), ("commit", "commit")):  # fmt: skip
+    for key, label in (("device", "device"), ("host", "host"), ("torch", "torch"),
+                       ("cuda", "CUDA"), ("cudnn", "cuDNN"), ("commit", "commit")):  # fmt: skip
         values = list(dict.fromkeys(str(s.get(key, "?")) for s in stretches))
         if key == "commit":
             values = [v[:12] + ("+dirty" if v.endswith("+dirty") else "") for v in values]
-        parts.append(f"{label} {' / '.join(values)}")
+            values = list(dict.fromkeys(values))
+        shown = " / ".join(values) if len(values) <= LISTED else f"{len(values)} different"
+        parts.append(f"{label} {shown}")
     return "; ".join(parts)
+
+
+def metadata(stretches: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Parquet schema metadata recording ``stretches`` (one record for an evaluation)."""
+    return {KEY: json.dumps([dict(s) for s in stretches], sort_keys=True)}
+
+
+def from_metadata(meta: Mapping[Any, Any] | None) -> list[dict[str, Any]]:
+    """The stretches a Parquet file's schema metadata records (keys and values as bytes or
+    str); an empty list for files written before provenance was recorded."""
+    for key, value in (meta or {}).items():
+        if (key.decode() if isinstance(key, bytes) else key) == KEY:
+            data = json.loads(value.decode() if isinstance(value, bytes) else value)
+            return [dict(s) for s in data] if isinstance(data, list) else [dict(data)]
+    return []

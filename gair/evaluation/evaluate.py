@@ -1,5 +1,6 @@
 """``python -m gair evaluate``: a checkpoint under a list of named attacks, one Parquet row per
-attack (and the worst case over them), optionally one column per attack per test point.
+attack (and the worst case over them), optionally one column per attack per test point; both
+files record where they were computed (:mod:`gair.provenance`, in the schema metadata).
 
 The attacks are the registry's (:mod:`gair.evaluation.registry`); :func:`evaluate_checkpoint`
 loads the checkpoint so that it cannot run code, rebuilds its model and test split from the
@@ -17,6 +18,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from gair import provenance
 from gair.errors import ConfigError
 from gair.evaluation import registry
 from gair.evaluation.kernels import Evaluation, evaluate_model
@@ -59,6 +61,19 @@ def evaluate_checkpoint(
     for row in result.rows:
         row.update(checkpoint=str(Path(path)), epoch=int(ckpt.get("epoch", 0)), run=spec.run_name())
     return spec, result
+
+
+def write_outputs(result: Evaluation, out: str | Path, samples: str | Path | None = None) -> None:
+    """The summary (a row per attack) and, with ``samples``, the per-point file (``index``,
+    ``label``, a bool column per attack); both record where they were computed in their
+    schema metadata (:func:`gair.provenance.metadata`)."""
+    meta = provenance.metadata([result.provenance])
+    write_parquet(out, pd.DataFrame(result.rows), meta)
+    if samples:
+        y = result.labels
+        frame = {"index": torch.arange(y.shape[0]).numpy(), "label": y.cpu().short().numpy()}
+        frame.update({k: v.cpu().numpy() for k, v in result.correct.items()})
+        write_parquet(samples, pd.DataFrame(frame), meta)
 
 
 # ---------------------------------------------------------------------------- command line
@@ -117,10 +132,5 @@ def cli(argv: list[str]) -> int:
         device=args.device,
         log=print,
     )
-    write_parquet(args.out, pd.DataFrame(result.rows))
-    if args.samples:
-        y = result.labels
-        frame = {"index": torch.arange(y.shape[0]).numpy(), "label": y.cpu().short().numpy()}
-        frame.update({k: v.cpu().numpy() for k, v in result.correct.items()})
-        write_parquet(args.samples, pd.DataFrame(frame))
+    write_outputs(result, args.out, args.samples)
     return 0

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from gair import provenance
 from gair.errors import ConfigError
 from gair.io import write_parquet
 from gair.paper import attacks
@@ -96,6 +97,7 @@ def cli(argv: list[str]) -> int:
         seed=args.seed,
         device=args.device,
     )
-    write_parquet(args.out, frame, {"gair.run": spec.run_name()})
+    computed = provenance.collect(resolve_device(args.device))
+    write_parquet(args.out, frame, {"gair.run": spec.run_name(), **provenance.metadata([computed])})
     print(f"{len(frame)} points, kappa mean {frame['kappa'].mean():.2f} -> {args.out}")
     return 0

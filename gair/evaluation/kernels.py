@@ -12,12 +12,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from gair import provenance
 from gair.errors import ConfigError
 from gair.evaluation import registry
 from gair.evaluation.autoattack import autoattack_correct
@@ -87,11 +88,13 @@ def _row(setting: AttackSetting, correct: Tensor, budget: EvalBudget) -> dict[st
 @dataclass
 class Evaluation:
     """What :func:`evaluate_model` measured: one summary row per attack (and the worst case
-    over attacks), per-sample correctness per attack, and the labels of the points."""
+    over attacks), per-sample correctness per attack, the labels of the points, and where
+    it was computed (:func:`gair.provenance.collect`)."""
 
     rows: list[dict[str, Any]]
     correct: dict[str, Tensor]
     labels: Tensor
+    provenance: dict[str, str] = field(default_factory=dict)
 
 
 def evaluate_model(
@@ -128,4 +131,4 @@ def evaluate_model(
         rows.append(_row(worst_setting, worst, budget) | {"seconds": 0.0})
         if log:
             log(f"{registry.WORST_CASE:>12}: {rows[-1]['accuracy'] * 100:6.2f}%")
-    return Evaluation(rows, columns, y)
+    return Evaluation(rows, columns, y, provenance.collect(x.device))

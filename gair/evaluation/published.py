@@ -42,6 +42,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from gair import provenance
 from gair.data.tensors import load_dataset
 from gair.errors import CheckpointError, ConfigError
 from gair.evaluation.kernels import evaluate_model
@@ -264,5 +265,6 @@ def cli(argv: list[str]) -> int:
         model_dir=args.model_dir, data_root=args.data_root, samples_limit=args.samples_limit,
         device=args.device,
     )  # fmt: skip
-    write_parquet(args.out, pd.DataFrame(rows))
+    computed = provenance.collect(resolve_device(args.device))
+    write_parquet(args.out, pd.DataFrame(rows), provenance.metadata([computed]))
     return 0

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from gair import provenance
 from gair.errors import DataError
 from gair.report.manifest import Manifest
 
@@ -135,6 +136,24 @@ def trained_note(metrics_paths: Iterable[str | Path]) -> str:
         f"epochs: {', '.join(map(str, sorted(epochs)))} | "
         f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
     )
+
+
+def provenance_of(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """Every provenance record the files' Parquet metadata hold (a run's stretches, an
+    evaluation's record), in the files' order; files that do not exist are skipped."""
+    import pyarrow.parquet as pq  # the schema metadata holds the records
+
+    out: list[dict[str, Any]] = []
+    for path in dict.fromkeys(str(p) for p in paths):
+        if Path(path).is_file():
+            out += provenance.from_metadata(pq.read_schema(path).metadata)
+    return out
+
+
+def computed_on(paths: Iterable[str | Path]) -> str:
+    """Where the files' numbers were computed, in one line (:func:`gair.provenance.summary`);
+    empty where no file records it."""
+    return provenance.summary(provenance_of(paths))
 
 
 def read_geometry(path: str | Path) -> pd.DataFrame:

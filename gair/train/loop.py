@@ -9,6 +9,11 @@ of the evaluated points were classified correctly (``points/epochNNNN.parquet``,
 ``points.parquet`` when the run ends): the report pairs two runs, or two epochs of one run,
 point by point. Running the same command again loads ``last.pt`` and continues from the next
 epoch with the same data order and RNG streams.
+
+Where each stretch of epochs was computed (:mod:`gair.provenance`: commit, torch, CUDA,
+cuDNN, device, host) goes into ``run.json``, every checkpoint and the metrics' Parquet
+metadata; a run resumed on other hardware or software logs a line saying so and starts a
+new stretch.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from gair import provenance
 from gair.data import dataset_info
 from gair.data.tensors import iterate_batches, iterate_mixed_batches
 from gair.errors import CheckpointError, ConfigError, GairError, TrainingDiverged
@@ -199,6 +205,7 @@ class Run:
         self.best: dict[str, Any] = {"epoch": 0, "pgd20_acc": -1.0}
         self.epoch = 0
         self.iteration = 0
+        self.provenance: list[dict[str, Any]] = []  # stretches of epochs (gair.provenance)
         self._epoch_kappa: Tensor | None = None  # the last epoch's per-sample kappa
 
     def _optimizer(self) -> SGD:
@@ -229,6 +236,7 @@ class Run:
             "state": dict(self.state),
             "history": self.history,
             "best": dict(self.best),
+            "provenance": list(self.provenance),
         }
 
     def restore(self, ckpt: dict[str, Any]) -> None:
@@ -251,6 +259,7 @@ class Run:
         self.best = dict(ckpt["best"])
         self.epoch = int(ckpt["epoch"])
         self.iteration = int(ckpt["iteration"])
+        self.provenance = list(ckpt.get("provenance", []))  # none in older checkpoints
 
     # ------------------------------------------------------------------ one epoch
     def context(self, epoch: int, index: Tensor) -> StepContext:
@@ -434,6 +443,7 @@ class Run:
 
         frame = pd.DataFrame(self.history)
         meta = {"gair.spec": json.dumps(self.spec.to_dict(), sort_keys=True, default=str)}
+        meta |= provenance.metadata(self.provenance)
         write_parquet(self.out / "metrics.parquet", frame, meta)
 
     def write_points(self, epoch: int, correct: dict[tuple[str, str], Tensor]) -> None:
@@ -511,6 +521,10 @@ class Run:
                 self.write_metrics()
                 return self.history
             self.log(f"{s.run_name()}: resuming after epoch {self.epoch}")
+        here = provenance.collect(self.device)
+        self.provenance, moved = provenance.extend(self.provenance, here, self.epoch + 1)
+        if moved:
+            self.log(f"{s.run_name()}: {moved}")
         d = self.data
         write_json(
             self.out / "run.json",
@@ -521,6 +535,7 @@ class Run:
                 "n_labelled": int(d.labelled()[1].shape[0]),
                 "n_pseudo": d.n_pseudo,
                 "pool_source": d.pool_source,
+                "provenance": self.provenance,
             },
         )
         stop = _StopFlag()
