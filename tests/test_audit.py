@@ -255,7 +255,7 @@ def test_paired_gains_and_a_share_only_for_a_gain_beyond_noise(tmp_path: Path) -
     mart_pgd[flip] = ~mart_pgd[flip]  # as many won as lost: noise
     mart = {"natural": base | True, "pgd20": mart_pgd, "autoattack": base}
     manifest = points_manifest(tmp_path, {"at": at, "gairat": gairat, "mart": mart})
-    table, _ = audit.audit_of(manifest)
+    table, _, _ = audit.audit_of(manifest)
     ci = sps.ttest_rel(100.0 * gairat_pgd, 100.0 * base).confidence_interval(0.95)
     assert cell(table, "gairat", "last", "gain_pgd20_low") == pytest.approx(ci.low)
     assert cell(table, "gairat", "last", "gain_pgd20_high") == pytest.approx(ci.high)

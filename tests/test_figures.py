@@ -385,6 +385,27 @@ def test_fig4_follows_the_grammar(fig4_manifest: dict) -> None:
     assert sorted(ln.get_xdata()[0] for ln in marks) == [2, 3, 4, 5]  # lr = 0.1 / epoch
 
 
+def test_the_footer_says_where_the_runs_were_computed(fig4_manifest: dict) -> None:
+    """Metrics that record their provenance add a "computed on" line under the footer's
+    first (what was trained); the grammar holds."""
+    from gair import provenance
+
+    record = {"commit": "c" * 40, "torch": "2.1", "cuda": "none", "cudnn": "none",
+              "device": "cpu (x86_64)", "host": "h", "python": "3.11"}  # fmt: skip
+    for _, _, item in Manifest.from_json(fig4_manifest).items():
+        table = pq.read_table(item.metrics)
+        meta = {**(table.schema.metadata or {}), **provenance.metadata([record])}
+        pq.write_table(table.replace_schema_metadata(meta), item.metrics)
+    fig = render("fig4", fig4_manifest)
+    check_grammar(fig)
+    footer = fig._supxlabel.get_text().splitlines()
+    assert footer[0].startswith("data: digits")
+    assert footer[1] == (
+        "computed on: device cpu (x86_64); host h; torch 2.1; CUDA none; cuDNN none; "
+        "commit cccccccccccc"
+    )
+
+
 def test_sweeps_separate_every_series(tmp_path: Path) -> None:
     """FAT against three GAIR-FAT lambdas (Fig. 17), MART and MMA against three GAIR-MART
     weight functions (Fig. 19): the baseline red, every colour apart from every other."""

@@ -123,6 +123,31 @@ def test_outputs_have_the_rows_and_cells(tmp_path: Path) -> None:
     assert "\nGAIRAT & " in tex and "\nGAIR-FAT & " not in tex  # rows only for trained methods
 
 
+def test_the_table_names_where_its_numbers_were_computed(tmp_path: Path) -> None:
+    """Evaluation files that record their provenance (two devices here) give the Markdown a
+    "Computed on" line and the LaTeX a comment; files without it give neither."""
+    import pyarrow.parquet as pq
+
+    from gair import provenance
+
+    manifest = make_manifest(tmp_path)
+    write_table(manifest, tmp_path / "plain")
+    assert "Computed on" not in (tmp_path / "plain.md").read_text()
+    record = {"commit": "0123456789abcdef", "torch": "2.1", "cuda": "12.4", "cudnn": "90100",
+              "host": "node1", "python": "3.11"}  # fmt: skip
+    for k, (_, _, item) in enumerate(Manifest.from_json(manifest).items()):
+        for path in item.evals.values():
+            table = pq.read_table(path)
+            device = "NVIDIA A100" if k % 2 else "NVIDIA H100"
+            meta = provenance.metadata([dict(record, device=device)])
+            pq.write_table(table.replace_schema_metadata({**meta}), path)
+    write_table(manifest, tmp_path / "t1")
+    line = ("Computed on: device NVIDIA H100 / NVIDIA A100; host node1; torch 2.1; CUDA 12.4; "
+            "cuDNN 90100; commit 0123456789ab.")  # fmt: skip
+    assert line in (tmp_path / "t1.md").read_text().splitlines()
+    assert "% computed on: device NVIDIA H100 / NVIDIA A100" in (tmp_path / "t1.tex").read_text()
+
+
 def test_single_seed_table3_with_context_rows(tmp_path: Path) -> None:
     path = tmp_path / "rst.parquet"
     pd.DataFrame({"attack": ["natural", "autoattack"], "accuracy": [0.9, 0.6]}).to_parquet(path)

@@ -228,8 +228,9 @@ def _display(table: pd.DataFrame, baseline: str) -> tuple[list[str], list[list[s
     return header, rows
 
 
-def to_markdown(table: pd.DataFrame, *, baseline: str, note: str = "") -> str:
-    """The audit table in Markdown; ``note`` says what was trained (read.trained_note)."""
+def to_markdown(table: pd.DataFrame, *, baseline: str, note: str = "", computed: str = "") -> str:
+    """The audit table in Markdown; ``note`` says what was trained (read.trained_note),
+    ``computed`` where (read.computed_on)."""
     header, rows = _display(table, baseline)
     if paired(table):
         words = (
@@ -251,6 +252,7 @@ def to_markdown(table: pd.DataFrame, *, baseline: str, note: str = "") -> str:
         "# Robustness audit",
         "",
         *text.trained_lines(note),
+        *text.computed_lines(computed),
         words,
         "",
         *text.markdown_table(header, rows, left=2),
@@ -258,13 +260,14 @@ def to_markdown(table: pd.DataFrame, *, baseline: str, note: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_latex(table: pd.DataFrame, *, baseline: str) -> str:
+def to_latex(table: pd.DataFrame, *, baseline: str, computed: str = "") -> str:
     header, rows = _display(table, baseline)
     lines = [
         "% Robustness audit: test accuracy (%), median $\\pm$ std over seeds; gains over "
         + text.tex_escape(baseline)
         + " in percentage points",
         "% needs \\usepackage{booktabs}",
+        *(["% computed on: " + computed] if computed else []),
         *text.latex_table(header, rows, left=2),
         "",
     ]
@@ -272,30 +275,31 @@ def to_latex(table: pd.DataFrame, *, baseline: str) -> str:
 
 
 def write_tables(
-    table: pd.DataFrame, prefix: str | Path, *, baseline: str, note: str = ""
+    table: pd.DataFrame, prefix: str | Path, *, baseline: str, note: str = "", computed: str = ""
 ) -> list[Path]:
     """Write PREFIX.csv (unformatted numbers), PREFIX.md and PREFIX.tex; their paths."""
     return write.write_table_files(
         prefix,
         csv=table.to_csv(index=False, float_format="%.6g"),
-        md=to_markdown(table, baseline=baseline, note=note),
-        tex=to_latex(table, baseline=baseline),
+        md=to_markdown(table, baseline=baseline, note=note, computed=computed),
+        tex=to_latex(table, baseline=baseline, computed=computed),
     )
 
 
-def audit_of(manifest: Manifest) -> tuple[pd.DataFrame, str]:
-    """The audit table of a manifest (its evaluation files, its baseline) and the note of
-    what was trained."""
+def audit_of(manifest: Manifest) -> tuple[pd.DataFrame, str, str]:
+    """The audit table of a manifest (its evaluation files, its baseline), the note of what
+    was trained and the line saying where it was computed."""
     if not manifest.baseline:
         raise ConfigError(f"manifest {manifest.name!r} names no baseline to measure gains from")
     long = read.collect_evals(read.records_of(manifest))
     note = read.trained_note(manifest.metrics_files())
-    return audit_table(long, baseline=manifest.baseline, manifest=manifest), note
+    computed = read.computed_on(manifest.data_files())
+    return audit_table(long, baseline=manifest.baseline, manifest=manifest), note, computed
 
 
 @table("audit")
 def write_audit(manifest: Manifest, prefix: str | Path) -> pd.DataFrame:
     """PREFIX.csv, .md and .tex of the audit of a table's checkpoints."""
-    frame, note = audit_of(manifest)
-    write_tables(frame, prefix, baseline=str(manifest.baseline), note=note)
+    frame, note, computed = audit_of(manifest)
+    write_tables(frame, prefix, baseline=str(manifest.baseline), note=note, computed=computed)
     return frame

@@ -86,6 +86,16 @@ class Manifest:
         """Every run's metrics file (what a figure's footer says was trained)."""
         return [item.metrics for _, _, item in self.items() if item.metrics]
 
+    def data_files(self) -> list[str]:
+        """Every Parquet file it names: metrics, evaluations and geometry files of its runs,
+        the published models' evaluations (what a footer says was computed where)."""
+        files = []
+        for _, _, item in self.items():
+            files += [item.metrics, *item.evals.values()]
+            files += [item.geometry] if item.geometry else []
+        files += [model.eval for model in self.models.values()]
+        return [f for f in dict.fromkeys(files) if f]
+
     # ------------------------------------------------------------------ JSON
     def to_json(self) -> dict[str, Any]:
         """The manifest as the JSON object its file holds (unset optional fields left out)."""

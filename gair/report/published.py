@@ -133,6 +133,7 @@ def write_published(manifest: Manifest, prefix: str | Path) -> pd.DataFrame:
         "the gaps are ours minus RobustBench's at RobustBench's eps (AutoAttack only for the "
         "standard version).",
         "",
+        *text.computed_lines(read.computed_on(manifest.data_files())),
         *text.markdown_table(header, body),
     ]
     if missing:

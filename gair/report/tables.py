@@ -209,8 +209,10 @@ def _others(table: str, attacks: list[str]) -> list[list[str]]:
     ]
 
 
-def to_markdown(summary: pd.DataFrame, title: str, baseline: str | None, note: str = "") -> str:
-    lines = [f"# {title}", "", *text.trained_lines(note)]
+def to_markdown(
+    summary: pd.DataFrame, title: str, baseline: str | None, note: str = "", computed: str = ""
+) -> str:
+    lines = [f"# {title}", "", *text.trained_lines(note), *text.computed_lines(computed)]
     paper = " `paper`: the paper's number; `ours - paper`: our median minus it."
     interval = summary["low"].notna().any()
     lines.append(
@@ -239,10 +241,14 @@ def diff_words(baseline: str, paired: bool) -> str:
     )
 
 
-def to_latex(summary: pd.DataFrame, title: str, baseline: str | None, note: str = "") -> str:
+def to_latex(
+    summary: pd.DataFrame, title: str, baseline: str | None, note: str = "", computed: str = ""
+) -> str:
     lines = ["% " + title, "% median $\\pm$ std over seeds; needs \\usepackage{booktabs}"]
     if note:
         lines.append("% trained here: " + note)
+    if computed:
+        lines.append("% computed on: " + computed)
     for checkpoint, header, rows in _blocks(summary, baseline):
         lines += [f"% {checkpoint} checkpoint", *text.latex_table(header, rows), ""]
     return "\n".join(lines)
@@ -260,10 +266,11 @@ def write_table(manifest: Manifest, prefix: str | Path) -> pd.DataFrame:
             f"baseline {baseline!r} is not among the methods {sorted(set(summary['method']))}"
         )
     note = read.trained_note(manifest.metrics_files())
+    computed = read.computed_on(manifest.data_files())
     write.write_table_files(
         prefix,
         csv=summary.to_csv(index=False, float_format="%.4f"),
-        md=to_markdown(summary, title, baseline, note),
-        tex=to_latex(summary, title, baseline, note),
+        md=to_markdown(summary, title, baseline, note, computed),
+        tex=to_latex(summary, title, baseline, note, computed),
     )
     return summary

@@ -64,3 +64,9 @@ def latex_table(
 def trained_lines(note: str) -> list[str]:
     """A Markdown table's line saying what was trained for it (:func:`trained_note`)."""
     return [f"Trained here: {note}.", ""] if note else []
+
+
+def computed_lines(computed: str) -> list[str]:
+    """A Markdown table's line saying where its numbers were computed
+    (:func:`gair.report.read.computed_on`)."""
+    return [f"Computed on: {computed}.", ""] if computed else []

@@ -41,15 +41,15 @@ def gain_errors(table: pd.DataFrame, attack: str, baseline: str) -> tuple[list, 
     return spread.tolist(), spread.tolist()
 
 
-def plot_audit(table: pd.DataFrame, *, baseline: str, footer: str = "") -> Any:
+def plot_audit(table: pd.DataFrame, *, baseline: str, footer: str = "", computed: str = "") -> Any:
     """Per method, its PGD-20 gain beside its gains under the stronger attacks over the
     baseline, with their 95% intervals as error bars (one std over seeds where no per-point
     files exist: :func:`gain_errors`).
 
     One panel per checkpoint kind; bars in percentage points; above each group the share of
     the PGD-20 gain kept under the first stronger attack (AutoAttack), "n/a" where the
-    PGD-20 gain is within noise; ``footer`` says what was trained. Returns a matplotlib
-    Figure (no pyplot state is touched).
+    PGD-20 gain is within noise; ``footer`` says what was trained, ``computed`` where.
+    Returns a matplotlib Figure (no pyplot state is touched).
     """
     gains = [a for a in gain_attacks(table) if f"gain_{a}" in table]
     others = table[table["method"] != baseline]
@@ -106,11 +106,13 @@ def plot_audit(table: pd.DataFrame, *, baseline: str, footer: str = "") -> Any:
     robust = registry.title(gains[1]) if len(gains) > 1 else "AutoAttack"
     if paired(table):
         footer = "\n".join(x for x in (footer, f"share above the bars; {WITHIN_NOISE}: n/a") if x)
-    return style.finish(fig, f"How much of the PGD-20 gain survives {robust}", footer)
+    return style.finish(
+        fig, f"How much of the PGD-20 gain survives {robust}", footer, computed=computed
+    )
 
 
 @figure("audit")
 def audit(manifest: Manifest) -> Figure:
     """The gains of an audit target's manifest (:func:`plot_audit`)."""
-    frame, note = audit_of(manifest)
-    return plot_audit(frame, baseline=str(manifest.baseline), footer=note)
+    frame, note, computed = audit_of(manifest)
+    return plot_audit(frame, baseline=str(manifest.baseline), footer=note, computed=computed)

@@ -160,7 +160,8 @@ def finish(fig: Figure, title: str, runs: list[Curves], manifest: Manifest) -> F
     if any(Path(item.train_points).is_file() or item.eval_point_files for r in runs
            for item in r.items):  # fmt: skip
         footer = f"{footer} | {INTERVALS}" if footer else INTERVALS
-    return style.finish(fig, title, footer, manifest.note)
+    computed = read.computed_on(manifest.data_files())
+    return style.finish(fig, title, footer, manifest.note, computed)
 
 
 def run_key(

@@ -10,8 +10,9 @@
 - Every kappa scale has a colour bar; seeds show as a band (curves) or error bars (points,
   bars) of one standard deviation wherever a label has more than one seed.
 - The title names the paper's figure and what it shows, never a dataset or network: the
-  footer (:func:`gair.report.read.trained_note`) says what was trained, and a config ``note``
-  says what a scale cannot show.
+  footer (:func:`gair.report.read.trained_note`) says what was trained and where it was
+  computed (:func:`gair.report.read.computed_on`), and a config ``note`` says what a scale
+  cannot show.
 """
 
 from __future__ import annotations
@@ -182,10 +183,12 @@ def new_figure(width: float, height: float) -> Figure:
     return plt.figure(figsize=(width, height), layout="constrained")
 
 
-def finish(fig: Figure, title: str, footer: str, note: str = "") -> Figure:
-    """Title on top; the footer (what was trained) and any scale note at the bottom."""
+def finish(fig: Figure, title: str, footer: str, note: str = "", computed: str = "") -> Figure:
+    """Title on top; the footer (what was trained, then where it was computed:
+    :func:`gair.report.read.computed_on`) and any scale note at the bottom."""
     fig.suptitle(title, fontsize=TITLE_SIZE)
-    text = footer if not note else f"{footer}\n{note}"
+    lines = [footer, f"computed on: {computed}" if computed else "", note]
+    text = "\n".join(line for line in lines if line)
     if text:
         # supxlabel takes part in the constrained layout: the footer never overlaps a panel.
         fig.supxlabel(text, fontsize=FOOTER_SIZE, color="0.35")
