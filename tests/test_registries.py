@@ -133,8 +133,8 @@ def test_every_target_has_a_drawing_function_and_a_caption() -> None:
         if exp["kind"] in ("table", "figure_table"):
             assert exp.get("title") and name in tables, name
     # Every renderer draws a target of the config, or a family the plan names (audit_<table>,
-    # published, budget_<target>).
-    families = {"audit", "published", "budget"}
+    # masking_<table>, published, budget_<target>).
+    families = {"audit", "masking", "published", "budget"}
     assert set(figures) | set(tables) <= set(experiments) | families
     for renderer in catalogue.catalogue().values():
         assert callable(catalogue.load(renderer.kind, renderer.name)), renderer

@@ -10,6 +10,11 @@ APGD-T with the targeted DLR loss (9 target classes), FAB-T (9 target classes) a
 no FAB-T, Square with 100 queries. It is a weaker attack, so its accuracy is expected at or
 above the standard version's; it never stands in for it.
 
+One attack of a version can also run alone on every point (``part``; the registry's
+``apgd_ce``, ``apgd_t``, ``fab_t`` and ``square``), as the package's
+``run_standard_evaluation_individual`` does: the gradient-masking checks ask which points the
+black-box Square breaks that every white-box attack left standing.
+
 Conventions: inputs are images (N, C, H, W) with values in [0, 1] (uint8 tensors are scaled
 by 1/255); the targeted DLR loss reads the 4 largest logits, so at least 4 classes are
 needed. The package seeds the global random generators; their previous state is restored
@@ -100,8 +105,12 @@ def autoattack_correct(
     version: str = "standard",
     seed: int = 0,
     batch_size: int = 256,
+    part: str = "",
 ) -> Tensor:
-    """Per-sample robustness under AutoAttack (bool tensor on x's device).
+    """Per-sample robustness under AutoAttack (bool tensor on x's device); with ``part``
+    (``apgd-ce``, ``apgd-t``, ``fab-t``, ``square``) under that attack of the version alone,
+    on every point the model classifies correctly, as the package's
+    ``run_standard_evaluation_individual`` runs each attack.
 
     A point counts as robust only if it is classified correctly both as it is and at the
     ensemble's output, which is projected once more onto the eps-ball intersected with
@@ -140,6 +149,13 @@ def autoattack_correct(
                         seed=seed,
                         device=x.device,
                     )
+                    if part:
+                        if part not in ensemble.attacks_to_run:
+                            raise ConfigError(
+                                f"AutoAttack's {version} version has no attack {part!r}; it "
+                                f"runs {', '.join(ensemble.attacks_to_run)}"
+                            )
+                        ensemble.attacks_to_run = [part]
                 x_adv, _ = ensemble.run_standard_evaluation(xb, yb, batch_size=xb.shape[0])
                 x_adv = project(x_adv.detach(), xb, eps)
                 with torch.no_grad():

@@ -92,6 +92,12 @@ class AttackSetting:
     random_start: bool = True
     every_iterate: bool = False  # PGD+: robust only if every iterate of every restart is
     kind: str = ""  # the entry that runs it
+    eps: float | None = None  # the radius it attacks at (None: the budget's eps)
+    part: str = ""  # one attack of the AutoAttack ensemble alone (apgd-ce, apgd-t, fab-t, square)
+
+    def radius(self, budget: EvalBudget) -> float:
+        """The eps this attack runs at under ``budget``."""
+        return budget.eps if self.eps is None else self.eps
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,7 @@ class EvalAttack:
     passes: Callable[[re.Match[str], Mapping[str, Any]], float]
     runner: str  # "module:function" of gair.evaluation.kernels that runs it
     adversarial: bool = True  # counts towards the worst case over attacks
+    black_box: bool = False  # queries the model's outputs only, never its gradient
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -128,6 +135,87 @@ def _autoattack_passes(match: re.Match[str], evaluation: Mapping[str, Any]) -> f
     cheap = match.group(0).endswith("_cheap")
     version = "cheap" if cheap else evaluation.get("aa_version", "standard")
     return autoattack_version(version).passes
+
+
+# The gradient-masking checks (Carlini et al., "On Evaluating Adversarial Robustness", 2019):
+# PGD at other radii, PGD over the whole input box, and AutoAttack's attacks one at a time.
+UNBOUNDED_EPS = 1.0  # inputs lie in [0, 1]: a radius of 1 is the whole box
+
+
+def _scaled_pgd(match: re.Match[str], b: EvalBudget) -> AttackSetting:
+    """PGD-k at ``scale`` times the budget's eps (``pgd20_x2``) or at an absolute eps
+    (``pgd20_eps0.5``), its step scaled by the same factor, so that k steps cover the same
+    share of the ball at every radius."""
+    eps = float(match["scale"]) * b.eps if match["scale"] else float(match["eps"])
+    factor = eps / b.eps if b.eps > 0 else 1.0
+    steps = int(match["steps"])
+    return AttackSetting(match.group(0), steps, b.step * factor, eps=eps, kind="pgd_eps")
+
+
+def _scaled_title(match: re.Match[str]) -> str:
+    at = f"{match['scale']} eps" if match["scale"] else f"eps {match['eps']}"
+    return f"PGD-{match['steps']} at {at}"
+
+
+def _unbounded(match: re.Match[str], b: EvalBudget) -> AttackSetting:
+    """PGD-k over the whole input box, from the natural point itself (a random start there
+    would be a random image, which breaks points without any gradient), step 2.5 / k: Madry
+    et al.'s rule (2.5 eps / k) at eps 1."""
+    steps = int(match["steps"])
+    return AttackSetting(
+        match.group(0), steps, 2.5 * UNBOUNDED_EPS / steps, random_start=False,
+        eps=UNBOUNDED_EPS, kind="pgd_unbounded",
+    )  # fmt: skip
+
+
+# AutoAttack's attacks one at a time (name -> the package's name and title), each on every
+# point, as the package's run_standard_evaluation_individual runs them: which of them breaks
+# which point. Under the cheap version each is written with `_cheap`, as `autoattack` is.
+AUTOATTACK_PARTS = {
+    "apgd_ce": ("apgd-ce", "APGD-CE"),
+    "apgd_t": ("apgd-t", "APGD-T"),
+    "fab_t": ("fab-t", "FAB-T"),
+    "square": ("square", "Square"),
+}
+
+
+def part_budget(part: str, version: AutoAttackVersion) -> float:
+    """Forward-backward passes per point of one attack of the ensemble alone, in a version:
+    APGD one per iteration (per target class), FAB-T about two (its linearisation needs the
+    gradient of the target's and the true class's logits), Square one forward per query (a
+    third of a pass)."""
+    return {
+        "apgd_ce": version.apgd_ce_steps,
+        "apgd_t": version.apgd_t_steps * version.apgd_t_targets,
+        "fab_t": 2.0 * version.fab_t_steps * version.fab_t_targets,
+        "square": version.square_queries / 3,
+    }[part]
+
+
+def _part_version(match: re.Match[str], version: str) -> AutoAttackVersion:
+    return autoattack_version("cheap" if match["cheap"] else version)
+
+
+def _part_setting(match: re.Match[str], b: EvalBudget) -> AttackSetting:
+    version = _part_version(match, b.autoattack_version)
+    part = match["part"]
+    if not part_budget(part, version):
+        raise ConfigError(
+            f"attack {match.group(0)!r}: {AUTOATTACK_PARTS[part][1]} is not part of the "
+            f"{version.name} ensemble"
+        )
+    suffix = "_cheap" if version is AUTOATTACK_VERSIONS["cheap"] else ""
+    kind = "square" if part == "square" else "autoattack_part"
+    return AttackSetting(part + suffix, 0, 0.0, kind=kind, part=AUTOATTACK_PARTS[part][0])
+
+
+def _part_passes(match: re.Match[str], evaluation: Mapping[str, Any]) -> float:
+    version = _part_version(match, evaluation.get("aa_version", "standard"))
+    return part_budget(match["part"], version)
+
+
+def _part_title(match: re.Match[str]) -> str:
+    return AUTOATTACK_PARTS[match["part"]][1] + (" (cheap)" if match["cheap"] else "")
 
 
 # ---------------------------------------------------------------------------- the registry
@@ -187,6 +275,35 @@ ATTACKS: tuple[EvalAttack, ...] = (
         setting=_autoattack_setting, passes=_autoattack_passes,
         runner=f"{KERNELS}:run_autoattack",
     ),
+    # The masking checks' attacks: PGD at a multiple of eps or at an absolute eps (the sweep
+    # of accuracy against eps), PGD over the whole box, AutoAttack's attacks one by one.
+    EvalAttack(
+        kind="pgd_eps",
+        pattern=r"pgd(?P<steps>[1-9][0-9]*)_(?:x(?P<scale>[0-9]+(?:\.[0-9]+)?)"
+        r"|eps(?P<eps>[0-9]+(?:\.[0-9]+)?))",
+        help="pgd<k>_x<m> (at m eps), pgd<k>_eps<e> (at eps e)",
+        examples=("pgd20_x0.25", "pgd20_x4", "pgd20_eps0.5"),
+        title=_scaled_title, setting=_scaled_pgd,
+        passes=lambda m, e: float(m["steps"]), runner=f"{KERNELS}:run_pgd",
+    ),
+    EvalAttack(
+        kind="pgd_unbounded", pattern=r"pgd(?P<steps>[1-9][0-9]*)_unbounded",
+        help="pgd<k>_unbounded", examples=("pgd100_unbounded",),
+        title=lambda m: f"PGD-{m['steps']} unbounded", setting=_unbounded,
+        passes=lambda m, e: float(m["steps"]), runner=f"{KERNELS}:run_pgd",
+    ),
+    EvalAttack(
+        kind="autoattack_part", pattern=r"(?P<part>apgd_ce|apgd_t|fab_t)(?P<cheap>_cheap)?",
+        help="apgd_ce, apgd_t, fab_t (and _cheap)", examples=("apgd_ce", "apgd_t", "fab_t"),
+        title=_part_title, setting=_part_setting, passes=_part_passes,
+        runner=f"{KERNELS}:run_autoattack_part",
+    ),
+    EvalAttack(
+        kind="square", pattern=r"(?P<part>square)(?P<cheap>_cheap)?",
+        help="square, square_cheap", examples=("square", "square_cheap"),
+        title=_part_title, setting=_part_setting, passes=_part_passes,
+        runner=f"{KERNELS}:run_autoattack_part", black_box=True,
+    ),
 )  # fmt: skip
 # Not an attack but a column of every evaluation output: robust under each attack at once.
 WORST_CASE = "worst_case"
@@ -242,6 +359,11 @@ def passes(name: str, evaluation: Mapping[str, Any]) -> float:
 
 def is_adversarial(name: str) -> bool:
     return find(name)[0].adversarial
+
+
+def is_black_box(name: str) -> bool:
+    """Whether the attack only queries the model (Square), never its gradient."""
+    return find(name)[0].black_box
 
 
 def order(names: Iterable[str]) -> list[str]:

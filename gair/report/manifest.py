@@ -33,6 +33,8 @@ class Item:
     # checkpoint -> which test points each attack left correct (beside each evaluation)
     eval_point_files: dict[str, str] = field(default_factory=dict)
     train_points: str = ""  # the run's per-epoch, per-point results (training writes them)
+    # checkpoint -> the masking checks' per-point Parquet (the audit's masking evaluation)
+    points: dict[str, str] = field(default_factory=dict)  # checkpoint -> per-point Parquet
     geometry: str | None = None  # its geometry Parquet
     geometry_checkpoint: str | None = None  # the checkpoint the geometry job read
     eval_points: int | None = None  # budgets: test points a full evaluation attacks
@@ -87,11 +89,12 @@ class Manifest:
         return [item.metrics for _, _, item in self.items() if item.metrics]
 
     def data_files(self) -> list[str]:
-        """Every Parquet file it names: metrics, evaluations and geometry files of its runs,
-        the published models' evaluations (what a footer says was computed where)."""
+        """Every Parquet file it names: metrics, evaluations, per-point and geometry files
+        of its runs, the published models' evaluations (what a footer says was computed
+        where)."""
         files = []
         for _, _, item in self.items():
-            files += [item.metrics, *item.evals.values()]
+            files += [item.metrics, *item.evals.values(), *item.points.values()]
             files += [item.geometry] if item.geometry else []
         files += [model.eval for model in self.models.values()]
         return [f for f in dict.fromkeys(files) if f]
