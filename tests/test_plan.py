@@ -151,8 +151,13 @@ def test_every_run_of_the_paper_config_is_a_valid_spec(paper: Plan) -> None:
 # Forward-backward passes per test point, by hand: natural one forward (1/3), FGSM one step,
 # PGD-k k steps, PGD+ 5 restarts x 40 steps, CW 30 and LSA 20 steps, AutoAttack about 2000
 # (standard) or 70 (cheap).
+# The masking checks' attacks: PGD-k at another radius k; AutoAttack's attacks alone at the
+# standard budgets: APGD-CE 100 iterations, APGD-T 9 targets x 100, FAB-T about 2 passes x 9
+# targets x 100, Square 5000 queries of one forward (a third of a pass) each, 100 when cheap.
 PASSES = {"natural": 1 / 3, "fgsm": 1, "pgd1": 1, "pgd20": 20, "pgd_plus": 200, "cw": 30,
-          "lsa": 20, "autoattack": 2000, "autoattack_cheap": 70}  # fmt: skip
+          "lsa": 20, "autoattack": 2000, "autoattack_cheap": 70, "pgd20_x0.25": 20,
+          "pgd20_x4": 20, "pgd20_eps0.5": 20, "pgd100_unbounded": 100, "apgd_ce": 100,
+          "apgd_t": 900, "fab_t": 1800, "square": 5000 / 3, "square_cheap": 100 / 3}  # fmt: skip
 
 
 def test_the_cost_model_prices_every_attack_of_the_registry(tmp_path: Path) -> None:
@@ -177,3 +182,53 @@ def test_the_cost_model_prices_every_attack_of_the_registry(tmp_path: Path) -> N
     path = tmp_path / "every.yaml"
     path.write_text(yaml.safe_dump({"evaluations": {"fig21": {"attacks": names}}, "claims": []}))
     assert main(["protocol", "fig21", "--configfile", str(path)]) == 0
+
+
+# --------------------------------------------------------------------------- masking checks
+def test_every_audited_checkpoint_gets_a_masking_evaluation(paper: Plan) -> None:
+    """`<table set>_masking`: the config's attacks at the table set's eps, step and
+    AutoAttack version on the first 1000 points, for each best and last checkpoint of Tables
+    1 and 2 (60); the smoke config checks seed 0 on 50 points with the cheap AutoAttack,
+    which has no FAB-T."""
+    assert paper.masking == {"table1": "table1_masking", "table2": "table2_masking"}
+    t2 = paper.evaluations["table2_masking"]
+    assert (t2["eps"], t2["alpha"], t2["aa_version"], t2["samples_limit"]) == (
+        0.031,
+        0.003,
+        "standard",
+        1000,
+    )
+    assert t2["attacks"] == PAPER["audit"]["masking"]["attacks"] and "fab_t" in t2["attacks"]
+    masking = [e for e in paper.target_evaluations("audit") if e[2].endswith("_masking")]
+    assert len(masking) == 60 and len(paper.target_evaluations("audit")) == 120
+    assert not [e for e in paper.target_evaluations("table1") if e[2].endswith("_masking")]
+    smoke = Plan(load_config([REPO / "config" / "smoke.yaml"]))
+    cheap = smoke.evaluations["table1_masking"]
+    assert (cheap["samples_limit"], cheap["aa_version"]) == (50, "cheap")
+    assert "fab_t" not in cheap["attacks"] and "square" in cheap["attacks"]
+    checked = [e for e in smoke.target_evaluations("audit_table1") if e[2] == "table1_masking"]
+    assert len(checked) == 4 * 2  # seed 0 of four methods, best and last
+    args = smoke.evaluate_args("table1_masking")
+    assert "--aa-version cheap" in args and "--samples-limit 50" in args
+    manifest = smoke.masking_manifest("table1")
+    assert manifest.renderer == "masking" and manifest.eps == 0.1
+    items = [item for _, _, item in manifest.items()]
+    assert [i.seed for i in items] == [0, 0, 0, 0]
+    assert items[0].points["best"].endswith("/masking/" + items[0].run + "/best-table1_masking"
+                                            ".points.parquet")  # fmt: skip
+    audit_job = next(job for job in smoke.report_jobs() if job.name == "audit_table1")
+    assert items[0].points["last"] in audit_job.inputs
+    assert audit_job.products[-1].name == "masking_table1"
+
+
+def test_masking_config_errors_name_their_key() -> None:
+    config = copy.deepcopy(PAPER)
+    config["audit"]["masking"]["seeds"] = [7]
+    with pytest.raises(PlanError, match=r"audit.masking.seeds: table1 has no seed 7"):
+        Plan(config)
+    config["audit"]["masking"] = {"attacks": ["pgd20_x"]}
+    with pytest.raises(ConfigError, match=r"audit.masking.attacks: attack 'pgd20_x'"):
+        Plan(config)
+    config["audit"]["masking"] = {"attacks": []}  # no masking checks: no jobs, no table
+    plan = Plan(config)
+    assert plan.masking == {} and not any("masking" in f for f in plan.outputs("audit"))

@@ -30,15 +30,17 @@ SNAKEFILE = REPO / "workflow" / "Snakefile"
 # from the paper and the config, independently of the plan: fig3: 2 toy runs + the AT
 # ResNet-18 of Fig. 4, one geometry each; fig4: AT + 2 GAIRAT; fig21: seed 0 of Table 1's 4
 # methods, best and last evaluated; table1: 4 methods x 5 seeds, 2 checkpoints each; audit:
-# Tables 1 and 2's runs (20 + 2 methods x 5 seeds) and the tables' own evaluation files.
+# Tables 1 and 2's runs (20 + 2 methods x 5 seeds), the tables' own evaluation files, and one
+# gradient-masking evaluation of each of their 30 x 2 checkpoints.
 BY_HAND = {
     "fig3": {"train": 3, "geometry": 3},
     "fig4": {"train": 3},
     "fig21": {"train": 4, "evaluate": 8},
     "table1": {"train": 20, "evaluate": 40},
-    "audit": {"train": 30, "evaluate": 60},
+    "audit": {"train": 30, "evaluate": 60, "evaluate_masking": 60},
 }
-WORK_RULES = ("train", "evaluate", "geometry")
+WORK_RULES = ("train", "evaluate", "evaluate_masking", "geometry")
+EVALUATIONS = ("evaluate", "evaluate_masking")  # the plan's evaluations, either rule
 AGGREGATES = ("all", "figures", "tables", "audit")
 
 
@@ -126,7 +128,7 @@ def dag_jobs(dot: str) -> dict[str, dict[str, set]]:
         for a in ancestors(node, needs):
             if rules[a] == "train":
                 jobs["train"].add(field(a, "run"))
-            elif rules[a] == "evaluate":
+            elif rules[a] in EVALUATIONS:
                 jobs["evaluate"].add((run_of(a), field(a, "ckpt"), field(a, "evaluation")))
             elif rules[a] == "geometry":
                 jobs["geometry"].add((run_of(a), field(a, "profile")))
@@ -212,7 +214,7 @@ def test_trade_off_shares_the_figures_seed_0_runs(paper_dag: str) -> None:
 
     shared = trains("tradeoff") & (trains("fig12") | trains("fig17") | trains("fig18"))
     assert len(shared) == 4  # AT, GAIRAT (Eq. 6, lambda -1, burn-in 30), FAT, GAIR-FAT
-    # The audit reads exactly the tables' evaluation files.
+    # The audit reads exactly the tables' evaluation files (and its masking evaluations).
     audit_evals = {a for a in ancestors(node["audit"], needs) if rules[a] == "evaluate"}
     table_evals = {
         a for t in ("table1", "table2") for a in ancestors(node[t], needs) if rules[a] == "evaluate"
@@ -223,16 +225,26 @@ def test_trade_off_shares_the_figures_seed_0_runs(paper_dag: str) -> None:
 def test_audit_and_tradeoff_commands(workdir: Path) -> None:
     unlabeled = str(workdir / "unlabeled.yaml")
     out = snakemake(workdir, "audit", "tradeoff", "-n", "-p", "--configfile", unlabeled).stdout
-    evaluate = re.findall(r"gair evaluate --checkpoint (\S+) --attacks (\S+) .*", out)
+    evaluate = re.findall(r"gair evaluate --checkpoint (\S+) --attacks (\S+) .* --out (\S+)", out)
     # Tables 1-2's runs (WRN) are evaluated once per checkpoint with the paper's attacks and
-    # the audit's.
-    tables = [attacks for ckpt, attacks in evaluate if "cifar10-wrn-" in ckpt]
+    # the audit's (and once more for the masking checks, below).
+    tables = [a for ckpt, a, o in evaluate if "cifar10-wrn-" in ckpt and "/masking/" not in o]
     assert len(tables) == 60
     assert set(tables) == {"natural,pgd20,pgd_plus,cw,lsa,autoattack"}
     with_aa = [
         line for line in out.splitlines() if "gair evaluate" in line and "autoattack" in line
     ]
     assert len(with_aa) == 60 + 78 and all("--aa-version standard" in line for line in with_aa)
+    # One masking evaluation per audited checkpoint, at the table's eps, with AutoAttack's
+    # standard attacks one by one and per-point results.
+    masking = re.findall(r"gair evaluate --checkpoint \S+/(best|last)\.pt --attacks (\S+) .*"
+                         r"--samples-limit 1000 --out \S+/masking/\S+-(table[12])_masking\.parquet"
+                         r" --samples \S+\.points\.parquet", out)  # fmt: skip
+    assert len(masking) == 60 and {t for _, _, t in masking} == {"table1", "table2"}
+    assert {a for _, a, _ in masking} == {
+        "natural,pgd10,pgd20,pgd40,pgd60,pgd80,pgd100,pgd20_x0.25,pgd20_x0.5,pgd20_x2,pgd20_x4,"
+        "pgd20_eps0.5,pgd100_unbounded,apgd_ce,apgd_t,fab_t,square"
+    }
     audit = re.findall(r"gair table (audit_table[12]) --manifest (\S+) --out (\S+)", out)
     figures = re.findall(r"gair figure (audit_table[12]) --manifest (\S+) --out (\S+)", out)
     assert [(n, m) for n, m, _ in audit] == [(n, m) for n, m, _ in figures]
@@ -249,6 +261,18 @@ def test_audit_and_tradeoff_commands(workdir: Path) -> None:
         assert {c for _, _, item in manifest.items() for c in item.evals} == {"best", "last"}
         manifests.append(manifest)
     assert sorted(m.baseline for m in manifests) == ["AT", "TRADES"]
+    # Each audit job also writes its masking table from its own manifest, which names the
+    # masking jobs' summaries and per-point files.
+    tables = re.findall(r"gair table (masking_table[12]) --manifest (\S+) --out (\S+)\)", out)
+    assert sorted(n for n, _, _ in tables) == ["masking_table1", "masking_table2"]
+    for name, path, prefix in tables:
+        assert path.endswith(f"/manifests/{name}.json") and prefix.endswith(f"/tables/{name}")
+        manifest = Manifest.from_json(inputs[path])
+        assert manifest.renderer == "masking" and manifest.eps == 0.031
+        files = [(item.evals[c], item.points[c]) for _, _, item in manifest.items()
+                 for c in ("best", "last")]  # fmt: skip
+        assert len(files) == (40 if name.endswith("1") else 20)
+        assert all(f"--out {f} --samples {p} " in out for f, p in files)
     labels = {label for m in manifests for _, label, _ in m.items()}
     assert labels == {"AT", "FAT", "GAIRAT", "GAIR-FAT", "TRADES", "GAIR-TRADES"}
     trade = re.findall(r"gair evaluate .*--attacks natural,pgd20,autoattack --eps 0.031 .*", out)

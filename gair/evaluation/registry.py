@@ -361,6 +361,20 @@ def is_adversarial(name: str) -> bool:
     return find(name)[0].adversarial
 
 
+def runs_in(name: str, version: str) -> bool:
+    """Whether ``name`` runs under an AutoAttack version: False only for an attack of the
+    ensemble alone that the version leaves out (``fab_t`` under ``cheap``)."""
+    attack, match = find(name)
+    if attack.setting is not _part_setting:
+        return True
+    return bool(part_budget(match["part"], _part_version(match, version)))
+
+
+def uses_autoattack(name: str) -> bool:
+    """Whether ``name`` runs AutoAttack or one of its attacks (and so reads the version)."""
+    return find(name)[0].runner.split(":")[1] in ("run_autoattack", "run_autoattack_part")
+
+
 def is_black_box(name: str) -> bool:
     """Whether the attack only queries the model (Square), never its gradient."""
     return find(name)[0].black_box

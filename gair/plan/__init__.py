@@ -12,7 +12,8 @@ concern each:
 - :mod:`~gair.plan.jobs`: job arguments, manifests, report jobs;
 - :mod:`~gair.plan.cost`: the FLOP model's GPU-hours;
 - this module: the targets (which runs, evaluations and files each one needs), the audit's
-  evaluation sets, the published checkpoints, the claims' runs;
+  evaluation sets and its gradient-masking evaluations, the published checkpoints, the
+  claims' runs;
 - :mod:`~gair.plan.protocol`: ``python -m gair protocol``, every run epoch by epoch.
 """
 
@@ -50,6 +51,7 @@ class Plan(Resolution, Jobs):
     runs: dict[str, RunSpec] = field(default_factory=dict)
     evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)
     audit: dict[str, str] = field(default_factory=dict)  # table -> evaluation set
+    masking: dict[str, str] = field(default_factory=dict)  # table -> masking evaluation set
 
     def __post_init__(self) -> None:
         self.config = copy.deepcopy(self.config)
@@ -155,6 +157,42 @@ class Plan(Resolution, Jobs):
                     f"(it has {', '.join(sets[evaluation]['attacks'])})",
                 )
             self.audit[table] = evaluation
+            self._plan_masking(table, exp["evaluation"])
+
+    def _plan_masking(self, table: str, evaluation: str) -> None:
+        """The gradient-masking evaluation of an audited table, `<table set>_masking`: the
+        config's `audit.masking.attacks` at the table set's eps, step and AutoAttack version
+        (AutoAttack's attacks that version leaves out dropped), on the first
+        `audit.masking.samples_limit` test points, with per-point results."""
+        masking = self.config["audit"].get("masking") or {}
+        if not masking.get("attacks"):
+            return
+        where = "audit.masking"
+        registry.check(masking["attacks"], f"config {where}.attacks")
+        seeds = masking.get("seeds")
+        if seeds is not None:
+            given = {e.seed for _, _, e in self.entries(table)}
+            missing = [s for s in seeds if s not in given]
+            if missing:
+                self.fail(f"{where}.seeds", f"{table} has no seed {missing[0]} ({sorted(given)})")
+        base = self.evaluations[evaluation]
+        version = base.get("aa_version", "standard")
+        name = f"{evaluation}_masking"
+        self.evaluations[name] = {
+            "attacks": [a for a in masking["attacks"] if registry.runs_in(a, version)],
+            "eps": base["eps"],
+            "alpha": base.get("alpha"),
+            "pgd_plus_alpha": base.get("pgd_plus_alpha", 0.01),
+            "aa_version": version,
+            "samples_limit": masking.get("samples_limit", 0),
+        }
+        self.masking[table] = name
+
+    def masking_entries(self, table: str) -> list[Entry]:
+        """The runs of an audited table whose checkpoints get the masking checks (every
+        seed, or those of `audit.masking.seeds`)."""
+        seeds = (self.config["audit"].get("masking") or {}).get("seeds")
+        return [e for _, _, e in self.entries(table) if seeds is None or e.seed in seeds]
 
     # ------------------------------------------------------------------ published models
     def _plan_published(self) -> None:
@@ -363,10 +401,12 @@ class Plan(Resolution, Jobs):
                 for _, _, entry in self.entries(exp):
                     out += [(entry.run, c, cfg["evaluation"]) for c in cfg.get("checkpoints", [])]
         if target in ("audit", "all") or target[6:] in self.audit:
+            checkpoints = self.config["audit"]["checkpoints"]
             for table in self.audit if target in ("audit", "all") else [target[6:]]:
                 for _, _, entry in self.entries(table):
-                    checkpoints = self.config["audit"]["checkpoints"]
                     out += [(entry.run, c, self.audit[table]) for c in checkpoints]
+                for entry in self.masking_entries(table) if table in self.masking else []:
+                    out += [(entry.run, c, self.masking[table]) for c in checkpoints]
         if self.claim_entries(target):
             out += self.claim_evaluations()
         return list(dict.fromkeys(out))
@@ -384,6 +424,11 @@ class Plan(Resolution, Jobs):
             for entries in self.claim_runs[claim.id].values():
                 out += [(e.run, c, evaluation) for e in entries for c in checkpoints]
         return list(dict.fromkeys(out))
+
+    def is_masking(self, evaluation: str) -> bool:
+        """Whether an evaluation set is a masking one (its job also writes per-point results,
+        under results/masking/)."""
+        return evaluation in self.masking.values()
 
     def target_geometry(self, target: str) -> list[tuple[str, str]]:
         """Distinct (run, geometry profile) jobs a target needs, in config order."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from gair.data import dataset_info
 from gair.data.readers import RST_FILE, RST_SOURCE
 from gair.errors import ConfigError
+from gair.evaluation import registry
 from gair.evaluation.zoo import download_hint, entry_file
 from gair.io import write_text
 from gair.methods import run_label
@@ -40,6 +41,10 @@ class Product:
     prefix: str
     outputs: list[str]
     shown: str | None = None  # the file the HTML report shows (None: none)
+    # NAME and FILE where they are not the job's own (the audit's masking table); NAME also
+    # names the caption of the shown file (workflow/report/<NAME>.rst)
+    name: str = ""
+    manifest: str = ""
 
 
 @dataclass
@@ -77,6 +82,7 @@ class Jobs:
     runs: dict[str, RunSpec]
     evaluations: dict[str, dict[str, Any]]
     audit: dict[str, str]
+    masking: dict[str, str]
     published: dict[str, dict[str, Any]]
     published_missing: list[str]
     preflight: int
@@ -85,6 +91,7 @@ class Jobs:
     if TYPE_CHECKING:
 
         def entries(self, name: str) -> Any: ...
+        def masking_entries(self, table: str) -> list[Entry]: ...
         def target_runs(self, target: str) -> list[str]: ...
         def of_kind(self, *kinds: str, paper_only: bool = False) -> list[str]: ...
         def published_eval_file(self, name: str) -> str: ...
@@ -156,6 +163,35 @@ class Jobs:
             checkpoints=checkpoints,
         )
 
+    def masking_manifest(self, table: str) -> Manifest:
+        """The gradient-masking checks of an audited table: its runs (the masking seeds),
+        each checkpoint's masking summary and per-point file, the set's eps."""
+        checkpoints = list(self.config["audit"]["checkpoints"])
+        evaluation = self.masking[table]
+        groups: dict[str, dict[str, list[Item]]] = {}
+        chosen = {e.run for e in self.masking_entries(table)}
+        for group, label, entry in self.entries(table):
+            if entry.run not in chosen:
+                continue
+            item = Item(entry.run, entry.seed, self.paths.metrics(entry.run))
+            item.evals = {c: self.paths.masking_file(entry.run, c, evaluation) for c in checkpoints}
+            item.points = {
+                c: self.paths.masking_points(entry.run, c, evaluation) for c in checkpoints
+            }
+            shown = run_label(label, self.runs[entry.run].method)
+            groups.setdefault(group, {}).setdefault(shown, []).append(item)
+        title = self.config["experiments"][table].get("title", table)
+        return Manifest(
+            name=f"masking_{table}",
+            renderer="masking",
+            title=f"Gradient-masking checks of {title}",
+            note=self.note(table),
+            groups=groups,
+            evaluation=evaluation,
+            checkpoints=checkpoints,
+            eps=float(self.evaluations[evaluation]["eps"]),
+        )
+
     def budget_manifest(self, name: str) -> Manifest:
         """A target's manifest with what its preflight budget needs besides: each
         evaluation's full number of points and each run's FLOP-model hours."""
@@ -212,10 +248,13 @@ class Jobs:
                 files.append(self.paths.eval_file(entry.run, ckpt, exp["evaluation"]))
         return sorted(set(files))
 
-    def _product(self, command: str, name: str, shown: bool = True) -> Product:
+    def _product(self, command: str, name: str, shown: bool = True, manifest: str = "") -> Product:
         outputs = self.paths.outputs(command, name)
         visible = {"figure": outputs[1], "table": outputs[0]}.get(command) if shown else None
-        return Product(command, self.paths.prefix(command, name), outputs, visible)
+        product = Product(command, self.paths.prefix(command, name), outputs, visible)
+        if manifest:  # a product under its own name and manifest
+            product.name, product.manifest = name, manifest
+        return product
 
     def _job(self, name: str, file: str, manifest: Manifest, inputs: list[str]) -> ReportJob:
         return ReportJob(
@@ -247,6 +286,13 @@ class Jobs:
             inputs = [path for _, _, item in manifest.items() for path in item.evals.values()]
             job = self._job(f"audit_{table}", f"audit_{table}", manifest, inputs)
             job.products = [self._product("table", job.name), self._product("figure", job.name)]
+            if table in self.masking:  # the masking checks' table, beside the audit's
+                masking = self.masking_manifest(table)
+                job.inputs += [f for _, _, item in masking.items()
+                               for f in [*item.evals.values(), *item.points.values()]]  # fmt: skip
+                job.digest = self.digest([manifest.to_json(), masking.to_json()])
+                file = self.paths.manifest_file(masking.name)
+                job.products.append(self._product("table", masking.name, manifest=file))
             job.category = CATEGORIES["audit"]
             jobs.append(job)
         if self.claims:
@@ -279,6 +325,9 @@ class Jobs:
             files[self.paths.manifest_file(f"audit_{table}")] = self.audit_manifest(table).to_json()
         if self.claims:
             files[self.paths.manifest_file("claims")] = self.claims_manifest().to_json()
+        for table in self.masking:
+            manifest = self.masking_manifest(table)
+            files[self.paths.manifest_file(manifest.name)] = manifest.to_json()
         if self.preflight:
             for name in self.config["experiments"]:
                 manifest = self.budget_manifest(name).to_json()
@@ -301,7 +350,7 @@ class Jobs:
         """The `python -m gair evaluate` arguments of an evaluation set."""
         e = self.evaluations[evaluation]
         args = [f"--attacks {','.join(e['attacks'])}", f"--eps {e['eps']!r}"]
-        if "autoattack" in e["attacks"]:
+        if any(registry.uses_autoattack(a) for a in e["attacks"]):
             args.append(f"--aa-version {e.get('aa_version', 'standard')}")
         if e.get("alpha") is not None:
             args.append(f"--alpha {e['alpha']!r}")

@@ -53,6 +53,14 @@ class Paths:
         """Which evaluated points each epoch's evaluation left correct (training writes it)."""
         return f"{self.run_dir(run)}/points.parquet"
 
+    def masking_file(self, run: str, ckpt: str, evaluation: str) -> str:
+        """A checkpoint's gradient-masking evaluation: the summary (a row per attack)."""
+        return f"{self.results}/masking/{run}/{ckpt}-{evaluation}.parquet"
+
+    def masking_points(self, run: str, ckpt: str, evaluation: str) -> str:
+        """... and its per-point results (a bool column per attack)."""
+        return f"{self.results}/masking/{run}/{ckpt}-{evaluation}.points.parquet"
+
     def geometry_file(self, run: str, profile: str) -> str:
         return f"{self.results}/geometry/{run}/{profile}.parquet"
 

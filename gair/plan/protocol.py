@@ -109,10 +109,17 @@ def describe(plan: Plan, target: str) -> dict[str, Any]:
             sets[cfg["evaluation"]] = dict(
                 plan.evaluations[cfg["evaluation"]], checkpoints=cfg.get("checkpoints", [])
             )
+    audited = target in ("audit", "all") or target.startswith("audit_")
     for table in plan.audit:
         if table in plan.target_experiments(target):
             sets[plan.audit[table]] = dict(
                 plan.evaluations[plan.audit[table]], checkpoints=plan.config["audit"]["checkpoints"]
+            )
+        if audited and table in plan.masking and table in plan.target_experiments(target):
+            sets[plan.masking[table]] = dict(
+                plan.evaluations[plan.masking[table]],
+                checkpoints=plan.config["audit"]["checkpoints"],
+                seeds=sorted({e.seed for e in plan.masking_entries(table)}),
             )
     return {"target": target, "runs": runs, "evaluations": sets, "estimate": plan.estimate(target)}
 

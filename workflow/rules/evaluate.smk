@@ -26,6 +26,32 @@ rule evaluate:
         "{params.args} --out {output.summary} --samples {output.points} > {log} 2>&1"
 
 
+# The audit's gradient-masking checks (config audit.masking): the same command, with each
+# point's result under each attack as a second output.
+rule evaluate_masking:
+    input:
+        lambda wildcards: PATHS.done_file(wildcards.run),
+    output:
+        summary=PATHS.masking_file("{run}", "{ckpt}", "{evaluation}"),
+        points=PATHS.masking_points("{run}", "{ckpt}", "{evaluation}"),
+    params:
+        args=lambda wildcards: PLAN.evaluate_args(wildcards.evaluation),
+        checkpoint=lambda wildcards: PATHS.checkpoint(wildcards.run, wildcards.ckpt),
+        gpu=ON_GPU,
+        gair=GAIR,
+    log:
+        PATHS.log("evaluate_masking", "{run}/{ckpt}-{evaluation}"),
+    threads: 1
+    resources:
+        gpu=1,
+        runtime=eval_minutes,
+    conda:
+        "../envs/gair.yaml"
+    shell:
+        "{params.gpu} {params.gair} evaluate --checkpoint {params.checkpoint} "
+        "{params.args} --out {output.summary} --samples {output.points} > {log} 2>&1"
+
+
 rule geometry:
     input:
         lambda wildcards: PATHS.done_file(wildcards.run),

@@ -3,8 +3,9 @@
 # product is `python -m gair figure|table|budget TARGET --manifest FILE --out PREFIX`; the
 # manifest is written before the first job, and its digest reruns the job when it changes.
 # With `preflight: N` every target's rule writes the budget its preflight jobs measured.
+# A product may have its own name and manifest (the audit's masking table): its caption is
+# workflow/report/<its name>.rst.
 for _job in PLAN.report_jobs():
-    _caption = CAPTIONS / f"{_job.name}.rst"
 
     rule:
         name:
@@ -13,16 +14,18 @@ for _job in PLAN.report_jobs():
             _job.inputs,
         output:
             [
-                report(f, caption=f"../report/{_job.name}.rst", category=_job.category)
-                if _caption.is_file() and f in [p.shown for p in _job.products]
+                report(f, caption=f"../report/{_p.name or _job.name}.rst", category=_job.category)
+                if f == _p.shown and (CAPTIONS / f"{_p.name or _job.name}.rst").is_file()
                 else f
-                for f in _job.outputs
+                for _p in _job.products
+                for f in _p.outputs
             ],
         params:
             # Snakemake evaluates `shell:` when the job runs, after the loop has moved on:
             # the loop's values reach the command through params, evaluated here.
             commands=" && ".join(
-                f"{GAIR} {p.command} {_job.name} --manifest {_job.manifest} --out {p.prefix}"
+                f"{GAIR} {p.command} {p.name or _job.name} --manifest {p.manifest or _job.manifest}"
+                f" --out {p.prefix}"
                 for p in _job.products
             ),
             manifest_digest=_job.digest,
