@@ -204,6 +204,26 @@ def test_geometry_keeps_the_logits(smoke_dir: Path) -> None:
         assert abs(sign * got - expected[:, k]).max() < 1e-3 * (1 + abs(expected[:, k]).max())
 
 
+@pytest.mark.parametrize("name", list(AUDIT))
+def test_masking_checks_have_a_flag_per_method_checkpoint_and_check(
+    smoke_dir: Path, name: str
+) -> None:
+    """Seed 0's checkpoints on 50 points (config/smoke.yaml): every check ran, each row has
+    its flag and sentence, and the Markdown names where it was computed."""
+    from gair.report.masking import CHECKS
+
+    methods, _ = AUDIT[name]
+    tables = smoke_dir / "results" / "smoke" / "tables"
+    flags = pd.read_csv(tables / f"masking_{name}.csv")
+    assert list(zip(flags["method"], flags["checkpoint"], flags["check"], strict=True)) == [
+        (m, c, k) for m in methods for c in ("best", "last") for k in CHECKS
+    ]
+    assert (flags["n_seeds"] == 1).all() and (flags["n_points"] == 50).all()
+    assert set(flags["flag"]) <= {"ok", "FLAG"} and flags["sentence"].str.len().gt(10).all()
+    markdown = (tables / f"masking_{name}.md").read_text()
+    assert "Computed on: device cpu" in markdown and "Square (cheap)" in markdown
+
+
 def test_report_gathers_every_figure_with_a_caption(smoke_dir: Path) -> None:
     report = smoke_dir / "report.html"
     command = snakemake_command(smoke_dir, "--report", str(report))
@@ -221,6 +241,7 @@ def test_report_gathers_every_figure_with_a_caption(smoke_dir: Path) -> None:
     assert html.count("What to look for") == expected
     assert "Figure 21</strong> of GAIRAT" in html
     assert "Robustness audit of Table 1</strong>" in html
+    assert "Gradient-masking checks of Table 1</strong>" in html and "masking_table2.csv" in html
 
 
 def test_jobs_ran_on_both_simulated_gpus(smoke_dir: Path) -> None:
