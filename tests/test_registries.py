@@ -132,6 +132,10 @@ def test_every_target_has_a_drawing_function_and_a_caption() -> None:
             assert name in figures, name
         if exp["kind"] in ("table", "figure_table"):
             assert exp.get("title") and name in tables, name
+    # The audit's products each have theirs (without one the HTML report leaves a file out).
+    for table in yaml.safe_load((REPO / "config" / "paper.yaml").read_text())["audit"]["tables"]:
+        for product in ("audit", "masking"):
+            assert (REPO / "workflow" / "report" / f"{product}_{table}.rst").is_file(), table
     # Every renderer draws a target of the config, or a family the plan names (audit_<table>,
     # masking_<table>, published, budget_<target>).
     families = {"audit", "masking", "published", "budget"}

@@ -6,12 +6,13 @@ One home for each thing every report does:
 - :mod:`~gair.report.catalogue`: every figure, table and budget, declared beside its code
   with the run groups it needs (read without importing it);
 - :mod:`~gair.report.read`: evaluation files (accuracies in **percent** from there on),
-  metrics, geometry files, the note of what was trained;
+  metrics, geometry files, the note of what was trained and where it was computed;
 - :mod:`~gair.report.stats`: statistics over seeds (median, std with ddof 1, count);
 - :mod:`~gair.report.text` and :mod:`~gair.report.write`: numbers and tables as text, and
   every file written atomically;
 - the renderers: :mod:`~gair.report.tables` (Tables 1-3, the trade-off),
-  :mod:`~gair.report.audit`, :mod:`~gair.report.published`, :mod:`~gair.report.budget`, and
+  :mod:`~gair.report.audit`, :mod:`~gair.report.masking` (the gradient-masking checks),
+  :mod:`~gair.report.published`, :mod:`~gair.report.budget`, and
   :mod:`gair.report.figures` (one module per family of figures);
 - :mod:`~gair.report.commands`: ``python -m gair figure|table|budget NAME --manifest FILE
   --out PREFIX``.
