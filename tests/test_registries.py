@@ -137,8 +137,9 @@ def test_every_target_has_a_drawing_function_and_a_caption() -> None:
         for product in ("audit", "masking"):
             assert (REPO / "workflow" / "report" / f"{product}_{table}.rst").is_file(), table
     # Every renderer draws a target of the config, or a family the plan names (audit_<table>,
-    # masking_<table>, published, budget_<target>).
-    families = {"audit", "masking", "published", "budget"}
+    # masking_<table>, published, budget_<target>, claims).
+    families = {"audit", "masking", "published", "budget", "claims"}
+    assert (REPO / "workflow" / "report" / "claims.rst").is_file()
     assert set(figures) | set(tables) <= set(experiments) | families
     for renderer in catalogue.catalogue().values():
         assert callable(catalogue.load(renderer.kind, renderer.name)), renderer
