@@ -378,3 +378,20 @@ def test_every_report_product_of_the_plan_has_a_declared_renderer() -> None:
     for command, job in products:
         draws = manifests[job.manifest].get("renderer") or job.name
         assert catalogue.renderer(command, draws), (command, job.name)
+
+
+def test_claims_present_only_judges_what_is_there_and_trains_nothing(tmp_path: Path) -> None:
+    import copy
+
+    from gair.plan import Plan
+    from gair.plan.config import load_config
+
+    config = copy.deepcopy(load_config())
+    config["results"] = str(tmp_path / "results")
+    full = Plan(config)
+    assert full.estimate("claims")["runs"] > 0 and full.claims_inputs()
+    config["claims_present_only"] = True
+    present = Plan(config)
+    assert present.estimate("claims")["runs"] == 0 and present.claims_inputs() == []
+    job = next(j for j in present.report_jobs() if j.name == "claims")
+    assert job.inputs == []  # the claims job runs at once; every claim is then "not run"
