@@ -90,6 +90,12 @@ def write_json(path: str | os.PathLike[str], obj: Any, *, sort_keys: bool = True
     write_text(path, json.dumps(obj, indent=2, sort_keys=sort_keys, default=str) + "\n")
 
 
+def points_beside(summary: str | os.PathLike[str]) -> str:
+    """Where an evaluation's per-point file lies: beside its summary ``X.parquet``, as
+    ``X.points.parquet`` (the evaluate command's ``--points``; the plan's paths)."""
+    return str(summary).removesuffix(".parquet") + ".points.parquet"
+
+
 def write_parquet(
     path: str | os.PathLike[str], frame: Any, metadata: dict[str, str] | None = None
 ) -> None:

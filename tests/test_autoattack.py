@@ -259,3 +259,9 @@ def test_evaluate_command_writes_cheap_autoattack_and_exact_worst_case(tmp_path)
     for name in ("pgd2", "lsa", "autoattack_cheap"):
         assert acc[name] == pytest.approx(cols[name].mean())
     assert not (cols["autoattack_cheap"] & ~cols["natural"]).any()
+    # --points writes the same per-point file beside the summary, where the plan looks for it
+    beside = tmp_path / "again.parquet"
+    argv[-2:] = ["--points"]
+    argv[argv.index(str(out))] = str(beside)
+    assert evaluate.cli(argv) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "again.points.parquet"), cols)

@@ -23,7 +23,7 @@ from gair.errors import ConfigError
 from gair.evaluation import registry
 from gair.evaluation.kernels import Evaluation, evaluate_model
 from gair.evaluation.registry import EvalBudget
-from gair.io import write_parquet
+from gair.io import points_beside, write_parquet
 from gair.paper.robustness import DEFAULT_BATCH
 from gair.train.build import load_model_from_checkpoint, resolve_device
 from gair.train.checkpoint import load_checkpoint
@@ -87,6 +87,11 @@ def cli(argv: list[str]) -> int:
     )
     parser.add_argument("--out", required=True, help="summary Parquet file (a row per attack)")
     parser.add_argument("--samples", help="optional per-sample Parquet file")
+    parser.add_argument(
+        "--points",
+        action="store_true",
+        help="write the per-sample file beside --out (X.parquet -> X.points.parquet)",
+    )
     parser.add_argument("--eps", type=float, help="L-inf budget (default: the run's eval eps)")
     parser.add_argument("--alpha", type=float, help="step of pgd<k> and lsa (default eps / 4)")
     parser.add_argument("--pgd-plus-alpha", type=float, default=0.01)
@@ -132,5 +137,5 @@ def cli(argv: list[str]) -> int:
         device=args.device,
         log=print,
     )
-    write_outputs(result, args.out, args.samples)
+    write_outputs(result, args.out, points_beside(args.out) if args.points else args.samples)
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gair.io import points_beside
+
 # The files each kind of report product writes, by extension.
 PRODUCTS = {
     "figure": ("pdf", "png", "json"),
@@ -47,7 +49,7 @@ class Paths:
     def eval_points(self, run: str, ckpt: str, evaluation: str) -> str:
         """Beside an evaluation: which test points each attack left correct (the report
         pairs checkpoints and seeds point by point)."""
-        return f"{self.results}/evals/{run}/{ckpt}-{evaluation}.points.parquet"
+        return points_beside(self.eval_file(run, ckpt, evaluation))
 
     def run_points(self, run: str) -> str:
         """Which evaluated points each epoch's evaluation left correct (training writes it)."""
@@ -59,7 +61,7 @@ class Paths:
 
     def masking_points(self, run: str, ckpt: str, evaluation: str) -> str:
         """... and its per-point results (a bool column per attack)."""
-        return f"{self.results}/masking/{run}/{ckpt}-{evaluation}.points.parquet"
+        return points_beside(self.masking_file(run, ckpt, evaluation))
 
     def geometry_file(self, run: str, profile: str) -> str:
         return f"{self.results}/geometry/{run}/{profile}.parquet"

@@ -23,7 +23,7 @@ rule evaluate:
         "../envs/gair.yaml"
     shell:
         "{params.gpu} {params.gair} evaluate --checkpoint {params.checkpoint} "
-        "{params.args} --out {output.summary} --samples {output.points} > {log} 2>&1"
+        "{params.args} --out {output.summary} --points > {log} 2>&1"
 
 
 # The audit's gradient-masking checks (config audit.masking): the same command, with each
@@ -49,7 +49,7 @@ rule evaluate_masking:
         "../envs/gair.yaml"
     shell:
         "{params.gpu} {params.gair} evaluate --checkpoint {params.checkpoint} "
-        "{params.args} --out {output.summary} --samples {output.points} > {log} 2>&1"
+        "{params.args} --out {output.summary} --points > {log} 2>&1"
 
 
 rule geometry:
