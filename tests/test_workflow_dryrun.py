@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gair.io import points_beside
 from gair.plan import Plan
 from gair.plan.config import load_config, merge
 from gair.report.manifest import Manifest
@@ -239,7 +240,7 @@ def test_audit_and_tradeoff_commands(workdir: Path) -> None:
     # standard attacks one by one and per-point results.
     masking = re.findall(r"gair evaluate --checkpoint \S+/(best|last)\.pt --attacks (\S+) .*"
                          r"--samples-limit 1000 --out \S+/masking/\S+-(table[12])_masking\.parquet"
-                         r" --samples \S+\.points\.parquet", out)  # fmt: skip
+                         r" --points", out)  # fmt: skip
     assert len(masking) == 60 and {t for _, _, t in masking} == {"table1", "table2"}
     assert {a for _, a, _ in masking} == {
         "natural,pgd10,pgd20,pgd40,pgd60,pgd80,pgd100,pgd20_x0.25,pgd20_x0.5,pgd20_x2,pgd20_x4,"
@@ -272,7 +273,8 @@ def test_audit_and_tradeoff_commands(workdir: Path) -> None:
         files = [(item.evals[c], item.points[c]) for _, _, item in manifest.items()
                  for c in ("best", "last")]  # fmt: skip
         assert len(files) == (40 if name.endswith("1") else 20)
-        assert all(f"--out {f} --samples {p} " in out for f, p in files)
+        # The per-point file lies beside the summary, where --points puts it.
+        assert all(f"--out {f} --points " in out and p == points_beside(f) for f, p in files)
     labels = {label for m in manifests for _, label, _ in m.items()}
     assert labels == {"AT", "FAT", "GAIRAT", "GAIR-FAT", "TRADES", "GAIR-TRADES"}
     trade = re.findall(r"gair evaluate .*--attacks natural,pgd20,autoattack --eps 0.031 .*", out)
