@@ -48,6 +48,10 @@ EPOCHS = {"epochs": True}
 # because the workflow imports it.
 WEIGHT_FUNCTIONS = ("tanh", "sigmoid", "linear", "step", "constant")
 ATTACK_LOSS_NAMES = ("ce", "cw")  # gair.paper.attacks.ATTACK_LOSSES holds their functions
+# The training attack's first iterate: the method's own, or one of gair.paper.attacks.START_KINDS.
+ATTACK_STARTS = ("method", "uniform", "gaussian", "none")
+# BatchNorm while the training attack is crafted (gair.train.loop.train_step).
+ATTACK_BN_MODES = ("eval", "train")
 
 
 @dataclass
@@ -93,8 +97,17 @@ class RunSpec:
     eps: float = 8 / 255
     alpha: float = 2 / 255
     steps: int = 10
-    random_start: bool = True
+    random_start: bool = True  # false: a method whose own start is uniform starts at x
     attack_loss: str = "ce"
+    # The training attack's first iterate, for every method's attack (gair.methods.core):
+    # method (its own: MethodInfo.start), uniform (in the eps-ball, clamped to [0, 1]),
+    # gaussian (x + 0.001 N(0, I), TRADES' and MART's) or none (x itself). A value equal to
+    # the method's own start is stored as method, so the same training has one name.
+    attack_start: str = "method"
+    # BatchNorm while the training attack is crafted: eval (the authors' scripts: the running
+    # statistics normalise and stay put) or train (batch statistics normalise, and every
+    # forward of the attack moves the running statistics).
+    attack_bn: str = "eval"
 
     # early-stopped PGD-K-tau (FAT, GAIR-FAT): tau_values[i] from epoch tau_milestones[i-1] on
     tau_values: list[int] = field(default_factory=lambda: [0])
@@ -157,6 +170,8 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         self.validate()
+        if self.attack_start == self.own_start or not self.own_start:
+            self.attack_start = "method"  # the method's own start (none without an attack)
 
     # ---------------------------------------------------------------- checks
     def validate(self) -> None:
@@ -250,6 +265,20 @@ class RunSpec:
     def test_budget(self) -> dict[str, Any]:
         """The per-epoch PGD evaluation's eps, alpha and steps, as keywords."""
         return {"eps": self.test_eps, "alpha": self.test_alpha, "steps": self.eval_steps}
+
+    @property
+    def own_start(self) -> str:
+        """The method's own first iterate of its training attack (MethodInfo.start): uniform,
+        gaussian, or none where a uniform start is turned off (random_start false); "" for
+        a method without a training attack."""
+        own = method_info(self.method).start
+        return "none" if own == "uniform" and not self.random_start else own
+
+    @property
+    def start_kind(self) -> str:
+        """The first iterate the run's training attack starts from: attack_start, or the
+        method's own (:attr:`own_start`)."""
+        return self.own_start if self.attack_start == "method" else self.attack_start
 
     @property
     def last_best_epoch(self) -> int:
@@ -428,6 +457,13 @@ def setting_problem(name: str, value: Any) -> str | None:
         return (
             f"weight_fn = {value!r} is unknown; valid weight functions are: "
             f"{', '.join(WEIGHT_FUNCTIONS)}"
+        )
+    if name == "attack_start" and value not in ATTACK_STARTS:
+        return f"attack_start = {value!r} is unknown; valid starts are: {', '.join(ATTACK_STARTS)}"
+    if name == "attack_bn" and value not in ATTACK_BN_MODES:
+        return (
+            f"attack_bn = {value!r} is unknown; valid BatchNorm modes are: "
+            f"{', '.join(ATTACK_BN_MODES)}"
         )
     if name == "attack_loss" and value not in ATTACK_LOSS_NAMES:
         return (

@@ -44,6 +44,10 @@ class MethodInfo:
     attack_cost: float = 1.0
     attack_steps: int = 0  # > 0: the method always takes this many attack steps
     update_cost: int = 1
+    # The first iterate of its training attack (RunSpec.attack_start names another): uniform
+    # in the eps-ball (turned off by RunSpec.random_start = false), gaussian (x + 0.001 N(0, I))
+    # or "" for a method without a training attack.
+    start: str = "uniform"
     # Non-empty: not the published method but our reading of it; says what it is. Every
     # output that names the method shows it.
     interpretation: str = ""

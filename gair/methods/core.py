@@ -1,8 +1,10 @@
 """The building blocks of training methods: the step's context, the attack's result, the
 loss's output, the Method record, and the attacks and losses several methods share.
 
-The training loop calls ``method.attack`` with the model in eval mode, then ``method.loss``
-with the model in train mode (:func:`gair.train.loop.train_step`).
+The training loop calls ``method.attack`` with the model in eval mode (train mode with the
+run's ``attack_bn = train``), then ``method.loss`` with the model in train mode
+(:func:`gair.train.loop.train_step`). Every training attack starts from
+:func:`first_iterate`: the method's own start unless the run's ``attack_start`` names another.
 """
 
 from __future__ import annotations
@@ -105,6 +107,14 @@ def extra_settings(spec: RunSpec, prefix: str, defaults: dict[str, float]) -> di
 
 
 # ---------------------------------------------------------------------------- attacks
+def first_iterate(x: Tensor, ctx: StepContext, eps: float | Tensor | None = None) -> Tensor:
+    """x^0 of the run's training attack (RunSpec.start_kind: the method's own start or the
+    run's ``attack_start``), in the ball of radius ``eps`` (the run's eps; a tensor: one per
+    sample) for a uniform start."""
+    s = ctx.spec
+    return attacks.start_point(x, s.start_kind, s.eps if eps is None else eps)
+
+
 def no_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> AttackResult:
     return AttackResult(x, None)
 
@@ -112,9 +122,8 @@ def no_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> Attac
 def ga_pgd_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> AttackResult:
     """Algorithm 1 with the run's training budget."""
     s = ctx.spec
-    x_adv, kappa = attacks.ga_pgd(
-        model, x, y, **s.train_budget, loss=s.attack_loss, random_start=s.random_start
-    )
+    start = first_iterate(x, ctx)
+    x_adv, kappa = attacks.ga_pgd(model, x, y, **s.train_budget, loss=s.attack_loss, start=start)
     return AttackResult(x_adv, kappa)
 
 
@@ -122,7 +131,7 @@ def early_stopped_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContex
     """Algorithm 3 with the epoch's tau and FAT's per-step noise (``fat_omega``)."""
     s = ctx.spec
     x_adv, kappa = attacks.early_stopped_pgd(
-        model, x, y, **s.train_budget, tau=ctx.tau, random_start=s.random_start,
+        model, x, y, **s.train_budget, tau=ctx.tau, start=first_iterate(x, ctx),
         loss=s.attack_loss, compact=s.compact_early_stop, noise=s.fat_omega,
     )  # fmt: skip
     return AttackResult(x_adv, kappa)
@@ -132,14 +141,15 @@ def mart_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> Att
     """MART's training attack: PGD-K on CE from x + 0.001 N(0, I) (MART's code, not a uniform
     start), counting kappa on the iterates as Algorithm 1 does."""
     s = ctx.spec
-    start = attacks.gaussian_start(x)
+    start = first_iterate(x, ctx)
     x_adv, kappa = attacks.ga_pgd(model, x, y, **s.train_budget, loss=s.attack_loss, start=start)
     return AttackResult(x_adv, kappa)
 
 
 def trades_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> AttackResult:
     """Algorithm 4."""
-    x_adv, kappa = attacks.trades_pgd(model, x, y, **ctx.spec.train_budget)
+    start = first_iterate(x, ctx)
+    x_adv, kappa = attacks.trades_pgd(model, x, y, **ctx.spec.train_budget, start=start)
     return AttackResult(x_adv, kappa)
 
 

@@ -21,6 +21,7 @@ from gair.methods.core import (
     StepContext,
     adversarial_ce_loss,
     extra_settings,
+    first_iterate,
 )
 from gair.paper import attacks
 
@@ -38,7 +39,8 @@ def fgsm_rs_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> 
     """One FGSM step of fgsm_step * eps from a uniform random start in the eps-ball."""
     s = ctx.spec
     step = extra_settings(s, "fgsm_", DEFAULTS)["fgsm_step"] * s.eps
-    x_adv, kappa = attacks.ga_pgd(model, x, y, eps=s.eps, alpha=step, steps=1, random_start=True)
+    start = first_iterate(x, ctx)
+    x_adv, kappa = attacks.ga_pgd(model, x, y, eps=s.eps, alpha=step, steps=1, start=start)
     return AttackResult(x_adv, kappa)
 
 

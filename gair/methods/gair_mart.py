@@ -9,5 +9,6 @@ INFO = MethodInfo(
     summary="omega on the CE part of MART's margin loss (Eq. 10)",
     weighted=True,
     update_cost=2,
+    start="gaussian",
 )
 METHOD = Method(INFO, mart_attack, mart_objective("ce"))

@@ -9,5 +9,6 @@ INFO = MethodInfo(
     summary="MART with omega in place of (1 - p_y) on the KL term (Eq. 11)",
     weighted=True,
     update_cost=2,
+    start="gaussian",
 )
 METHOD = Method(INFO, mart_attack, mart_objective("kl"))

@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from gair.errors import ConfigError
 from gair.methods import MethodInfo
-from gair.methods.core import AttackResult, Method, StepContext, StepOutput
+from gair.methods.core import AttackResult, Method, StepContext, StepOutput, first_iterate
 from gair.paper import attacks
 from gair.paper.losses import gair_rst_loss
 from gair.paper.weights import gair_weights
@@ -59,6 +59,7 @@ INFO = MethodInfo(
     update_cost=3,
     needs_pool="set unlabeled_path to RST's ti_500K_pseudo_labeled.pickle "
     "(https://github.com/yaircarmon/semisup-adv), or train on dataset digits_pseudo offline",
+    start="gaussian",
 )
 
 OMEGA_FUNCTIONS = ("tanh", "sigmoid", "linear")
@@ -104,18 +105,23 @@ def cw_pgd(
     steps: int,
     xi: float = 0.001,
     generator: torch.Generator | None = None,
+    start: Tensor | None = None,
 ) -> Tensor:
-    """PGD-K on the summed CW-inf margin loss from x + xi * N(0, I) (the authors' x^CW)."""
-    start = attacks.gaussian_start(x, xi, generator)
+    """PGD-K on the summed CW-inf margin loss from x + xi * N(0, I) (the authors' x^CW), or
+    from ``start`` where given."""
+    if start is None:
+        start = attacks.gaussian_start(x, xi, generator)
     return attacks.ga_pgd(model, x, y, eps=eps, alpha=alpha, steps=steps, loss="cw", start=start)[0]
 
 
 def rst_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> AttackResult:
     s = ctx.spec
-    x_pgd, kappa = attacks.trades_pgd(model, x, y, eps=s.eps, alpha=s.alpha, steps=s.steps)
+    start = first_iterate(x, ctx)
+    x_pgd, kappa = attacks.trades_pgd(model, x, y, **s.train_budget, start=start)
     extra: dict[str, Tensor] = {}
     if cw_term_needed(ctx):
-        extra["cw"] = cw_pgd(model, x, y, eps=s.eps, alpha=s.alpha, steps=s.steps)
+        start = first_iterate(x, ctx)
+        extra["cw"] = cw_pgd(model, x, y, **s.train_budget, start=start)
     return AttackResult(x_pgd, kappa, extra)
 
 

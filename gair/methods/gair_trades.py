@@ -11,5 +11,6 @@ INFO = MethodInfo(
     weighted=True,
     update_cost=2,
     revision=1,  # 1: BatchNorm statistics move three times per step, as trades.py
+    start="gaussian",
 )
 METHOD = Method(INFO, trades_attack, trades_objective(weighted=True))

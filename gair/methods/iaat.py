@@ -49,6 +49,7 @@ from gair.methods.core import (
     StepContext,
     StepOutput,
     extra_settings,
+    first_iterate,
     unit_weights,
 )
 from gair.paper.attacks import per_sample_pgd
@@ -89,11 +90,13 @@ def iaat_update(
 
 
 def _correct_after_pgd(
-    model: nn.Module, x: Tensor, y: Tensor, eps: Tensor, steps: int, alpha_min: float
+    model: nn.Module, x: Tensor, y: Tensor, eps: Tensor, ctx: StepContext
 ) -> Tensor:
+    s = ctx.spec
     x_adv = per_sample_pgd(
-        model, x, y, eps=eps, alpha=iaat_step_sizes(eps, steps, alpha_min), steps=steps
-    )
+        model, x, y, eps=eps, alpha=iaat_step_sizes(eps, s.steps, s.alpha), steps=s.steps,
+        start=first_iterate(x, ctx, eps),
+    )  # fmt: skip
     with torch.no_grad():
         return model(x_adv).argmax(1) == y
 
@@ -109,8 +112,8 @@ def iaat_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> Att
         eps = clean_correct.to(torch.float32) * s.eps
     else:
         prev = memory[ctx.index]
-        at_eps = _correct_after_pgd(model, x, y, prev, s.steps, s.alpha)
-        at_higher = _correct_after_pgd(model, x, y, prev + cfg["iaat_gamma"], s.steps, s.alpha)
+        at_eps = _correct_after_pgd(model, x, y, prev, ctx)
+        at_higher = _correct_after_pgd(model, x, y, prev + cfg["iaat_gamma"], ctx)
         eps = iaat_update(
             prev,
             clean_correct,
@@ -121,8 +124,9 @@ def iaat_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> Att
         )
     memory[ctx.index] = eps
     x_adv = per_sample_pgd(
-        model, x, y, eps=eps, alpha=iaat_step_sizes(eps, s.steps, s.alpha), steps=s.steps
-    )
+        model, x, y, eps=eps, alpha=iaat_step_sizes(eps, s.steps, s.alpha), steps=s.steps,
+        start=first_iterate(x, ctx, eps),
+    )  # fmt: skip
     return AttackResult(x_adv, None, {"eps": eps})
 
 

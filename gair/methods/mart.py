@@ -9,5 +9,6 @@ INFO = MethodInfo(
     title="MART",
     summary="CE-PGD from x + 0.001 N(0, I) + margin loss + (1 - p_y)-weighted KL (Eq. 9)",
     update_cost=2,
+    start="gaussian",
 )
 METHOD = Method(INFO, mart_attack, mart_objective("none"))

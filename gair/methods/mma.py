@@ -58,6 +58,7 @@ from gair.methods.core import (
     StepContext,
     StepOutput,
     extra_settings,
+    first_iterate,
     unit_weights,
 )
 from gair.paper.attacks import per_sample_pgd, rows
@@ -144,6 +145,7 @@ def mma_attack(model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> Atta
         alpha=cfg["mma_step_scale"] * prev / s.steps,
         steps=s.steps,
         loss_fn=_slm_sum,
+        start=first_iterate(x, ctx, prev),
     )
     direction = (x_pgd - x) / rows(prev + 1e-12, x)
     with torch.no_grad():

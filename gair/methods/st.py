@@ -8,5 +8,6 @@ INFO = MethodInfo(
     title="ST",
     summary="standard training on natural data (no attack)",
     attack_cost=0.0,
+    start="",
 )
 METHOD = Method(INFO, no_attack, natural_ce_loss)

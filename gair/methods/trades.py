@@ -9,5 +9,6 @@ INFO = MethodInfo(
     summary="KL-PGD + CE + beta * KL (Eq. 12)",
     update_cost=2,
     revision=1,  # 1: BatchNorm statistics move three times per step, as trades.py
+    start="gaussian",
 )
 METHOD = Method(INFO, trades_attack, trades_objective(weighted=False))

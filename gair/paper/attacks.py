@@ -2,7 +2,8 @@
 
 Conventions: inputs live in [0, 1]; the uniform random start adds noise in [-eps, eps] and
 clamps to [0, 1]; TRADES' and MART's start, x + 0.001 N(0, I), is not clamped (their code's
-first iterate; :func:`gaussian_start`); one step is Eq. 4,
+first iterate; :func:`gaussian_start`); :func:`start_point` draws either, or none, by name
+(a training run's ``attack_start``); one step is Eq. 4,
 ``x <- clamp(min(max(x + alpha * sign(grad), x0 - eps), x0 + eps), 0, 1)``.
 
 kappa counts the iterates that the model still classifies correctly, checked at the top of
@@ -78,10 +79,14 @@ def check_budget(eps: float, alpha: float, steps: int) -> None:
         raise ConfigError(f"steps = {steps!r} is invalid: it must be an integer >= 0")
 
 
-def random_start(x: Tensor, eps: float, generator: torch.Generator | None = None) -> Tensor:
-    """Uniform noise in [-eps, eps] added to x, then clamped to [0, 1]."""
+def random_start(
+    x: Tensor, eps: float | Tensor, generator: torch.Generator | None = None
+) -> Tensor:
+    """Uniform noise in [-eps, eps] added to x, then clamped to [0, 1]; a tensor ``eps``
+    gives each sample its own radius."""
     noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return (x + (2 * noise - 1) * eps).clamp_(0.0, 1.0)
+    radius = rows(eps.to(x.dtype), x) if isinstance(eps, Tensor) else eps
+    return (x + (2 * noise - 1) * radius).clamp_(0.0, 1.0)
 
 
 def gaussian_start(
@@ -90,6 +95,24 @@ def gaussian_start(
     """TRADES' and MART's start: x + xi * N(0, I), not clamped (their code's first iterate)."""
     noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return x.detach() + xi * noise
+
+
+START_KINDS = ("uniform", "gaussian", "none")
+
+
+def start_point(
+    x: Tensor, kind: str, eps: float | Tensor, generator: torch.Generator | None = None
+) -> Tensor:
+    """An attack's first iterate x^0 by name: ``uniform`` (:func:`random_start` in the
+    eps-ball, per sample where ``eps`` is a tensor), ``gaussian`` (:func:`gaussian_start`,
+    x + 0.001 N(0, I)) or ``none`` (x itself)."""
+    if kind == "uniform":
+        return random_start(x.detach(), eps, generator)
+    if kind == "gaussian":
+        return gaussian_start(x, generator=generator)
+    if kind == "none":
+        return x.detach().clone()
+    raise ConfigError(f"start {kind!r} is unknown; valid starts are: {', '.join(START_KINDS)}")
 
 
 def project(x_adv: Tensor, x0: Tensor, eps: float) -> Tensor:
@@ -166,6 +189,7 @@ def early_stopped_pgd(
     compact: bool = False,
     noise: float = 0.0,
     generator: torch.Generator | None = None,
+    start: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Geometry-aware early-stopped PGD-K-tau (Algorithm 3, FAT and GAIR-FAT): the friendly
     adversarial point of Eq. 3 (misclassified, tau steps beyond the first misclassification).
@@ -182,7 +206,8 @@ def early_stopped_pgd(
     the same numbers however samples stop; with ``noise = 0`` nothing is drawn.
 
     ``compact=True`` forwards only the samples still running (one host read per step to
-    size the active set); the result is identical to the masked version.
+    size the active set); the result is identical to the masked version. ``start``, when
+    given, is the first iterate and replaces the random start.
     """
     check_budget(eps, alpha, steps)
     if not isinstance(tau, int) or tau < 0:
@@ -191,7 +216,7 @@ def early_stopped_pgd(
         raise ConfigError(f"noise = {noise!r} is invalid: it must be a finite number >= 0")
     loss_fn = attack_loss(loss)
     x0 = x.detach()
-    x_adv = _start(x0, eps, random_start, generator)
+    x_adv = _start(x0, eps, random_start, generator) if start is None else start.detach().clone()
     n = x.shape[0]
     kappa = torch.zeros(n, dtype=torch.long, device=x.device)
     budget = torch.full((n,), int(tau), dtype=torch.long, device=x.device)
@@ -258,11 +283,13 @@ def trades_pgd(
     steps: int,
     xi: float = 0.001,
     generator: torch.Generator | None = None,
+    start: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Geometry-aware PGD for TRADES (Algorithm 4): maximise KL(f(x) || f(x')) and count kappa.
 
-    The start is x + xi * N(0, I) (TRADES' code, xi = 0.001, no clamp before the first step);
-    the loss is the summed KL divergence with the natural prediction as the target.
+    The start is x + xi * N(0, I) (TRADES' code, xi = 0.001, no clamp before the first step)
+    unless ``start`` gives the first iterate; the loss is the summed KL divergence with the
+    natural prediction as the target.
     """
     check_budget(eps, alpha, steps)
     x0 = x.detach()
@@ -272,7 +299,8 @@ def trades_pgd(
     def kl(logits: Tensor, _: Tensor) -> Tensor:
         return F.kl_div(F.log_softmax(logits, dim=1), p_nat, reduction="sum")
 
-    start = gaussian_start(x0, xi, generator)
+    if start is None:
+        start = gaussian_start(x0, xi, generator)
     return ga_pgd(model, x0, y, eps=eps, alpha=alpha, steps=steps, loss=kl, start=start)
 
 
@@ -292,10 +320,12 @@ def per_sample_pgd(
     loss_fn: LossFn = ce_loss,
     random_start: bool = True,
     generator: torch.Generator | None = None,
+    start: Tensor | None = None,
 ) -> Tensor:
     """L-infinity PGD-K where sample i has its own budget ``eps[i]`` and step ``alpha[i]``.
 
-    The random start is uniform in [-eps_i, eps_i]; each step is
+    The random start is uniform in [-eps_i, eps_i] (``start``, when given, is the first
+    iterate instead); each step is
     x <- clamp(min(max(x + alpha_i * sign(grad), x0 - eps_i), x0 + eps_i), 0, 1).
     ``loss_fn`` is summed over the batch, so the sign of each row's gradient is its own.
     """
@@ -307,7 +337,9 @@ def per_sample_pgd(
     # The ball intersected with the image box, computed once: projecting onto it is two ops.
     low = (x0 - e).clamp(min=0.0)
     high = (x0 + e).clamp(max=1.0)
-    if random_start:
+    if start is not None:
+        x_adv = start.detach()
+    elif random_start:
         noise = torch.rand(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         x_adv = torch.minimum(torch.maximum(x0 + (2 * noise - 1) * e, low), high)
     else:

@@ -1,7 +1,8 @@
 """The training loop: one run, one output folder, resumable at epoch boundaries.
 
-Per step: the method's attack with the model in eval mode, then its loss with the model in
-train mode (as the paper's code does), then one SGD step. Statistics (loss, errors, kappa,
+Per step: the method's attack with the model in eval mode (as the paper's code does; in train
+mode with ``attack_bn = train``), then its loss with the model in train mode, then one SGD
+step. Statistics (loss, errors, kappa,
 weights) accumulate on the device and are read once per epoch. After each epoch the loop
 evaluates, writes ``last.pt`` (the resume point, holding every metrics row so far), then
 ``metrics.parquet``; ``best.pt`` and snapshots when due. Each evaluated epoch also writes which
@@ -158,12 +159,14 @@ def train_step(
     y: Tensor,
     amp: contextlib.AbstractContextManager[Any],
 ) -> tuple[AttackResult, StepOutput]:
-    """One update: the method's attack in eval mode, its loss in train mode, one SGD step.
+    """One update: the method's attack in eval mode (``attack_bn = train``: in train mode, so
+    that BatchNorm normalises by batch statistics and every forward of the attack moves its
+    running statistics), its loss in train mode, one SGD step.
 
     Nothing is read back to the host; the caller accumulates statistics on the device.
     """
     with amp:
-        model.eval()
+        model.train(ctx.spec.attack_bn == "train")
         att = method.attack(model, x, y, ctx)
         model.train()
         out = method.loss(model, x, y, att, ctx)
