@@ -72,6 +72,11 @@ class RunSpec:
     batch_size: int = 128
     augment: bool = True
     train_subset: int = 0  # 0: the whole training split; n: its first n points (fixed order)
+    # n > 0: n of those points are withheld as a validation split (gair.data.validation_split:
+    # seeded, the same for every run of the dataset and subset), never trained on; each
+    # evaluated epoch measures them and best_val.pt keeps the best epoch by their PGD-20
+    # accuracy within the best window (best_start..best_end).
+    val_split: int = 0
     test_subset: int = 0  # 0: the whole test split
     unlabeled_path: str = ""  # GAIR-RST: the user's pseudo-labelled file (RST's 500K pickle)
     unsup_fraction: float = 0.5  # share of pseudo-labelled points per batch (RST's setting)
@@ -210,6 +215,12 @@ class RunSpec:
             )
         if self.weight_fn == "step":
             self._validate_step_weights()
+        labelled = self.train_subset or DATASETS[self.dataset].n_train
+        if self.val_split >= labelled:
+            raise ConfigError(
+                f"val_split = {self.val_split!r} is invalid: it must be below the run's "
+                f"{labelled} labelled training points"
+            )
         if self.best_end and self.best_end < self.best_start:
             raise ConfigError(
                 f"best_end = {self.best_end!r} is invalid: it must be >= best_start "
@@ -390,19 +401,23 @@ class RunSpec:
 
 
 # ---------------------------------------------------------------------------- epochs in steps
+def labelled_points(spec: RunSpec) -> int:
+    """Labelled points the run trains on: its subset (or the whole split) less the
+    validation split it withholds."""
+    return (spec.train_subset or DATASETS[spec.dataset].n_train) - spec.val_split
+
+
 def batches_per_epoch(spec: RunSpec) -> int:
     """Training steps of one epoch: ceil(labelled points / batch size), also with a
     pseudo-labelled pool, whose batches mix both kinds (RST's epoch of 50K points)."""
-    n = spec.train_subset or DATASETS[spec.dataset].n_train
-    return -(-n // spec.batch_size)
+    return -(-labelled_points(spec) // spec.batch_size)
 
 
 def points_per_epoch(spec: RunSpec) -> int:
     """Training points one epoch forwards: every labelled point once, or full mixed batches
     when the run has a pseudo-labelled pool."""
     has_pool = bool(spec.unlabeled_path) or DATASETS[spec.dataset].pool is not None
-    n = spec.train_subset or DATASETS[spec.dataset].n_train
-    return batches_per_epoch(spec) * spec.batch_size if has_pool else n
+    return batches_per_epoch(spec) * spec.batch_size if has_pool else labelled_points(spec)
 
 
 def _check_names(cls: type, data: Mapping[str, Any]) -> None:
@@ -419,7 +434,9 @@ def _check_names(cls: type, data: Mapping[str, Any]) -> None:
 
 
 POSITIVE = ("epochs", "batch_size", "steps", "eval_steps", "eval_every")
-NON_NEGATIVE = ("train_subset", "test_subset", "eval_samples", "train_eval_samples", "seed")
+NON_NEGATIVE = (
+    "train_subset", "test_subset", "eval_samples", "train_eval_samples", "seed", "val_split"
+)  # fmt: skip
 
 
 def setting_problem(name: str, value: Any) -> str | None:

@@ -151,6 +151,26 @@ def take_subset(name: str, which: str, n: int, x: np.ndarray, y: np.ndarray):
     return x[keep], y[keep]
 
 
+# The validation split's seed: every run of a dataset and subset withholds the same points.
+VALIDATION_SEED = 0
+
+
+def validation_split(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, withheld): the indices of ``n`` training points that a run with ``val_split =
+    k`` trains on and holds out, each in stored order. The ``k`` withheld ones are drawn
+    without replacement by numpy's PCG64 generator seeded with :data:`VALIDATION_SEED`, so
+    that every run and method of the same data withholds the same points (runs compared by
+    seed trained on the same set)."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < n:
+        raise ConfigError(
+            f"val_split = {k!r} is invalid: it must be an integer in [0, {n - 1}] "
+            f"(the run has {n} training points)"
+        )
+    withheld = np.sort(np.random.default_rng(VALIDATION_SEED).choice(n, size=k, replace=False))
+    kept = np.setdiff1d(np.arange(n), withheld, assume_unique=True)
+    return kept, withheld
+
+
 # Generated sets are cached as .npz under the data root: building them needs scikit-learn,
 # whose import costs about a second per process, more than a smoke-scale training job.
 CACHE_VERSION = 2

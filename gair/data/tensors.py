@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gair.data import dataset_info, read_arrays, take_subset
+from gair.data import dataset_info, read_arrays, take_subset, validation_split
 from gair.data.readers import read_pseudo_labelled
 from gair.errors import ConfigError, DataError
 
@@ -58,6 +58,10 @@ class DataSplit:
     # pseudo-labelled pool (RST); training then draws mixed batches.
     n_labelled: int = 0
     pool_source: str = ""  # where the pseudo-labelled pool came from (file or dataset)
+    # The validation split withheld from the labelled training points (None: none), in the
+    # same form as the training split; never in a training batch.
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
 
     @property
     def n_pseudo(self) -> int:
@@ -77,6 +81,8 @@ class DataSplit:
             y_train=self.y_train.to(device),
             x_test=self.x_test.to(device),
             y_test=self.y_test.to(device),
+            x_val=None if self.x_val is None else self.x_val.to(device),
+            y_val=None if self.y_val is None else self.y_val.to(device),
         )
 
 
@@ -114,13 +120,16 @@ def load_dataset(
     test_subset: int = 0,
     download: bool = True,
     unlabeled_path: str | Path = "",
+    val_split: int = 0,
 ) -> DataSplit:
     """Read a registered dataset into tensors on ``device``.
 
     Images come back as uint8 NCHW, point sets as float32 (N, 2); labels are int64.
     ``train_subset``/``test_subset`` = n > 0 keep the first n points of
     :func:`gair.data.class_mixed_order`, a fixed order that does not depend on any seed; a
-    subset applies to the labelled points, never to a pseudo-labelled pool. ``unlabeled_path``
+    subset applies to the labelled points, never to a pseudo-labelled pool. ``val_split`` =
+    k > 0 withholds k of those labelled points (:func:`gair.data.validation_split`) as
+    ``x_val``/``y_val``; the rest, in stored order, are the training split. ``unlabeled_path``
     (RST's pickle) or the dataset's own pool is attached by :func:`attach_pseudo_labelled`.
     """
     info = dataset_info(name)
@@ -135,6 +144,10 @@ def load_dataset(
     arrays = read_arrays(info, Path(root), download)
     xtr, ytr = take_subset(name, "train", train_subset, arrays["x_train"], arrays["y_train"])
     xte, yte = take_subset(name, "test", test_subset, arrays["x_test"], arrays["y_test"])
+    xva = yva = None
+    if val_split:
+        kept, withheld = validation_split(len(ytr), val_split)
+        xva, yva, xtr, ytr = xtr[withheld], ytr[withheld], xtr[kept], ytr[kept]
 
     def tensor(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(device)
@@ -151,6 +164,8 @@ def load_dataset(
         name=info.name,
         augment_pad=info.augment_pad,
         augment_flip=info.augment_flip,
+        x_val=None if xva is None else tensor(xva),
+        y_val=None if yva is None else tensor(yva.astype(np.int64, copy=False)),
     )
     if unlabeled_path:
         x, y = read_pseudo_labelled(unlabeled_path)

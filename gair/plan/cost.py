@@ -35,6 +35,8 @@ def gpu_hours(spec: RunSpec) -> float:
     eval_passes = eval_n * (3 * spec.eval_steps + 2) / spec.eval_every
     # natural, the training attack and PGD-20 on the fixed training points
     eval_passes += spec.train_eval_samples * (3 * spec.eval_steps + 3 * spec.steps + 3)
+    # natural and PGD-20 on the validation split
+    eval_passes += spec.val_split * (3 * spec.eval_steps + 2) / spec.eval_every
     if spec.flatness:
         eval_passes += spec.flatness_samples * (6 * spec.eval_steps + 6)
     flops = 2e9 * gmacs(spec) * spec.epochs * (n_train * passes + eval_passes)

@@ -40,6 +40,7 @@ def load_data(spec: RunSpec, device: torch.device) -> Any:
         train_subset=spec.train_subset,
         test_subset=spec.test_subset,
         unlabeled_path=spec.unlabeled_path,
+        val_split=spec.val_split,
     )
 
 

@@ -5,7 +5,8 @@ mode with ``attack_bn = train``), then its loss with the model in train mode, th
 step. Statistics (loss, errors, kappa,
 weights) accumulate on the device and are read once per epoch. After each epoch the loop
 evaluates, writes ``last.pt`` (the resume point, holding every metrics row so far), then
-``metrics.parquet``; ``best.pt`` and snapshots when due. Each evaluated epoch also writes which
+``metrics.parquet``; ``best.pt`` and snapshots when due, and ``best_val.pt`` where the run
+withholds a validation split (``val_split``). Each evaluated epoch also writes which
 of the evaluated points were classified correctly (``points/epochNNNN.parquet``, merged into
 ``points.parquet`` when the run ends): the report pairs two runs, or two epochs of one run,
 point by point. Running the same command again loads ``last.pt`` and continues from the next
@@ -206,6 +207,7 @@ class Run:
         self.state: dict[str, Tensor] = init(n_train, self.device, spec) if init else {}
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {"epoch": 0, "pgd20_acc": -1.0}
+        self.best_val: dict[str, Any] = {"epoch": 0, "pgd20_acc": -1.0}  # by validation
         self.epoch = 0
         self.iteration = 0
         self.provenance: list[dict[str, Any]] = []  # stretches of epochs (gair.provenance)
@@ -239,6 +241,7 @@ class Run:
             "state": dict(self.state),
             "history": self.history,
             "best": dict(self.best),
+            "best_val": dict(self.best_val),
             "provenance": list(self.provenance),
         }
 
@@ -260,6 +263,7 @@ class Run:
         self.state = {k: v.to(self.device) for k, v in ckpt["state"].items()}
         self.history = list(ckpt["history"])
         self.best = dict(ckpt["best"])
+        self.best_val = dict(ckpt.get("best_val", self.best_val))  # none in older checkpoints
         self.epoch = int(ckpt["epoch"])
         self.iteration = int(ckpt["iteration"])
         self.provenance = list(ckpt.get("provenance", []))  # none in older checkpoints
@@ -389,7 +393,9 @@ class Run:
         augmented, under no attack (``train_nat_err``), the run's training budget (PGD-K at
         eps/alpha with its random start, ``train_adv_err``: the PGD-10 training error of
         Figs. 2, 5, 6) and PGD-20 at the test budget (``train_pgd20_err``, Fig. 4); the same
-        points in the same mode for all three (App. A). Test points: natural and PGD-20.
+        points in the same mode for all three (App. A). Test points: natural and PGD-20; so
+        are the validation split's points where the run withholds one (``val_nat_err``,
+        ``val_pgd20_err``).
         """
         s = self.spec
         nan = math.nan
@@ -402,6 +408,8 @@ class Run:
             "flat_friendly": nan,
             "flat_adv": nan,
         }
+        if s.val_split:
+            row |= {"val_nat_err": nan, "val_pgd20_err": nan}
         t0 = time.perf_counter()
         due = epoch % s.eval_every == 0 or epoch == s.epochs or epoch in s.snapshots
         if not due:
@@ -427,6 +435,9 @@ class Run:
             correct["train", "nat"] = natural_correct(model, x, y)
             correct["train", "adv"] = pgd_correct(model, x, y, **train_budget)
             correct["train", "pgd20"] = pgd_correct(model, x, y, **test_budget)
+        if s.val_split:
+            correct["val", "nat"] = natural_correct(model, d.x_val, d.y_val)
+            correct["val", "pgd20"] = pgd_correct(model, d.x_val, d.y_val, **test_budget)
         values = {f"{split}_{attack}_err": error(c) for (split, attack), c in correct.items()}
         if s.flatness:
             n = s.flatness_samples
@@ -436,6 +447,8 @@ class Run:
         row.update({k: float(v.item()) for k, v in values.items()})
         row["test_n"] = int(correct["test", "nat"].shape[0])
         row["train_n"] = int(correct["train", "nat"].shape[0]) if s.train_eval_samples else 0
+        if s.val_split:
+            row["val_n"] = int(correct["val", "nat"].shape[0])
         self.write_points(epoch, correct)
         row["eval_s"] = time.perf_counter() - t0
         return row
@@ -575,19 +588,34 @@ class Run:
         return self.history
 
     def _save(self, epoch: int, row: dict[str, Any]) -> None:
+        """Checkpoints after ``epoch``: best.pt where its PGD-20 test accuracy is the best so
+        far within the best window; best_val.pt likewise by the validation split's PGD-20
+        accuracy (the same window, so that the two differ only in the points that choose);
+        snapshots; last.pt; then the metrics."""
         s = self.spec
-        acc = 1 - row["test_pgd20_err"]
-        better = s.in_best_window(epoch) and math.isfinite(acc) and acc > self.best["pgd20_acc"]
-        if better:
-            self.best = {"epoch": epoch, "pgd20_acc": acc}
+        better = self._better(self.best, epoch, row["test_pgd20_err"])
         row["best_epoch"] = self.best["epoch"]  # what best.pt holds after this epoch (0: none)
+        better_val = s.val_split > 0 and self._better(self.best_val, epoch, row["val_pgd20_err"])
+        if s.val_split:
+            row["best_val_epoch"] = self.best_val["epoch"]
         payload = self.payload()
         if better:
             save_checkpoint(self.out / "best.pt", payload)
+        if better_val:
+            save_checkpoint(self.out / "best_val.pt", payload)
         if epoch in s.snapshots:
             save_checkpoint(self.out / f"epoch{epoch}.pt", payload)
         save_checkpoint(self.out / "last.pt", payload)
         self.write_metrics()
+
+    def _better(self, best: dict[str, Any], epoch: int, error: float) -> bool:
+        """Whether ``epoch``, in the best window, beats ``best`` (updated in place) on the
+        PGD-20 accuracy ``1 - error``; the first of equal epochs is kept."""
+        acc = 1 - error
+        better = self.spec.in_best_window(epoch) and math.isfinite(acc) and acc > best["pgd20_acc"]
+        if better:
+            best.update(epoch=epoch, pgd20_acc=acc)
+        return better
 
     def _log_row(self, row: dict[str, Any]) -> None:
         self.log(

@@ -115,6 +115,11 @@ def measure(spec: Any, out: str | Path, steps: int) -> dict[str, Any]:
             natural_correct(model, xl, yl), pgd_correct(model, xl, yl, **train_budget),
             pgd_correct(model, xl, yl, **spec.test_budget),
         ))  # fmt: skip
+    if spec.val_split:
+        xv, yv = data.x_val[:b], data.y_val[:b]
+        timed("val", spec.val_split, lambda: (
+            natural_correct(model, xv, yv), pgd_correct(model, xv, yv, **spec.test_budget),
+        ))  # fmt: skip
     if spec.flatness:
         timed(
             "flatness", spec.flatness_samples, lambda: flatness(model, xt, yt, **spec.test_budget)
@@ -124,7 +129,8 @@ def measure(spec: Any, out: str | Path, steps: int) -> dict[str, Any]:
     # Checkpoints for the target's evaluation and geometry jobs (partly trained epoch 1).
     run.epoch = 1
     payload = run.payload()
-    for name in ["last.pt", "best.pt", *(f"epoch{e}.pt" for e in spec.snapshots)]:
+    best = ["best.pt", "best_val.pt"] if spec.val_split else ["best.pt"]
+    for name in ["last.pt", *best, *(f"epoch{e}.pt" for e in spec.snapshots)]:
         save_checkpoint(out / name, payload)
 
     steps_per_epoch = batches_per_epoch(spec)
