@@ -63,7 +63,8 @@ def test_runs_resolve_in_the_documented_order(paper: Plan) -> None:
     fig3 = {e.run for _, _, e in paper.entries("fig3")}
     fig4 = {e.run for _, _, e in paper.entries("fig4")}
     assert len(fig3 & fig4) == 1
-    assert len(paper.target_runs("table1")) == 20
+    # 4 methods x 5 seeds, and a validation companion of each (selection: best_val)
+    assert len(paper.target_runs("table1")) == 40
 
 
 def test_smoke_rescaling_and_the_scaled_snapshot() -> None:
@@ -137,7 +138,11 @@ def test_cost_model_reads_the_method_and_attack_registries(paper: Plan) -> None:
 
 
 def test_target_runs_and_unknown_targets(paper: Plan) -> None:
-    assert paper.target_runs("audit") == paper.target_runs("table1") + paper.target_runs("table2")
+    audit, tables = (
+        paper.target_runs("audit"),
+        paper.target_runs("table1") + paper.target_runs("table2"),
+    )
+    assert len(audit) == len(tables) and set(audit) == set(tables)
     with pytest.raises(ConfigError, match=r"target 'fig9' is unknown.*fig4"):
         paper.target_runs("fig9")
 
@@ -188,8 +193,8 @@ def test_the_cost_model_prices_every_attack_of_the_registry(tmp_path: Path) -> N
 def test_every_audited_checkpoint_gets_a_masking_evaluation(paper: Plan) -> None:
     """`<table set>_masking`: the config's attacks at the table set's eps, step and
     AutoAttack version on the first 1000 points, for each best and last checkpoint of Tables
-    1 and 2 (60); the smoke config checks seed 0 on 50 points with the cheap AutoAttack,
-    which has no FAB-T."""
+    1 and 2 (60; not best_val, whose runs are the same methods on fewer points); the smoke
+    config checks seed 0 on 50 points with the cheap AutoAttack, which has no FAB-T."""
     assert paper.masking == {"table1": "table1_masking", "table2": "table2_masking"}
     t2 = paper.evaluations["table2_masking"]
     assert (t2["eps"], t2["alpha"], t2["aa_version"], t2["samples_limit"]) == (
@@ -200,7 +205,9 @@ def test_every_audited_checkpoint_gets_a_masking_evaluation(paper: Plan) -> None
     )
     assert t2["attacks"] == PAPER["audit"]["masking"]["attacks"] and "fab_t" in t2["attacks"]
     masking = [e for e in paper.target_evaluations("audit") if e[2].endswith("_masking")]
-    assert len(masking) == 60 and len(paper.target_evaluations("audit")) == 120
+    # 30 runs x best, best_val, last audited; 30 x best, last checked for masking
+    assert len(masking) == 60 and len(paper.target_evaluations("audit")) == 90 + 60
+    assert {c for _, c, _ in masking} == {"best", "last"}
     assert not [e for e in paper.target_evaluations("table1") if e[2].endswith("_masking")]
     smoke = Plan(load_config([REPO / "config" / "smoke.yaml"]))
     cheap = smoke.evaluations["table1_masking"]

@@ -124,3 +124,92 @@ def test_a_run_without_a_split_writes_no_validation_output(tmp_path: Path, tiny_
     metrics = pd.read_parquet(tmp_path / "metrics.parquet")
     assert not [c for c in metrics.columns if c.startswith(("val_", "best_val"))]
     assert not (tmp_path / "best_val.pt").exists()
+
+
+# --------------------------------------------------------------------------- held-out rows
+def held_out_manifest(tmp_path: Path) -> tuple[dict, dict]:
+    """Tables 1-2's shape: three seeds with best and last, seed 0 alone with a validation
+    companion's best_val (the smoke config's selection.seeds); per-point files, 300 points."""
+    rng = np.random.default_rng(4)
+    correct: dict = {}
+    groups: dict = {"methods": {}}
+    for method in ("AT", "GAIRAT"):
+        items = []
+        for seed in range(3):
+            item: dict = {"run": f"{method}-{seed}", "seed": seed, "evals": {},
+                          "eval_point_files": {}}  # fmt: skip
+            for ckpt in ("best", "best_val", "last") if seed == 0 else ("best", "last"):
+                pgd = rng.random(300) < (0.45 if method == "AT" else 0.55)
+                correct[method, seed, ckpt] = pgd
+                points = tmp_path / f"{method}-{seed}-{ckpt}.points.parquet"
+                pd.DataFrame({"index": range(300), "label": 0, "natural": True,
+                              "pgd20": pgd}).to_parquet(points)  # fmt: skip
+                summary = tmp_path / f"{method}-{seed}-{ckpt}.parquet"
+                pd.DataFrame([{"attack": "natural", "accuracy": 1.0, "n": 300},
+                              {"attack": "pgd20", "accuracy": pgd.mean(), "n": 300}]
+                             ).to_parquet(summary)  # fmt: skip
+                item["evals"][ckpt] = str(summary)
+                item["eval_point_files"][ckpt] = str(points)
+            items.append(item)
+        groups["methods"][method] = items
+    manifest = {"name": "table1", "groups": groups, "baseline": "AT",
+                "checkpoints": ["best", "best_val", "last"], "validation": 51}  # fmt: skip
+    return manifest, correct
+
+
+def test_tables_show_best_val_paired_over_the_seeds_that_have_it(tmp_path: Path) -> None:
+    from scipy import stats as sps
+
+    from gair.report import tables
+    from gair.report.manifest import Manifest
+
+    manifest, correct = held_out_manifest(tmp_path)
+    summary = tables.write_table(Manifest.from_json(manifest), tmp_path / "t1")
+    rows = summary.set_index(["method", "checkpoint", "attack"])
+    assert list(dict.fromkeys(summary["checkpoint"])) == ["best", "best_val", "last"]
+    assert rows.loc[("GAIRAT", "best_val", "pgd20"), "n_seeds"] == 1
+    assert rows.loc[("GAIRAT", "best", "pgd20"), "n_seeds"] == 3
+    # best_val: seed 0 only, the paired t interval over its 300 points.
+    a, b = (100.0 * correct[m, 0, "best_val"] for m in ("GAIRAT", "AT"))
+    ci = sps.ttest_rel(a, b).confidence_interval(0.95)
+    row = rows.loc[("GAIRAT", "best_val", "pgd20")]
+    assert row["gain"] == pytest.approx((a - b).mean())
+    assert (row["gain_low"], row["gain_high"]) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    # best: all three seeds paired (the mean gain over seeds and points).
+    best = np.mean([correct["GAIRAT", s, "best"].mean() - correct["AT", s, "best"].mean()
+                    for s in range(3)])  # fmt: skip
+    assert rows.loc[("GAIRAT", "best", "pgd20"), "gain"] == pytest.approx(100 * best)
+    md = (tmp_path / "t1.md").read_text()
+    assert "## best_val checkpoint" in md and "withholding 51 seeded training points" in md
+
+
+def test_the_audit_and_the_claims_read_best_val_from_the_seeds_that_have_it(
+    tmp_path: Path,
+) -> None:
+    from scipy import stats as sps
+
+    from gair.report import audit, claims
+    from gair.report.manifest import Manifest
+
+    manifest, correct = held_out_manifest(tmp_path)
+    frame, _, _ = audit.audit_of(Manifest.from_json(manifest))
+    assert list(zip(frame["method"], frame["checkpoint"], strict=True)) == [
+        (m, c) for m in ("AT", "GAIRAT") for c in ("best", "best_val", "last")
+    ]
+    assert frame["n_seeds"].tolist() == [3, 1, 3, 3, 1, 3]
+    a, b = (100.0 * correct[m, 0, "best_val"] for m in ("GAIRAT", "AT"))
+    gairat = frame[(frame["method"] == "GAIRAT") & (frame["checkpoint"] == "best_val")].iloc[0]
+    assert gairat["gain_pgd20"] == pytest.approx((a - b).mean())
+    entry = {"id": "gain", "paper": "p", "quote": "q", "from": "table1", "statistic": "gain",
+             "pairs": [["GAIRAT", "AT"]],
+             "quantity": {"checkpoint": ["best_val", "last"], "attack": "pgd20"}}  # fmt: skip
+    expanded = claims.expand([entry])
+    groups = {c.id: {"a": manifest["groups"]["methods"]["GAIRAT"],
+                     "b": manifest["groups"]["methods"]["AT"]} for c in expanded}  # fmt: skip
+    judged = {v.claim.quantity.checkpoint: v for v in claims.judge_all(
+        Manifest.from_json({"name": "claims", "groups": groups, "claims": [entry]}))}  # fmt: skip
+    ci = sps.ttest_rel(a, b).confidence_interval(0.95)
+    best_val = judged["best_val"].estimate
+    assert best_val.n_seeds == 1 and best_val.value == pytest.approx((a - b).mean())
+    assert (best_val.low, best_val.high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    assert judged["last"].estimate.n_seeds == 3

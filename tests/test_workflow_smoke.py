@@ -41,9 +41,12 @@ PANELS = {
     "fig11": 9, "fig12": 3, "fig13": 3, "fig14": 3, "fig15": 2, "fig16": 6, "fig17": 2,
     "fig18": 6, "fig19": 2, "fig20": 2, "fig21": 2,
 }  # fmt: skip
-# method x checkpoint x attack rows per table (Table 3: natural and the cheap AutoAttack).
-TABLE_ROWS = {"table1": 4 * 2 * 3, "table2": 2 * 2 * 3, "table3": 1 * 1 * 2}
+# method x checkpoint x attack rows per table (Tables 1-2: best, best_val and last; Table 3:
+# natural and the cheap AutoAttack).
+TABLE_ROWS = {"table1": 4 * 3 * 3, "table2": 2 * 3 * 3, "table3": 1 * 1 * 2}
 SMOKE_SEEDS = 3
+# Seeds per checkpoint: best_val is seed 0's validation companion only (config/smoke.yaml).
+CHECKPOINT_SEEDS = {"best": SMOKE_SEEDS, "best_val": 1, "last": SMOKE_SEEDS}
 # The audit: methods of each table and its baseline; a row per method and checkpoint.
 AUDIT = {
     "table1": (["AT", "FAT", "GAIRAT", "GAIR-FAT"], "AT"),
@@ -108,8 +111,8 @@ def test_table_has_its_rows(smoke_dir: Path, name: str) -> None:
     assert table["median"].between(0, 100).all()
     assert table["paper_median"].notna().any()
     if name != "table3":
-        assert (table["n_seeds"] == SMOKE_SEEDS).all()
-        assert table["std"].notna().all()
+        assert (table["n_seeds"] == table["checkpoint"].map(CHECKPOINT_SEEDS)).all()
+        assert table[table["checkpoint"] != "best_val"]["std"].notna().all()
     markdown = (folder / f"{name}.md").read_text()
     for method in table["method"].unique():
         assert f"| {method} |" in markdown
@@ -135,9 +138,9 @@ def test_audit_has_a_row_per_method_and_checkpoint(
     tables = smoke_dir / "results" / "smoke" / "tables"
     table = pd.read_csv(tables / f"audit_{name}.csv")
     assert list(zip(table["method"], table["checkpoint"], strict=True)) == [
-        (m, c) for m in methods for c in ("best", "last")
+        (m, c) for m in methods for c in CHECKPOINT_SEEDS
     ]
-    assert (table["n_seeds"] == SMOKE_SEEDS).all()
+    assert (table["n_seeds"] == table["checkpoint"].map(CHECKPOINT_SEEDS)).all()
     for attack in ("natural", "pgd20", "pgd_plus", "cw", "lsa", "autoattack_cheap", "worst_case"):
         assert table[f"{attack}_median"].between(0, 100).all(), attack  # percent
     assert "autoattack_median" not in table  # the smoke's AutoAttack is named as the cheap one
@@ -173,7 +176,7 @@ def test_audit_has_a_row_per_method_and_checkpoint(
     # the worst case.
     fig = plot_audit(table, baseline=baseline)
     panels = [ax for ax in fig.axes if ax.patches]
-    assert [ax.get_title() for ax in panels] == ["best checkpoint", "last checkpoint"]
+    assert [ax.get_title() for ax in panels] == [f"{c} checkpoint" for c in CHECKPOINT_SEEDS]
     assert all(len(ax.patches) == 4 * (len(methods) - 1) for ax in panels)
 
 

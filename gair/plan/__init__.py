@@ -139,8 +139,7 @@ class Plan(Resolution, Jobs):
                     f"{', '.join(self.labels(table))}",
                 )
             for _, _, entry in self.entries(table):
-                for ckpt in audit["checkpoints"]:
-                    self.check_checkpoint(self.runs[entry.run], ckpt, "audit.checkpoints")
+                self.audit_checkpoints(table, entry)  # each one exists
             evaluation = exp["evaluation"]
             if limit:
                 sets[f"{evaluation}_audit"] = dict(sets[evaluation], samples_limit=limit)
@@ -187,6 +186,16 @@ class Plan(Resolution, Jobs):
             "samples_limit": masking.get("samples_limit", 0),
         }
         self.masking[table] = name
+
+    def audit_checkpoints(self, table: str, entry: Entry, masking: bool = False) -> list[str]:
+        """The checkpoints the audit reads of an entry of an audited table (its masking
+        checks: `audit.masking.checkpoints`, by default the audit's), as
+        :meth:`checkpoints_for` keeps them."""
+        audit = self.config["audit"]
+        wanted, where = audit["checkpoints"], "audit.checkpoints"
+        if masking and (audit.get("masking") or {}).get("checkpoints"):
+            wanted, where = audit["masking"]["checkpoints"], "audit.masking.checkpoints"
+        return self.checkpoints_for(table, entry, wanted, where)
 
     def masking_entries(self, table: str) -> list[Entry]:
         """The runs of an audited table whose checkpoints get the masking checks (every
@@ -278,16 +287,24 @@ class Plan(Resolution, Jobs):
             self.fail(f"claims.{claim.id}", f"{ref.label!r} {what} of {claim.source} ({valid})")
         return found[0][1]
 
+    def claim_checkpoints(self, claim: claims_module.Claim, entry: Entry) -> list[str]:
+        """The checkpoints of an entry the claim's evaluation set holds: those its
+        experiment evaluates, or the audit's where the claim reads the audit's set."""
+        evaluation = self.claim_evaluation[claim.id]
+        if evaluation is None:
+            return []
+        if evaluation == self.config["experiments"][claim.source].get("evaluation"):
+            return list(entry.checkpoints)
+        return self.audit_checkpoints(claim.source, entry)
+
     def claims_manifest(self) -> Manifest:
         """What the claims' table and figure read: the config's entries, and per expanded
         claim its runs (a, b, best_of:<i>) with their files."""
         groups: dict[str, dict[str, list[Item]]] = {}
         for claim in self.claims:
-            exp = self.config["experiments"][claim.source]
             evaluation = self.claim_evaluation[claim.id]
-            checkpoints = list(exp.get("checkpoints", [])) if evaluation else []
             groups[claim.id] = {
-                key: [self._item(e, evaluation, checkpoints) for e in entries]
+                key: [self._item(e, evaluation, self.claim_checkpoints(claim, e)) for e in entries]
                 for key, entries in self.claim_runs[claim.id].items()
             }
         return Manifest(
@@ -387,26 +404,31 @@ class Plan(Resolution, Jobs):
         return [f for name in self.report_targets(target) for f in jobs[name].outputs]
 
     def target_runs(self, target: str) -> list[str]:
-        """Distinct run names a target trains, in config order."""
+        """Distinct run names a target trains, in config order: its runs, then the
+        validation companions its evaluations read."""
         names = [e.run for exp in self.target_experiments(target) for _, _, e in self.entries(exp)]
         names += [e.run for e in self.claim_entries(target)]
+        names += [run for run, _, _ in self.target_evaluations(target)]
         return list(dict.fromkeys(names))
 
     def target_evaluations(self, target: str) -> list[tuple[str, str, str]]:
-        """Distinct (run, checkpoint, evaluation set) a target evaluates, in config order."""
+        """Distinct (run, checkpoint, evaluation set) a target evaluates, in config order;
+        a best_val checkpoint is its validation companion's (Resolution.evaluated_run)."""
         out = []
         for exp in self.target_experiments(target):
             cfg = self.config["experiments"][exp]
             if cfg.get("evaluation"):
                 for _, _, entry in self.entries(exp):
-                    out += [(entry.run, c, cfg["evaluation"]) for c in cfg.get("checkpoints", [])]
+                    out += [(self.evaluated_run(entry, c), c, cfg["evaluation"])
+                            for c in entry.checkpoints]  # fmt: skip
         if target in ("audit", "all") or target[6:] in self.audit:
-            checkpoints = self.config["audit"]["checkpoints"]
             for table in self.audit if target in ("audit", "all") else [target[6:]]:
                 for _, _, entry in self.entries(table):
-                    out += [(entry.run, c, self.audit[table]) for c in checkpoints]
+                    out += [(self.evaluated_run(entry, c), c, self.audit[table])
+                            for c in self.audit_checkpoints(table, entry)]  # fmt: skip
                 for entry in self.masking_entries(table) if table in self.masking else []:
-                    out += [(entry.run, c, self.masking[table]) for c in checkpoints]
+                    checked = self.audit_checkpoints(table, entry, masking=True)
+                    out += [(self.evaluated_run(entry, c), c, self.masking[table]) for c in checked]
         if self.claim_entries(target):
             out += self.claim_evaluations()
         return list(dict.fromkeys(out))
@@ -422,7 +444,11 @@ class Plan(Resolution, Jobs):
                 q.checkpoint for q in (claim.quantity, claim.versus) if q and q.checkpoint
             ]
             for entries in self.claim_runs[claim.id].values():
-                out += [(e.run, c, evaluation) for e in entries for c in checkpoints]
+                for e in entries:
+                    have = self.claim_checkpoints(claim, e)
+                    out += [
+                        (self.evaluated_run(e, c), c, evaluation) for c in checkpoints if c in have
+                    ]
         return list(dict.fromkeys(out))
 
     def is_masking(self, evaluation: str) -> bool:
@@ -438,9 +464,9 @@ class Plan(Resolution, Jobs):
         return list(dict.fromkeys(out))
 
     def first_target(self, run: str) -> str:
-        """The first target (config order) that trains ``run``."""
+        """The first target (config order) that trains ``run`` (or its validation companion)."""
         for name in self.experiments:
-            if any(e.run == run for _, _, e in self.entries(name)):
+            if any(run in (e.run, e.validation) for _, _, e in self.entries(name)):
                 return name
         raise ConfigError(f"run {run!r} belongs to no target")
 

@@ -91,6 +91,10 @@ class Jobs:
     if TYPE_CHECKING:
 
         def entries(self, name: str) -> Any: ...
+        def evaluated_run(self, entry: Entry, ckpt: str) -> str: ...
+        def audit_checkpoints(
+            self, table: str, entry: Entry, masking: bool = False
+        ) -> list[str]: ...
         def masking_entries(self, table: str) -> list[Entry]: ...
         def target_runs(self, target: str) -> list[str]: ...
         def of_kind(self, *kinds: str, paper_only: bool = False) -> list[str]: ...
@@ -107,6 +111,8 @@ class Jobs:
         return str(self.config["experiments"].get(name, {}).get("note") or "")
 
     def _item(self, entry: Entry, evaluation: str | None, checkpoints: list[str]) -> Item:
+        """A run as a report reads it; each checkpoint's evaluation files are those of the run
+        that holds the checkpoint (best_val: the validation companion's)."""
         item = Item(
             entry.run,
             entry.seed,
@@ -117,20 +123,23 @@ class Jobs:
             item.geometry = self.paths.geometry_file(entry.run, entry.geometry[0])
             item.geometry_checkpoint = entry.geometry[1]
         if evaluation:
-            item.evals = {c: self.paths.eval_file(entry.run, c, evaluation) for c in checkpoints}
+            runs = {c: self.evaluated_run(entry, c) for c in checkpoints}
+            item.evals = {c: self.paths.eval_file(runs[c], c, evaluation) for c in checkpoints}
             item.eval_point_files = {
-                c: self.paths.eval_points(entry.run, c, evaluation) for c in checkpoints
+                c: self.paths.eval_points(runs[c], c, evaluation) for c in checkpoints
             }
         return item
 
     def _groups(
-        self, name: str, evaluation: str | None, checkpoints: list[str]
+        self, name: str, evaluation: str | None, audited: bool = False
     ) -> dict[str, dict[str, list[Item]]]:
-        """group -> shown run label -> one item per seed, in config order."""
+        """group -> shown run label -> one item per seed, in config order, with the
+        checkpoints the experiment (``audited``: the audit) evaluates of each."""
         groups: dict[str, dict[str, list[Item]]] = {}
         for group, label, entry in self.entries(name):
             shown = run_label(label, self.runs[entry.run].method)
-            item = self._item(entry, evaluation, checkpoints)
+            ckpts = self.audit_checkpoints(name, entry) if audited else list(entry.checkpoints)
+            item = self._item(entry, evaluation, ckpts)
             groups.setdefault(group, {}).setdefault(shown, []).append(item)
         return groups
 
@@ -143,12 +152,13 @@ class Jobs:
             renderer=name,
             title=exp.get("title", name),
             note=self.note(name),
-            groups=self._groups(name, evaluation, checkpoints),
+            groups=self._groups(name, evaluation),
             plot=dict(exp.get("plot", {})),
             baseline=exp.get("baseline"),
             evaluation=evaluation,
             checkpoints=checkpoints,
             columns=exp.get("columns"),
+            validation=int((exp.get("selection") or {}).get("validation", 0)),
         )
 
     def audit_manifest(self, table: str) -> Manifest:
@@ -157,16 +167,20 @@ class Jobs:
         return Manifest(
             name=f"audit_{table}",
             renderer="audit",
-            groups=self._groups(table, self.audit[table], checkpoints),
+            groups=self._groups(table, self.audit[table], audited=True),
             baseline=self.config["audit"]["tables"][table],
             evaluation=self.audit[table],
             checkpoints=checkpoints,
+            validation=int(
+                (self.config["experiments"][table].get("selection") or {}).get("validation", 0)
+            ),
         )
 
     def masking_manifest(self, table: str) -> Manifest:
         """The gradient-masking checks of an audited table: its runs (the masking seeds),
         each checkpoint's masking summary and per-point file, the set's eps."""
-        checkpoints = list(self.config["audit"]["checkpoints"])
+        audit = self.config["audit"]
+        checkpoints = list((audit.get("masking") or {}).get("checkpoints") or audit["checkpoints"])
         evaluation = self.masking[table]
         groups: dict[str, dict[str, list[Item]]] = {}
         chosen = {e.run for e in self.masking_entries(table)}
@@ -174,10 +188,10 @@ class Jobs:
             if entry.run not in chosen:
                 continue
             item = Item(entry.run, entry.seed, self.paths.metrics(entry.run))
-            item.evals = {c: self.paths.masking_file(entry.run, c, evaluation) for c in checkpoints}
-            item.points = {
-                c: self.paths.masking_points(entry.run, c, evaluation) for c in checkpoints
-            }
+            runs = {c: self.evaluated_run(entry, c) for c in checkpoints}
+            mine = self.audit_checkpoints(table, entry, masking=True)
+            item.evals = {c: self.paths.masking_file(runs[c], c, evaluation) for c in mine}
+            item.points = {c: self.paths.masking_points(runs[c], c, evaluation) for c in mine}
             shown = run_label(label, self.runs[entry.run].method)
             groups.setdefault(group, {}).setdefault(shown, []).append(item)
         title = self.config["experiments"][table].get("title", table)
@@ -244,8 +258,9 @@ class Jobs:
             files.append(self.paths.done_file(entry.run))
             if entry.geometry:
                 files.append(self.paths.geometry_file(entry.run, entry.geometry[0]))
-            for ckpt in exp.get("checkpoints", []) if exp.get("evaluation") else []:
-                files.append(self.paths.eval_file(entry.run, ckpt, exp["evaluation"]))
+            for ckpt in entry.checkpoints:
+                run = self.evaluated_run(entry, ckpt)
+                files.append(self.paths.eval_file(run, ckpt, exp["evaluation"]))
         return sorted(set(files))
 
     def _product(self, command: str, name: str, shown: bool = True, manifest: str = "") -> Product:

@@ -85,11 +85,16 @@ def shown_settings(spec: RunSpec) -> dict[str, Any]:
 def describe(plan: Plan, target: str) -> dict[str, Any]:
     """The target's runs, their uses, settings and epoch rows, and its evaluation sets."""
     uses: dict[str, list[dict[str, Any]]] = {}
-    for exp in plan.target_experiments(target):
+    for exp in plan.experiments:
         for group, label, entry in plan.entries(exp):
-            uses.setdefault(entry.run, []).append(
-                {"experiment": exp, "group": group, "label": label, "seed": entry.seed}
-            )
+            use = {"experiment": exp, "group": group, "label": label, "seed": entry.seed}
+            uses.setdefault(entry.run, []).append(use)
+            if entry.validation:  # best_val: the same run withholding the validation split
+                n = plan.runs[entry.validation].val_split
+                uses.setdefault(entry.validation, []).append(
+                    use | {"label": f"{label}, validation companion ({n} points withheld)"}
+                )
+    own = plan.target_experiments(target)  # a run's uses there; the claims': any
     runs = []
     for name in plan.target_runs(target):
         spec = plan.runs[name]
@@ -97,7 +102,7 @@ def describe(plan: Plan, target: str) -> dict[str, Any]:
         runs.append(
             {
                 "name": name,
-                "uses": uses[name],
+                "uses": [u for u in uses[name] if u["experiment"] in own] or uses[name],
                 "settings": shown_settings(spec),
                 "epochs": [asdict(r) for r in epoch_rows(spec, weighted=weighted)],
             }

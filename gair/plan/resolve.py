@@ -7,6 +7,10 @@ The order (config/paper.yaml documents the keys)::
         <- presets[group.preset] <- group.set <- the run's own settings
         <- alpha = eps * group.alpha_per_eps <- force <- rescale_epochs_to
 
+An experiment with ``selection: {validation: N}`` also trains, for each of its runs (or those
+of ``selection.seeds``), a validation companion: the same run withholding N training points
+(``val_split``), whose ``best_val`` checkpoint stands for the run's best by validation.
+
 Every epoch-valued setting follows the epoch convention (:mod:`gair.epochs`); rescaling moves
 them all with :meth:`gair.spec.RunSpec.rescaled`. :class:`Resolution` is the part of
 :class:`gair.plan.Plan` that does this; a bad value is a :class:`PlanError` naming the key
@@ -33,6 +37,12 @@ class Entry:
     seed: int
     paper_epochs: int
     geometry: tuple[str, str] | None = None  # (profile, checkpoint) of its geometry job
+    # Its validation companion (the experiment's `selection`): the same run withholding the
+    # validation split, whose best_val.pt is this run's best by validation.
+    validation: str | None = None
+    # The checkpoints its experiment evaluates for it (best_val only where it has a
+    # validation run).
+    checkpoints: tuple[str, ...] = ()
 
 
 class Resolution:
@@ -152,13 +162,46 @@ class Resolution:
         return f"epoch{rescale_epoch(int(checkpoint[5:]), paper_epochs, n)}"
 
     def check_checkpoint(self, spec: RunSpec, ckpt: str, where: str) -> None:
-        """An `epochN` checkpoint exists only where the run lists N in `snapshots`."""
+        """An `epochN` checkpoint exists only where the run lists N in `snapshots`, and
+        best_val only where the run withholds a validation split."""
         if ckpt.startswith("epoch") and int(ckpt[5:]) not in spec.snapshots:
             self.fail(
                 where,
                 f"checkpoint {ckpt!r} needs snapshots: [{ckpt[5:]}] in run {spec.run_name()} "
                 f"(its snapshots: {spec.snapshots})",
             )
+        if ckpt == "best_val" and not spec.val_split:
+            self.fail(
+                where,
+                f"checkpoint 'best_val' needs a validation split: `selection: {{validation: N}}` "
+                f"in the experiment (or val_split in run {spec.run_name()})",
+            )
+
+    def has_checkpoint(self, entry: Entry, ckpt: str) -> bool:
+        """Whether an entry has the checkpoint: best_val needs a validation run (its own
+        split or a companion)."""
+        return ckpt != "best_val" or self.runs[self.evaluated_run(entry, ckpt)].val_split > 0
+
+    @staticmethod
+    def evaluated_run(entry: Entry, ckpt: str) -> str:
+        """The run whose checkpoint `ckpt` an entry's evaluation reads: best_val of a run
+        trained on the whole training set is its validation companion's."""
+        return entry.validation if ckpt == "best_val" and entry.validation else entry.run
+
+    def _companion(self, exp_name: str, spec: RunSpec, selection: dict) -> str | None:
+        """The validation companion of a run of an experiment with `selection` (None where
+        the selection's seeds leave the run out or the run withholds a split itself)."""
+        seeds = selection.get("seeds")
+        n = selection.get("validation", 0)
+        if not n or spec.val_split or (seeds is not None and spec.seed not in seeds):
+            return None
+        try:
+            companion = spec.with_overrides({"val_split": n})
+        except ConfigError as err:
+            self.fail(f"experiments.{exp_name}.selection", str(err))
+        name = companion.run_name()
+        self.runs[name] = companion
+        return name
 
     def resolve_runs(self) -> None:
         """Every run of every experiment, named, with its entry per target."""
@@ -166,6 +209,10 @@ class Resolution:
         for exp_name in self.config["experiments"]:
             exp = self.experiment(exp_name)
             seeds = exp.get("seeds") or [None]
+            selection = dict(self.config["experiments"][exp_name].get("selection") or {})
+            missing = sorted(set(selection.get("seeds") or []) - set(exp.get("seeds") or [0]))
+            if missing:
+                self.fail(f"experiments.{exp_name}.selection.seeds", f"{missing[0]} is not a seed")
             groups: dict[str, dict[str, list[Entry]]] = {}
             for group, grp in exp["groups"].items():
                 profile = grp.get("geometry")
@@ -182,6 +229,8 @@ class Resolution:
                         name = spec.run_name()
                         self.runs[name] = spec
                         entry = Entry(name, spec.seed, paper_epochs)
+                        entry.validation = self._companion(exp_name, spec, selection)
+                        entry.checkpoints = self._entry_checkpoints(exp_name, grp, entry)
                         if profile:
                             ckpt = self.scaled_checkpoint(
                                 geometry_profiles[profile]["checkpoint"], paper_epochs
@@ -191,6 +240,30 @@ class Resolution:
                         entries.append(entry)
                     groups[group][label] = entries
             self.experiments[exp_name] = groups
+
+    def checkpoints_for(
+        self, exp_name: str, entry: Entry, wanted: list[str], where: str
+    ) -> list[str]:
+        """The checkpoints of ``wanted`` an entry of an experiment has: best_val is left out
+        for a seed the experiment's `selection.seeds` leaves out; every other one must exist
+        (:meth:`check_checkpoint`, a PlanError naming ``where``)."""
+        seeds = (self.config["experiments"][exp_name].get("selection") or {}).get("seeds")
+        kept = []
+        for ckpt in wanted:
+            if ckpt == "best_val" and seeds is not None and not self.has_checkpoint(entry, ckpt):
+                continue
+            self.check_checkpoint(self.runs[self.evaluated_run(entry, ckpt)], ckpt, where)
+            kept.append(ckpt)
+        return kept
+
+    def _entry_checkpoints(self, exp_name: str, grp: dict, entry: Entry) -> tuple[str, ...]:
+        """The checkpoints an experiment with an evaluation evaluates for an entry: the
+        group's `checkpoints` where it gives them, else the experiment's."""
+        exp = self.config["experiments"][exp_name]
+        if not exp.get("evaluation"):
+            return ()
+        wanted = grp.get("checkpoints") or exp.get("checkpoints") or []
+        return tuple(self.checkpoints_for(exp_name, entry, wanted, f"experiments.{exp_name}"))
 
     def labels(self, name: str) -> list[str]:
         return [label for labels in self.experiments[name].values() for label in labels]

@@ -39,7 +39,7 @@ from gair.report import evidence, read, stats, text, write
 from gair.report.catalogue import table
 from gair.report.manifest import Item, Manifest
 
-CHECKPOINT_ORDER = ["best", "last"]
+CHECKPOINT_ORDER = ["best", "best_val", "last"]
 PGD = "pgd20"
 WITHIN_NOISE = "n/a (gain within noise)"
 
@@ -107,7 +107,8 @@ def audit_table(
                 cell = cells.loc[key] if key in cells.index else None
                 row[f"{attack}_median"] = math.nan if cell is None else float(cell["median"])
                 row[f"{attack}_std"] = math.nan if cell is None else float(cell["std"])
-                m = evidence.eval_matrix(labels.get(method, []), checkpoint, attack)
+                mine = evidence.evaluated(labels.get(method, []), checkpoint)
+                m = evidence.eval_matrix(mine, checkpoint, attack)
                 est = stats.accuracy(m) if m is not None else None
                 row[f"{attack}_low"] = est.low if est else math.nan
                 row[f"{attack}_high"] = est.high if est else math.nan
@@ -139,9 +140,10 @@ def _gains(
     gain kept by each strong attack; empty where per-point files are missing."""
     if method == baseline or method not in labels or baseline not in labels:
         return {}
-    seeds = evidence.common_seeds(labels[method], labels[baseline])
-    mine = evidence.by_seed(labels[method], seeds)
-    theirs = evidence.by_seed(labels[baseline], seeds)
+    mine = evidence.evaluated(labels[method], checkpoint)
+    theirs = evidence.evaluated(labels[baseline], checkpoint)
+    seeds = evidence.common_seeds(mine, theirs)
+    mine, theirs = evidence.by_seed(mine, seeds), evidence.by_seed(theirs, seeds)
 
     def difference(attack: str) -> np.ndarray | None:
         a = evidence.eval_matrix(mine, checkpoint, attack)
@@ -228,7 +230,9 @@ def _display(table: pd.DataFrame, baseline: str) -> tuple[list[str], list[list[s
     return header, rows
 
 
-def to_markdown(table: pd.DataFrame, *, baseline: str, note: str = "", computed: str = "") -> str:
+def to_markdown(
+    table: pd.DataFrame, *, baseline: str, note: str = "", computed: str = "", withheld: int = 0
+) -> str:
     """The audit table in Markdown; ``note`` says what was trained (read.trained_note),
     ``computed`` where (read.computed_on)."""
     header, rows = _display(table, baseline)
@@ -253,6 +257,7 @@ def to_markdown(table: pd.DataFrame, *, baseline: str, note: str = "", computed:
         "",
         *text.trained_lines(note),
         *text.computed_lines(computed),
+        *text.validation_lines(table["checkpoint"], withheld),
         words,
         "",
         *text.markdown_table(header, rows, left=2),
@@ -275,13 +280,19 @@ def to_latex(table: pd.DataFrame, *, baseline: str, computed: str = "") -> str:
 
 
 def write_tables(
-    table: pd.DataFrame, prefix: str | Path, *, baseline: str, note: str = "", computed: str = ""
+    table: pd.DataFrame,
+    prefix: str | Path,
+    *,
+    baseline: str,
+    note: str = "",
+    computed: str = "",
+    withheld: int = 0,
 ) -> list[Path]:
     """Write PREFIX.csv (unformatted numbers), PREFIX.md and PREFIX.tex; their paths."""
     return write.write_table_files(
         prefix,
         csv=table.to_csv(index=False, float_format="%.6g"),
-        md=to_markdown(table, baseline=baseline, note=note, computed=computed),
+        md=to_markdown(table, baseline=baseline, note=note, computed=computed, withheld=withheld),
         tex=to_latex(table, baseline=baseline, computed=computed),
     )
 
@@ -301,5 +312,8 @@ def audit_of(manifest: Manifest) -> tuple[pd.DataFrame, str, str]:
 def write_audit(manifest: Manifest, prefix: str | Path) -> pd.DataFrame:
     """PREFIX.csv, .md and .tex of the audit of a table's checkpoints."""
     frame, note, computed = audit_of(manifest)
-    write_tables(frame, prefix, baseline=str(manifest.baseline), note=note, computed=computed)
+    write_tables(
+        frame, prefix, baseline=str(manifest.baseline), note=note, computed=computed,
+        withheld=manifest.validation,
+    )  # fmt: skip
     return frame

@@ -360,10 +360,20 @@ def _signed(est: stats.Estimate, sign: float) -> stats.Estimate:
     return replace(est, value=-est.value, low=-est.high, high=-est.low)
 
 
+def _evaluated(items: Sequence[Item], claim: Claim) -> list[Item]:
+    """The seeds whose runs have every checkpoint the claim reads (best_val: those with a
+    validation companion; epoch quantities need none)."""
+    versus = claim.versus or claim.quantity
+    return evidence.evaluated(items, claim.quantity.checkpoint, versus.checkpoint)
+
+
 def _gain(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None, str]:
-    a = _items(manifest, claim, "a")
+    a = _evaluated(_items(manifest, claim, "a"), claim)
     if claim.best_of:
-        candidates = [_items(manifest, claim, f"best_of:{i}") for i in range(len(claim.best_of))]
+        candidates = [
+            _evaluated(_items(manifest, claim, f"best_of:{i}"), claim)
+            for i in range(len(claim.best_of))
+        ]
         means = []
         for items in candidates:
             m = _matrix(items, claim.quantity)
@@ -372,7 +382,7 @@ def _gain(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None, str]
             return None, "no per-point results for the compared runs"
         b = candidates[int(np.argmax(means))]
     else:
-        b = _items(manifest, claim, "b")
+        b = _evaluated(_items(manifest, claim, "b"), claim)
     seeds = evidence.common_seeds(a, b)
     if not seeds:
         return None, "the compared runs share no seed"
@@ -384,7 +394,7 @@ def _gain(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None, str]
 
 
 def _gap(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None, str]:
-    a = _items(manifest, claim, "a")
+    a = _evaluated(_items(manifest, claim, "a"), claim)
     first, second = _matrix(a, claim.quantity), _matrix(a, claim.versus or claim.quantity)
     if first is None or second is None or first.shape != second.shape:
         return None, "per-point results missing (or on different points)"
@@ -392,7 +402,8 @@ def _gap(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None, str]:
 
 
 def _share(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None, str]:
-    a, b = _items(manifest, claim, "a"), _items(manifest, claim, "b")
+    a = _evaluated(_items(manifest, claim, "a"), claim)
+    b = _evaluated(_items(manifest, claim, "b"), claim)
     seeds = evidence.common_seeds(a, b)
     a, b = evidence.by_seed(a, seeds), evidence.by_seed(b, seeds)
     versus = claim.versus or claim.quantity
@@ -407,7 +418,7 @@ def _share(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None, str
 
 
 def _reference(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None, str]:
-    a = _items(manifest, claim, "a")
+    a = _evaluated(_items(manifest, claim, "a"), claim)
     datasets = {
         read.read_metrics(i.metrics)[0].get("dataset") for i in a if Path(i.metrics).is_file()
     }
@@ -516,7 +527,7 @@ def _as_evaluated(manifest: Manifest, claim: Claim) -> Claim:
     only the cheap setting (the smoke config's): every output then names the cheap one."""
     if claim.quantity.attack != "autoattack" or not claim.quantity.checkpoint:
         return claim
-    item = next(iter(_items(manifest, claim, "a")), None)
+    item = next(iter(_evaluated(_items(manifest, claim, "a"), claim)), None)
     path = item.eval_point_files.get(claim.quantity.checkpoint) if item else None
     cheap_only = (
         path is not None

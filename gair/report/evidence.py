@@ -103,6 +103,14 @@ def eval_matrix(items: Sequence[Item], checkpoint: str, attack: str) -> np.ndarr
     )
 
 
+def evaluated(items: Sequence[Item], *checkpoints: str) -> list[Item]:
+    """The seeds' items whose runs have every one of ``checkpoints`` evaluated (best_val only
+    where a seed has a validation companion); an empty name (an epoch quantity) asks
+    nothing."""
+    wanted = [c for c in checkpoints if c]
+    return [item for item in items if all(c in item.eval_point_files for c in wanted)]
+
+
 def common_seeds(*groups: Sequence[Item]) -> list[int]:
     """The seeds every group has, in the first group's order."""
     sets = [{item.seed for item in items} for items in groups]

@@ -63,6 +63,8 @@ class Manifest:
     evaluation: str | None = None  # the evaluation set its files come from
     checkpoints: list[str] = field(default_factory=list)
     columns: list[str] | None = None  # the attacks a table shows (None: every one)
+    # the training points the runs behind best_val withheld (their validation companions)
+    validation: int = 0
     flop_hours: dict[str, float] = field(default_factory=dict)  # budgets: the cost model's
     eps: float | None = None  # published: the paper's eps
     models: dict[str, PublishedModel] = field(default_factory=dict)  # published

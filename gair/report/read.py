@@ -43,7 +43,7 @@ class EvalRecord:
     path: str
     method: str  # the run's label: a table's row, a figure's legend entry
     seed: int
-    checkpoint: str  # best, last or epochN
+    checkpoint: str  # best, best_val, last or epochN
 
 
 def records_of(manifest: Manifest) -> list[EvalRecord]:

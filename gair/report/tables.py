@@ -84,7 +84,7 @@ def intervals(
         return out
     labels = labels_of(manifest)
     for i, r in out.iterrows():
-        items = labels.get(r["method"], [])
+        items = evidence.evaluated(labels.get(r["method"], []), r["checkpoint"])
         m = evidence.eval_matrix(items, r["checkpoint"], r["attack"])
         if m is None:
             continue
@@ -92,11 +92,10 @@ def intervals(
         out.loc[i, ["mean", "low", "high", "n_points"]] = [est.value, est.low, est.high, m.shape[1]]
         if baseline is None or r["method"] == baseline or baseline not in labels:
             continue
-        seeds = evidence.common_seeds(items, labels[baseline])
+        theirs = evidence.evaluated(labels[baseline], r["checkpoint"])
+        seeds = evidence.common_seeds(items, theirs)
         a = evidence.eval_matrix(evidence.by_seed(items, seeds), r["checkpoint"], r["attack"])
-        b = evidence.eval_matrix(
-            evidence.by_seed(labels[baseline], seeds), r["checkpoint"], r["attack"]
-        )
+        b = evidence.eval_matrix(evidence.by_seed(theirs, seeds), r["checkpoint"], r["attack"])
         if a is None or b is None or a.shape != b.shape:
             continue
         gain = stats.paired_gain(a, b)
@@ -210,9 +209,15 @@ def _others(table: str, attacks: list[str]) -> list[list[str]]:
 
 
 def to_markdown(
-    summary: pd.DataFrame, title: str, baseline: str | None, note: str = "", computed: str = ""
+    summary: pd.DataFrame,
+    title: str,
+    baseline: str | None,
+    note: str = "",
+    computed: str = "",
+    withheld: int = 0,
 ) -> str:
     lines = [f"# {title}", "", *text.trained_lines(note), *text.computed_lines(computed)]
+    lines += text.validation_lines(summary["checkpoint"], withheld)
     paper = " `paper`: the paper's number; `ours - paper`: our median minus it."
     interval = summary["low"].notna().any()
     lines.append(
@@ -270,7 +275,7 @@ def write_table(manifest: Manifest, prefix: str | Path) -> pd.DataFrame:
     write.write_table_files(
         prefix,
         csv=summary.to_csv(index=False, float_format="%.4f"),
-        md=to_markdown(summary, title, baseline, note, computed),
+        md=to_markdown(summary, title, baseline, note, computed, manifest.validation),
         tex=to_latex(summary, title, baseline, note, computed),
     )
     return summary

@@ -4,7 +4,7 @@ cells, ``[low, high]`` intervals, Markdown and booktabs LaTeX tables."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 
 def number(value: float | None, *, signed: bool = False, unit: str = "") -> str:
@@ -70,3 +70,16 @@ def computed_lines(computed: str) -> list[str]:
     """A Markdown table's line saying where its numbers were computed
     (:func:`gair.report.read.computed_on`)."""
     return [f"Computed on: {computed}.", ""] if computed else []
+
+
+def validation_lines(checkpoints: Iterable[str], withheld: int) -> list[str]:
+    """What a best_val checkpoint is, for a table that shows one (none otherwise)."""
+    if "best_val" not in set(checkpoints) or not withheld:
+        return []
+    return [
+        f"best_val: the best checkpoint by validation. Each run has a validation companion, the "
+        f"same run withholding {withheld:,} seeded training points; best_val is the companion's "
+        "epoch with the highest PGD-20 accuracy on them, in the window of best (chosen on the "
+        "test set, the paper's rule). best and last are the runs trained on every point.",
+        "",
+    ]

@@ -49,7 +49,7 @@ ON_GPU = f"{GAIR} gpu run --"
 
 wildcard_constraints:
     run=r"[^/]+-s[0-9]+-[0-9a-f]{8}",
-    ckpt=r"best|last|epoch[0-9]+",
+    ckpt=r"best|best_val|last|epoch[0-9]+",
     evaluation="|".join(re.escape(name) for name in PLAN.evaluations),
     profile="|".join(re.escape(name) for name in config["geometry"]),
     model=r"[A-Za-z0-9_.-]+",
