@@ -47,11 +47,13 @@ def test_a_plan_never_changes_the_config_it_was_given() -> None:
 def test_targets_come_from_the_config_kinds(paper: Plan) -> None:
     assert paper.of_kind("figure")[:3] == ["fig2", "fig5", "fig6"]
     assert set(paper.of_kind("table")) == {"table1", "table2", "table3"}
-    assert paper.of_kind("figure_table") == ["tradeoff"]
-    assert "tradeoff" not in paper.of_kind("figure", "figure_table", paper_only=True)
+    assert paper.of_kind("figure_table") == ["tradeoff", "sensitivity"]
+    beyond = paper.of_kind("figure", "figure_table", paper_only=True)
+    assert "tradeoff" not in beyond and "sensitivity" not in beyond
     assert len(paper.outputs("figures")) == 3 * len(paper.of_kind("figure", paper_only=True))
     every = paper.outputs("all")
     assert "figures/tradeoff.png" in every and "results/tables/audit_table1.csv" in every
+    assert "figures/sensitivity.png" in every and "results/tables/sensitivity.csv" in every
 
 
 def test_runs_resolve_in_the_documented_order(paper: Plan) -> None:

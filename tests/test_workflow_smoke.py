@@ -255,11 +255,11 @@ def test_report_gathers_every_figure_with_a_caption(smoke_dir: Path) -> None:
     for name in PANELS:
         assert f"{name}.png" in html
     # One caption per figure and per table, each naming the paper's figure or table; the
-    # audit and trade-off captions go with both their figure and their table.
-    for name in [*(f"audit_{table}" for table in AUDIT), "tradeoff", "audit_attacks"]:
+    # audit, trade-off and sensitivity captions go with both their figure and their table.
+    for name in [*(f"audit_{t}" for t in AUDIT), "tradeoff", "sensitivity", "audit_attacks"]:
         assert f"{name}.png" in html
     # ... and the per-attack audit figure's
-    expected = len(PANELS) + len(TABLE_ROWS) + 2 * (len(AUDIT) + 1) + 1
+    expected = len(PANELS) + len(TABLE_ROWS) + 2 * (len(AUDIT) + 2) + 1
     assert html.count("What to look for") == expected
     assert "Figure 21</strong> of GAIRAT" in html
     assert "Robustness audit of Table 1</strong>" in html
@@ -416,3 +416,22 @@ def test_claims_are_judged_by_the_rule_and_drawn(smoke_dir: Path) -> None:
     report = smoke_dir / "report.html"
     if report.is_file():  # written by the report test above
         assert "1. The paper's claims" in report.read_text()
+
+
+def test_sensitivity_answers_every_factor(smoke_dir: Path) -> None:
+    """Weight decay (2e-4, 5e-4), the start (uniform, Gaussian) and the selection rule (best,
+    last) at smoke scale: each pair's gain under PGD-20 and the cheap AutoAttack, judged, and
+    a line per factor."""
+    folder = smoke_dir / "results" / "smoke" / "tables"
+    table = pd.read_csv(folder / "sensitivity.csv")
+    assert len(table) == 6 * 2 * 2
+    assert set(table["attack"]) == {"pgd20", "autoattack_cheap"}
+    assert set(table["verdict"]) <= {"supported", "contradicted", "inconclusive"}
+    factors = ["weight decay", "attack start", "selection rule"]
+    assert list(dict.fromkeys(table["factor"])) == factors
+    markdown = (folder / "sensitivity.md").read_text()
+    for factor in dict.fromkeys(table["factor"]):
+        line = next(x for x in markdown.splitlines() if x.startswith(f"- **{factor}**: "))
+        assert "GAIRAT's gain over AT" in line and "GAIR-TRADES' gain over TRADES" in line
+    png = smoke_dir / "figures" / "smoke" / "sensitivity.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

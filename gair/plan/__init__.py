@@ -93,8 +93,24 @@ class Plan(Resolution, Jobs):
                 )
             if exp.get("baseline") and exp["baseline"] not in self.labels(name):
                 self.fail(f"experiments.{name}.baseline", f"{exp['baseline']!r} is not a run label")
+            if exp.get("factors"):
+                self._check_factors(name, exp)
             if "figure" in exp["kind"]:
                 self._check_groups(name)
+
+    def _check_factors(self, name: str, exp: dict[str, Any]) -> None:
+        """A sensitivity experiment names its pairs among its base group's labels, and has an
+        evaluation and checkpoints to compare them at."""
+        where = f"experiments.{name}"
+        base = list(next(iter(self.experiments[name].values())))
+        if not exp.get("pairs"):
+            self.fail(f"{where}.pairs", "an experiment with `factors` needs `pairs` to compare")
+        for pair in exp["pairs"]:
+            for label in pair:
+                if label not in base:
+                    self.fail(f"{where}.pairs", f"{label!r} is not a run label ({', '.join(base)})")
+        if not exp.get("evaluation") or not exp.get("checkpoints"):
+            self.fail(where, "an experiment with `factors` needs `evaluation` and `checkpoints`")
 
     def _check_groups(self, name: str) -> None:
         try:

@@ -30,6 +30,9 @@ if TYPE_CHECKING:  # the plan's state, set by gair.plan.Plan
     from gair.plan.resolve import Entry
 
 PREFLIGHT_POINTS = 32  # test points a preflight evaluation job attacks (it times them)
+# The sensitivity target's selection rule: each checkpoint of its base group, by name.
+SELECTION = "selection rule"
+SELECTION_LEVELS = {"best": "best (test set)", "best_val": "best (validation)", "last": "last"}
 
 
 @dataclass
@@ -79,6 +82,7 @@ class Jobs:
     """Job arguments, manifests and report jobs (part of :class:`gair.plan.Plan`)."""
 
     config: dict[str, Any]
+    experiments: dict[str, dict[str, dict[str, list[Entry]]]]
     runs: dict[str, RunSpec]
     evaluations: dict[str, dict[str, Any]]
     audit: dict[str, str]
@@ -91,6 +95,7 @@ class Jobs:
     if TYPE_CHECKING:
 
         def entries(self, name: str) -> Any: ...
+        def factor_levels(self, name: str) -> list[tuple[str, str, str]]: ...
         def evaluated_run(self, entry: Entry, ckpt: str) -> str: ...
         def audit_checkpoints(
             self, table: str, entry: Entry, masking: bool = False
@@ -159,7 +164,39 @@ class Jobs:
             checkpoints=checkpoints,
             columns=exp.get("columns"),
             validation=int((exp.get("selection") or {}).get("validation", 0)),
+            sensitivity=self.sensitivity_layout(name) if exp.get("factors") else {},
         )
+
+    def sensitivity_layout(self, name: str) -> dict[str, Any]:
+        """What a sensitivity target compares: its `pairs`, and per variation (a factor's
+        level, then the selection rule: each checkpoint the base group evaluates) the group,
+        the checkpoint and, per pair, whether it is the paper's setting (the base group's
+        runs at the experiment's first checkpoint)."""
+        exp = self.config["experiments"][name]
+        groups = self.experiments[name]
+        base = next(iter(groups))
+        paper_checkpoint = exp["checkpoints"][0]
+
+        def runs(group: str, label: str) -> list[str]:
+            return [e.run for e in groups[group][label]]
+
+        def variation(factor: str, level: str, group: str, ckpt: str) -> dict[str, Any]:
+            paper = [
+                ckpt == paper_checkpoint and all(runs(group, x) == runs(base, x) for x in pair)
+                for pair in exp["pairs"]
+            ]
+            return {"factor": factor, "level": level, "group": group, "checkpoint": ckpt,
+                    "paper": paper}  # fmt: skip
+
+        variations = [
+            variation(f, lev, g, paper_checkpoint) for f, lev, g in self.factor_levels(name)
+        ]
+        base_checkpoints = self.config["experiments"][name]["groups"][base].get("checkpoints") or []
+        if len(base_checkpoints) > 1:
+            variations += [
+                variation(SELECTION, SELECTION_LEVELS.get(c, c), base, c) for c in base_checkpoints
+            ]
+        return {"pairs": [list(p) for p in exp["pairs"]], "variations": variations}
 
     def audit_manifest(self, table: str) -> Manifest:
         """The audit of a table: its runs, every checkpoint the audit reads, its baseline."""

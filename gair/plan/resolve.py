@@ -7,9 +7,17 @@ The order (config/paper.yaml documents the keys)::
         <- presets[group.preset] <- group.set <- the run's own settings
         <- alpha = eps * group.alpha_per_eps <- force <- rescale_epochs_to
 
-An experiment with ``selection: {validation: N}`` also trains, for each of its runs (or those
-of ``selection.seeds``), a validation companion: the same run withholding N training points
-(``val_split``), whose ``best_val`` checkpoint stands for the run's best by validation.
+An experiment with ``selection: {validation: N}`` also trains, for each of its runs whose
+checkpoints include best_val (of ``selection.seeds``, where given), a validation companion:
+the same run withholding N training points (``val_split``), whose ``best_val`` checkpoint
+stands for the run's best by validation.
+
+An experiment with ``factors`` ({factor: {level: settings}}) varies its one group one factor
+at a time: each level becomes a group ``"<factor>: <level>"`` with the base group's runs and
+the level's settings on top of the group's ``set``, evaluated at the experiment's
+``checkpoints`` (the base group may name more in its own ``checkpoints``). A level or factor
+set to null is left out (a config overlay drops it so). Levels that resolve to the base
+group's settings are the same runs, trained once.
 
 Every epoch-valued setting follows the epoch convention (:mod:`gair.epochs`); rescaling moves
 them all with :meth:`gair.spec.RunSpec.rescaled`. :class:`Resolution` is the part of
@@ -78,6 +86,9 @@ class Resolution:
                 check(grp.get("set"), f"{where}.set")
                 for label, settings in (grp.get("runs") or {}).items():
                     check(settings, f"{where}.runs.{label}")
+            for factor, levels in (exp.get("factors") or {}).items():
+                for level, settings in (levels or {}).items():
+                    check(settings, f"experiments.{name}.factors.{factor}.{level}")
 
     def preset_settings(self, name: str, where: str, chain: tuple[str, ...] = ()) -> dict:
         """A preset's settings, its `base` chain applied first."""
@@ -113,7 +124,7 @@ class Resolution:
                     f"experiments.{name}",
                     "needs `groups` (or `runs_from` naming another experiment)",
                 )
-            return exp
+            return self._with_factors(name, exp) if exp.get("factors") else exp
         if source not in experiments:
             self.fail(f"experiments.{name}.runs_from", f"{source!r} is not an experiment")
         if source in chain or source == name:
@@ -123,6 +134,32 @@ class Resolution:
             if key in exp:
                 merged[key] = exp[key]
         return merged
+
+    def factor_levels(self, name: str) -> list[tuple[str, str, str]]:
+        """(factor, level, group) of an experiment's `factors`, in config order, null
+        factors and levels left out."""
+        out = []
+        for factor, levels in (self.config["experiments"][name].get("factors") or {}).items():
+            for level, settings in (levels or {}).items():
+                if settings is not None:
+                    out.append((str(factor), str(level), f"{factor}: {level}"))
+        return out
+
+    def _with_factors(self, name: str, exp: dict) -> dict:
+        """The experiment with a group per factor level (module docstring)."""
+        where = f"experiments.{name}"
+        if len(exp["groups"]) != 1:
+            self.fail(f"{where}.groups", "an experiment with `factors` varies one group")
+        ((base_name, base),) = exp["groups"].items()
+        groups = {base_name: base}
+        for factor, level, group in self.factor_levels(name):
+            if group in groups:
+                self.fail(f"{where}.factors.{factor}", f"group {group!r} is given twice")
+            settings = self.config["experiments"][name]["factors"][factor][level]
+            varied = {k: v for k, v in base.items() if k != "checkpoints"}
+            varied["set"] = {**(base.get("set") or {}), **settings}
+            groups[group] = varied
+        return dict(exp, groups=groups)
 
     def resolve(
         self, exp_name: str, group: str, label: str, seed: int | None = None
@@ -229,7 +266,8 @@ class Resolution:
                         name = spec.run_name()
                         self.runs[name] = spec
                         entry = Entry(name, spec.seed, paper_epochs)
-                        entry.validation = self._companion(exp_name, spec, selection)
+                        if "best_val" in self._wanted_checkpoints(exp_name, grp):
+                            entry.validation = self._companion(exp_name, spec, selection)
                         entry.checkpoints = self._entry_checkpoints(exp_name, grp, entry)
                         if profile:
                             ckpt = self.scaled_checkpoint(
@@ -256,13 +294,18 @@ class Resolution:
             kept.append(ckpt)
         return kept
 
-    def _entry_checkpoints(self, exp_name: str, grp: dict, entry: Entry) -> tuple[str, ...]:
-        """The checkpoints an experiment with an evaluation evaluates for an entry: the
+    def _wanted_checkpoints(self, exp_name: str, grp: dict) -> list[str]:
+        """The checkpoints an experiment with an evaluation evaluates of a group's runs: the
         group's `checkpoints` where it gives them, else the experiment's."""
         exp = self.config["experiments"][exp_name]
         if not exp.get("evaluation"):
-            return ()
-        wanted = grp.get("checkpoints") or exp.get("checkpoints") or []
+            return []
+        return list(grp.get("checkpoints") or exp.get("checkpoints") or [])
+
+    def _entry_checkpoints(self, exp_name: str, grp: dict, entry: Entry) -> tuple[str, ...]:
+        """The checkpoints evaluated for an entry (:meth:`_wanted_checkpoints`, as
+        :meth:`checkpoints_for` keeps them)."""
+        wanted = self._wanted_checkpoints(exp_name, grp)
         return tuple(self.checkpoints_for(exp_name, entry, wanted, f"experiments.{exp_name}"))
 
     def labels(self, name: str) -> list[str]:

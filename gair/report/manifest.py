@@ -65,6 +65,9 @@ class Manifest:
     columns: list[str] | None = None  # the attacks a table shows (None: every one)
     # the training points the runs behind best_val withheld (their validation companions)
     validation: int = 0
+    # sensitivity: `pairs` ([method, baseline] labels) and `variations`, each {factor, level,
+    # group, checkpoint, paper: [one bool per pair: the paper's setting for that pair]}
+    sensitivity: dict[str, Any] = field(default_factory=dict)
     flop_hours: dict[str, float] = field(default_factory=dict)  # budgets: the cost model's
     eps: float | None = None  # published: the paper's eps
     models: dict[str, PublishedModel] = field(default_factory=dict)  # published

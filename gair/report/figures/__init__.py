@@ -10,6 +10,8 @@ Nothing here reads a checkpoint or imports torch.
   :mod:`~gair.report.figures.sweeps`: Figs. 12-20; :mod:`~gair.report.figures.attacks`:
   Fig. 21, the per-attack audit figure, the trade-off; :mod:`~gair.report.figures.audit`:
   the audit's gains; :mod:`~gair.report.figures.published`: published checkpoints;
+  :mod:`~gair.report.figures.claims`: the claims; :mod:`~gair.report.figures.sensitivity`:
+  the sensitivity target's gains per variation;
 - :mod:`~gair.report.figures.common` and :mod:`~gair.report.figures.style`: what they draw
   with.
 """
