@@ -241,3 +241,28 @@ def test_masking_config_errors_name_their_key() -> None:
     config["audit"]["masking"] = {"attacks": []}  # no masking checks: no jobs, no table
     plan = Plan(config)
     assert plan.masking == {} and not any("masking" in f for f in plan.outputs("audit"))
+
+
+# The run names of every experiment, from the plan at the commit before the attack's start,
+# BatchNorm mode, validation split, held-out selection and the sensitivity target were added
+# (sha256 of the sorted names, one per line): new settings at their defaults keep every name.
+EXISTING_RUNS = {
+    "paper": (133, "ea29a5fbaa7f847c"),
+    "smoke": (99, "7119f3d94954ded0"),
+}
+
+
+@pytest.mark.parametrize("name", list(EXISTING_RUNS))
+def test_existing_run_names_are_unchanged(name: str) -> None:
+    import hashlib
+
+    overlays = [REPO / "config" / "smoke.yaml"] if name == "smoke" else []
+    plan = Plan(load_config(overlays))
+    runs = {e.run for x in plan.experiments if x != "sensitivity" for _, _, e in plan.entries(x)}
+    digest = hashlib.sha256("\n".join(sorted(runs)).encode()).hexdigest()[:16]
+    assert (len(runs), digest) == EXISTING_RUNS[name]
+    companions = {e.validation for x in plan.experiments for _, _, e in plan.entries(x)} - {None}
+    assert not companions & runs  # a companion is always a run of its own
+    if name == "paper":  # three of them, as the paper's runs have been named
+        assert {"cifar10-wrn-at-s0-d1f00b3d", "cifar10-resnet18-at-s0-d38678dc",
+                "cifar10-resnet18-at-s0-0c6093f4"} <= runs  # fmt: skip
