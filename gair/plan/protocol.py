@@ -110,9 +110,10 @@ def describe(plan: Plan, target: str) -> dict[str, Any]:
     sets = {}
     for exp in plan.target_experiments(target):
         cfg = plan.config["experiments"][exp]
-        if cfg.get("evaluation"):
+        if cfg.get("evaluation"):  # every checkpoint some run of it is evaluated at
+            checkpoints = [c for _, _, e in plan.entries(exp) for c in e.checkpoints]
             sets[cfg["evaluation"]] = dict(
-                plan.evaluations[cfg["evaluation"]], checkpoints=cfg.get("checkpoints", [])
+                plan.evaluations[cfg["evaluation"]], checkpoints=list(dict.fromkeys(checkpoints))
             )
     audited = target in ("audit", "all") or target.startswith("audit_")
     for table in plan.audit:
@@ -121,9 +122,11 @@ def describe(plan: Plan, target: str) -> dict[str, Any]:
                 plan.evaluations[plan.audit[table]], checkpoints=plan.config["audit"]["checkpoints"]
             )
         if audited and table in plan.masking and table in plan.target_experiments(target):
+            checked = [c for e in plan.masking_entries(table)
+                       for c in plan.audit_checkpoints(table, e, masking=True)]  # fmt: skip
             sets[plan.masking[table]] = dict(
                 plan.evaluations[plan.masking[table]],
-                checkpoints=plan.config["audit"]["checkpoints"],
+                checkpoints=list(dict.fromkeys(checked)),
                 seeds=sorted({e.seed for e in plan.masking_entries(table)}),
             )
     return {"target": target, "runs": runs, "evaluations": sets, "estimate": plan.estimate(target)}
