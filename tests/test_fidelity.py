@@ -520,7 +520,9 @@ def test_protocol_command_prints_the_change_points(capsys: pytest.CaptureFixture
     assert lines["60-100"][1] == "0.001"
     assert main(["protocol", "table2", "--json"]) == 0
     described = json.loads(capsys.readouterr().out)
-    assert len(described["runs"]) == 10
+    assert len(described["runs"]) == 10 + 10  # and the runs' validation companions
+    companions = [r for r in described["runs"] if r["settings"].get("val_split") == 1000]
+    assert len(companions) == 10 and all("companion" in r["uses"][0]["label"] for r in companions)
     assert described["evaluations"]["table2"]["alpha"] == 0.003
     assert main(["protocol", "fig99"]) == 2
     err = capsys.readouterr().err
