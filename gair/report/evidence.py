@@ -4,7 +4,7 @@ test (or training) point, 1 where the point was classified correctly.
 Two sources, both written by the jobs beside their summaries:
 
 - an evaluation's points file (``<ckpt>-<evaluation>.points.parquet``, from ``python -m gair
-  evaluate --samples``): ``index``, ``label`` and one boolean column per attack;
+  evaluate --points``): ``index``, ``label`` and one boolean column per attack;
 - a run's ``points.parquet`` (training's per-epoch evaluation): ``epoch``, ``split`` (test,
   train), ``attack`` (nat, pgd20; adv on training points), ``index``, ``correct``.
 

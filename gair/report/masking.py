@@ -15,7 +15,7 @@ robust), one per setting: a vector for one checkpoint, or a seeds x points matri
 same checkpoint kind of several seeds (the interval then pairs by seed and point).
 
 The table (:func:`write_masking`) reads a masking evaluation per audited checkpoint (the
-plan's ``<table set>_masking``: ``python -m gair evaluate`` with ``--samples``): each
+plan's ``<table set>_masking``: ``python -m gair evaluate`` with ``--points``): each
 attack's radius from the summary, its per-point results from the samples file. Which attack
 serves which check is read from the attack registry (:mod:`gair.evaluation.registry`):
 the eps sweep is PGD-k at the set's eps and at every other radius (``pgd<k>_x<m>``,
