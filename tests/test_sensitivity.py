@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats as sps
+from paired import one_seed_interval
 
 from gair.plan import Plan
 from gair.plan.config import PlanError, load_config
@@ -175,14 +175,12 @@ def test_each_gain_is_the_paired_interval_and_the_answers_follow_the_rule(
         group = {"paper": "base"}.get(r["level"], r["level"])
         a = 100.0 * plan[group, "GAIRAT", r["attack"]]
         b = 100.0 * plan[group, "AT", r["attack"]]
-        if (a == b).all():
-            assert (r["gain"], r["low"], r["high"]) == (0.0, 0.0, 0.0)
-            assert r["verdict"] == "inconclusive"
-            continue
-        ci = sps.ttest_rel(a, b).confidence_interval(0.95)
+        low, high = one_seed_interval(a, b)
+        if (a == b).all():  # no point told apart: the score interval, never zero width
+            assert r["gain"] == 0.0 and r["low"] < 0.0 < r["high"]
         assert r["gain"] == pytest.approx((a - b).mean())
-        assert (r["low"], r["high"]) == (pytest.approx(ci.low), pytest.approx(ci.high))
-        want = "supported" if ci.low > 0 else "contradicted" if ci.high < 0 else "inconclusive"
+        assert (r["low"], r["high"]) == (pytest.approx(low), pytest.approx(high))
+        want = "supported" if low > 0 else "contradicted" if high < 0 else "inconclusive"
         assert r["verdict"] == want
     verdicts = frame.set_index(["level", "attack"])["verdict"]
     assert verdicts["b", "pgd20"] == "contradicted" and verdicts["a", "pgd20"] == "supported"

@@ -156,7 +156,7 @@ def _gains(
         d = pgd if attack == PGD else difference(attack)
         if d is None:
             continue
-        gain = stats.crossed_mean(100.0 * d)
+        gain = stats.paired_difference(d)
         out |= {f"gain_{attack}": gain.value, f"gain_{attack}_low": gain.low,
                 f"gain_{attack}_high": gain.high}  # fmt: skip
         if attack == PGD or pgd is None:
