@@ -134,3 +134,23 @@ def test_report_when_a_part_failed_as_a_whole() -> None:
     text = render(_record(bench={"status": "failed", "why": "ImportError: x"}))
     assert "## 2. Throughput: `gair bench`\n\nfailed: ImportError: x" in text
     assert "## 3. One epoch of Table 1's WRN-32-10\n\nnot run (not asked for)" in text
+
+
+@pytest.mark.parametrize("size", [sizes.FULL, sizes.SHRUNK], ids=["full", "shrunk"])
+def test_the_preflight_fits_the_files_the_check_writes(size: sizes.Sizes, tmp_path: Path) -> None:
+    """Every table1 run of the preflight's overlay (validation companions included) leaves
+    training points after its withheld split, on the five training files the check writes."""
+    import yaml
+
+    from gair.plan import Plan
+    from gair.plan.config import load_config
+
+    overlay = tmp_path / "gpucheck.yaml"
+    overlay.write_text(yaml.safe_dump({"data_root": str(tmp_path), **size.preflight}))
+    plan = Plan(load_config([overlay]))
+    runs = {name: plan.runs[name] for name in plan.target_runs("table1")}
+    written = 5 * size.cifar_per_file
+    assert any(spec.val_split for spec in runs.values())  # the companions are part of the preflight
+    for name, spec in runs.items():
+        available = min(spec.train_subset or written, written)
+        assert spec.val_split + spec.batch_size <= available, (name, spec.val_split)

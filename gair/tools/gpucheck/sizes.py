@@ -92,7 +92,8 @@ SHRUNK = Sizes(
         "train_subset": 100, "test_subset": 20, "train_eval_samples": 20,
     },
     preflight={
-        "experiments": {"table1": {"seeds": [0]}},
+        # 100 training images: the validation companions withhold 10 of them, not 1,000.
+        "experiments": {"table1": {"seeds": [0], "selection": {"validation": 10}}},
         "force": {"depth": 10, "width": 1, "batch_size": 4, "steps": 1, "eval_steps": 1,
                   "train_eval_samples": 4, "device": "cpu"},
         "evaluations": {"table1": {"aa_version": "cheap"}},
