@@ -38,6 +38,23 @@ class TinyRun:
     def spec(self, method: str = "at", epochs: int = 2, **overrides: Any) -> RunSpec:
         return RunSpec.from_dict(self.values(method=method, epochs=epochs, **overrides))
 
+    def killed_after_epoch_1(self, spec: RunSpec, out: Any, **run_options: Any) -> None:
+        """Train ``spec`` into ``out`` and die as a killed job would when epoch 2 starts:
+        epoch 1 is complete on disk, nothing of epoch 2 is."""
+        from gair.train.loop import Run
+
+        run = Run(spec, out, progress=False, **run_options)
+        first = run.train_epoch
+
+        def train_epoch(epoch: int, stop: object) -> dict:
+            if epoch > 1:
+                raise KeyboardInterrupt
+            return first(epoch, stop)
+
+        run.train_epoch = train_epoch  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            run.run()
+
     def args(self, **overrides: Any) -> list[str]:
         """``--dataset D --model M --method X --epochs E --seed S`` and ``--set key=value``
         for every other setting (a value of None leaves the setting out)."""

@@ -13,8 +13,6 @@ from gair.report import stats
 def one_seed_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """(low, high) in points for per-point results a, b (0/1 or booleans) of one seed."""
     x, y = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
-    if x.max() > 1 or y.max() > 1:  # given in percent
-        x, y = x / 100.0, y / 100.0
     t = sps.ttest_rel(100.0 * x, 100.0 * y).confidence_interval(0.95)
     low, high = stats.tango(float((x > y).sum()), float((x < y).sum()), x.size)
     return min(t.low, low), max(t.high, high)

@@ -95,17 +95,7 @@ def test_a_run_resumed_on_other_hardware_says_so(
     logged line, a second stretch from epoch 2 in run.json, the checkpoint and the metrics,
     and a footer naming both devices."""
     spec = tiny_run.spec("at", epochs=3)
-    run = Run(spec, tmp_path, progress=False, log=lambda line: None)
-    original = run.train_epoch
-
-    def train_epoch(epoch: int, stop: object) -> dict:  # die before epoch 2, like a kill
-        if epoch > 1:
-            raise KeyboardInterrupt
-        return original(epoch, stop)
-
-    run.train_epoch = train_epoch  # type: ignore[method-assign]
-    with pytest.raises(KeyboardInterrupt):
-        run.run()
+    tiny_run.killed_after_epoch_1(spec, tmp_path, log=lambda line: None)
     before = provenance.collect("cpu")
     elsewhere = dict(before, device="NVIDIA H100 80GB HBM3", cuda="12.4")
     monkeypatch.setattr(provenance, "collect", lambda device="cpu": dict(elsewhere))

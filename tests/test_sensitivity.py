@@ -175,7 +175,7 @@ def test_each_gain_is_the_paired_interval_and_the_answers_follow_the_rule(
         group = {"paper": "base"}.get(r["level"], r["level"])
         a = 100.0 * plan[group, "GAIRAT", r["attack"]]
         b = 100.0 * plan[group, "AT", r["attack"]]
-        low, high = one_seed_interval(a, b)
+        low, high = one_seed_interval(a / 100.0, b / 100.0)
         if (a == b).all():  # no point told apart: the score interval, never zero width
             assert r["gain"] == 0.0 and r["low"] < 0.0 < r["high"]
         assert r["gain"] == pytest.approx((a - b).mean())

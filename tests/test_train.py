@@ -16,7 +16,7 @@ import pytest
 from gair.cli import main
 from gair.methods import method_names
 from gair.train.checkpoint import load_checkpoint
-from gair.train.loop import EXIT_PREEMPTED, Run, train
+from gair.train.loop import EXIT_PREEMPTED, train
 
 TIMING = ["train_s", "eval_s", "images_per_s"]
 
@@ -110,17 +110,7 @@ def test_resume_after_completed_epoch_is_exact(tmp_path: Path, tiny_run) -> None
     )
     full = pd.DataFrame(train(spec, tmp_path / "full"))
     part = tmp_path / "cut"
-    run = Run(spec, part, progress=False)
-    original = run.train_epoch
-
-    def train_epoch(epoch: int, stop: object) -> dict:  # die before epoch 2, like a kill
-        if epoch > 1:
-            raise KeyboardInterrupt
-        return original(epoch, stop)
-
-    run.train_epoch = train_epoch  # type: ignore[method-assign]
-    with pytest.raises(KeyboardInterrupt):
-        run.run()
+    tiny_run.killed_after_epoch_1(spec, part)
     assert load_checkpoint(part / "last.pt")["epoch"] == 1
     resumed = pd.DataFrame(train(spec, part))
     pd.testing.assert_frame_equal(_comparable(full), _comparable(resumed))
