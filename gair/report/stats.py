@@ -219,8 +219,8 @@ def accuracy(correct: np.ndarray, level: float = LEVEL) -> Estimate:
 
 def tango(b: float, c: float, n: float, level: float = LEVEL) -> tuple[float, float]:
     """Tango's (1998) score interval, in percent, for the difference p_b - p_c of two paired
-    proportions: b of n pairs favour the first (1, 0), c the second (0, 1); b and c may be
-    fractional (means over seeds). The set of differences d whose score statistic
+    proportions: b of n pairs favour the first (1, 0), c the second (0, 1) (a paired gain
+    passes its counts pooled over its seeds). The set of differences d whose score statistic
     (b - c - n d) / sqrt(n (2 q + d (1 - d))) is within the normal quantile, q being the
     maximum-likelihood p_c under p_b - p_c = d (the positive root of 2n q^2 + B q + C = 0,
     B = (2n - b + c) d - b - c, C = -c d (1 - d))."""
