@@ -77,6 +77,13 @@ class RunSpec:
     # evaluated epoch measures them and best_val.pt keeps the best epoch by their PGD-20
     # accuracy within the best window (best_start..best_end).
     val_split: int = 0
+    # n > 0: a seeded selection split of n of the test points each epoch evaluates
+    # (gair.data.selection_split: the same for every run of the dataset and evaluated count)
+    # chooses best_val.pt, the best epoch by their PGD-20 accuracy within the best window; the
+    # rest of the test points (the report split) judge it. It decides which checkpoint is
+    # kept besides best.pt, not what is trained, so it stays out of the run's name
+    # (OUTPUT_ONLY); a run folder trained with another selection refuses to resume.
+    selection_points: int = 0
     test_subset: int = 0  # 0: the whole test split
     unlabeled_path: str = ""  # GAIR-RST: the user's pseudo-labelled file (RST's 500K pickle)
     unsup_fraction: float = 0.5  # share of pseudo-labelled points per batch (RST's setting)
@@ -172,6 +179,9 @@ class RunSpec:
     data_root: str = "resources/data"
 
     NON_IDENTITY: typing.ClassVar[tuple[str, ...]] = ("device", "data_root")
+    # Part of the identity a checkpoint is checked against, never of the name: they choose
+    # what a run keeps, not what it trains.
+    OUTPUT_ONLY: typing.ClassVar[tuple[str, ...]] = ("selection_points",)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -221,6 +231,18 @@ class RunSpec:
                 f"val_split = {self.val_split!r} is invalid: it must be below the run's "
                 f"{labelled} labelled training points"
             )
+        if self.selection_points:
+            if self.val_split:
+                raise ConfigError(
+                    f"selection_points = {self.selection_points!r} is invalid with val_split = "
+                    f"{self.val_split!r}: both choose best_val.pt; set one of them to 0"
+                )
+            evaluated = self.evaluated_test_points
+            if self.selection_points >= evaluated:
+                raise ConfigError(
+                    f"selection_points = {self.selection_points!r} is invalid: it must be below "
+                    f"the {evaluated} test points each epoch evaluates (eval_samples, test_subset)"
+                )
         if self.best_end and self.best_end < self.best_start:
             raise ConfigError(
                 f"best_end = {self.best_end!r} is invalid: it must be >= best_start "
@@ -259,6 +281,13 @@ class RunSpec:
             )
 
     # ---------------------------------------------------------------- derived
+    @property
+    def evaluated_test_points(self) -> int:
+        """The test points each evaluated epoch attacks: the first eval_samples of the test
+        split (its subset, or the whole split)."""
+        n = self.test_subset or DATASETS[self.dataset].n_test
+        return min(self.eval_samples, n) if self.eval_samples else n
+
     @property
     def test_eps(self) -> float:
         return self.eps if self.eval_eps is None else self.eval_eps
@@ -368,11 +397,14 @@ class RunSpec:
         """Short hash of the settings that differ from their defaults.
 
         Leaving defaults out keeps every existing run's name when a new setting is added
-        with a default that reproduces the old behaviour; :data:`PROTOCOL` is always in.
+        with a default that reproduces the old behaviour; :data:`PROTOCOL` is always in,
+        :attr:`OUTPUT_ONLY` settings never.
         """
         defaults = _defaults(type(self))
         changed = {
-            k: v for k, v in self.identity().items() if k not in defaults or v != defaults[k]
+            k: v
+            for k, v in self.identity().items()
+            if (k not in defaults or v != defaults[k]) and k not in self.OUTPUT_ONLY
         }
         changed["protocol"] = PROTOCOL
         revision = _method_revision(self.method)
@@ -435,7 +467,8 @@ def _check_names(cls: type, data: Mapping[str, Any]) -> None:
 
 POSITIVE = ("epochs", "batch_size", "steps", "eval_steps", "eval_every")
 NON_NEGATIVE = (
-    "train_subset", "test_subset", "eval_samples", "train_eval_samples", "seed", "val_split"
+    "train_subset", "test_subset", "eval_samples", "train_eval_samples", "seed", "val_split",
+    "selection_points",
 )  # fmt: skip
 
 

@@ -138,8 +138,8 @@ def test_report_when_a_part_failed_as_a_whole() -> None:
 
 @pytest.mark.parametrize("size", [sizes.FULL, sizes.SHRUNK], ids=["full", "shrunk"])
 def test_the_preflight_fits_the_files_the_check_writes(size: sizes.Sizes, tmp_path: Path) -> None:
-    """Every table1 run of the preflight's overlay (validation companions included) leaves
-    training points after its withheld split, on the five training files the check writes."""
+    """Every table1 run of the preflight's overlay selects best_val on fewer test points than
+    the one test file the check writes holds, and leaves a batch of training points."""
     import yaml
 
     from gair.plan import Plan
@@ -150,7 +150,9 @@ def test_the_preflight_fits_the_files_the_check_writes(size: sizes.Sizes, tmp_pa
     plan = Plan(load_config([overlay]))
     runs = {name: plan.runs[name] for name in plan.target_runs("table1")}
     written = 5 * size.cifar_per_file
-    assert any(spec.val_split for spec in runs.values())  # the companions are part of the preflight
+    assert all(spec.selection_points for spec in runs.values())  # best_val is in the preflight
     for name, spec in runs.items():
         available = min(spec.train_subset or written, written)
-        assert spec.val_split + spec.batch_size <= available, (name, spec.val_split)
+        assert spec.batch_size <= available, name
+        tested = min(spec.evaluated_test_points, size.cifar_per_file)
+        assert 0 < spec.selection_points < tested, (name, spec.selection_points, tested)

@@ -42,7 +42,7 @@ def test_each_level_changes_its_factor_alone(paper: Plan) -> None:
                 a, b = paper.runs[mine.run].identity(), paper.runs[theirs.run].identity()
                 changed = {k for k in a if a[k] != b[k]}
                 assert changed <= set(settings), (group, label, changed)
-                assert mine.checkpoints == ("best",) and mine.validation is None
+                assert mine.checkpoints == ("best",)
     runs = {g: {label: [e.run for e in es] for label, es in ls.items()} for g, ls in groups.items()}
     # The paper's levels are the base runs: weight decay 5e-4, eval-mode BatchNorm, eps
     # 0.031, piecewise; the start equals AT's and GAIRAT's own when uniform and TRADES'
@@ -55,13 +55,16 @@ def test_each_level_changes_its_factor_alone(paper: Plan) -> None:
             equal = runs[f"attack start: {level}"][label] == runs["paper"][label]
             assert equal == (label in same), (level, label)
     # 4 methods x 5 seeds: the base, a new level each of weight decay, BatchNorm, eps and the
-    # schedule, two new starts, and the base's validation companions.
-    assert len(paper.target_runs("sensitivity")) == 20 * (1 + 4 + 2) + 20
-    # Every new level at best; the base at best, best_val (its companions) and last.
+    # schedule, two new starts; best_val is each base run's own (no second run).
+    assert len(paper.target_runs("sensitivity")) == 20 * (1 + 4 + 2)
+    # Every new level at best; the base at best, best_val and last.
     evaluations = paper.target_evaluations("sensitivity")
     assert len(evaluations) == 20 * 6 + 20 * 3
     best_val = [(r, c) for r, c, _ in evaluations if c == "best_val"]
-    assert len(best_val) == 20 and all(paper.runs[r].val_split == 1000 for r, _ in best_val)
+    assert {r for r, _ in best_val} == set(runs["paper"]["AT"] + runs["paper"]["GAIRAT"]
+                                           + runs["paper"]["TRADES"]
+                                           + runs["paper"]["GAIR-TRADES"])  # fmt: skip
+    assert all(paper.runs[r].selection_points == 1000 for r, _ in best_val)
     assert {e[2] for e in evaluations} == {"tradeoff"}
 
 
@@ -99,8 +102,9 @@ def test_the_smoke_config_shares_the_trade_offs_runs_and_evaluations() -> None:
 def test_protocol_prints_every_run_of_the_target(paper: Plan) -> None:
     printed = format_text(describe(paper, "sensitivity"))
     names = [line[3:] for line in printed.splitlines() if line.startswith("== ")]
-    assert names == paper.target_runs("sensitivity") and len(names) == 160
-    assert printed.count("validation companion (1000 points withheld)") == 20
+    assert names == paper.target_runs("sensitivity") and len(names) == 140
+    assert "companion" not in printed  # best_val: each run's own selection split
+    assert printed.count("best_val: chosen on 1000 of the 10000 evaluated test points") == 140
     assert "sensitivity / attack start: none / GAIRAT / seed 4" in printed
 
 

@@ -202,12 +202,15 @@ def test_digest_changes_with_every_identity_field_only() -> None:
     digest = base.digest()
     names = [f.name for f in dataclasses.fields(RunSpec)]
     assert set(RunSpec.NON_IDENTITY) == {"device", "data_root"}
+    # What a run keeps besides best.pt is checked on resume (identity), never named.
+    assert set(RunSpec.OUTPUT_ONLY) == {"selection_points"}
     for name in names:
         changed = dataclasses.replace(base)
         # Set the attribute directly: the digest must react even to values validate() rejects.
         setattr(changed, name, _other(getattr(base, name)))
-        if name in RunSpec.NON_IDENTITY:
+        if name in RunSpec.NON_IDENTITY or name in RunSpec.OUTPUT_ONLY:
             assert changed.digest() == digest, name
+            assert (changed.identity() == base.identity()) == (name in RunSpec.NON_IDENTITY)
         else:
             assert changed.digest() != digest, name
     assert spec(device="cuda:1", data_root="/elsewhere").digest() == digest

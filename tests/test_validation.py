@@ -1,20 +1,32 @@
-"""The held-out validation split: which points a run withholds (seeded, reproducible), that
-no training batch ever holds one, and that best_val.pt is the best epoch by their PGD-20
-accuracy within the run's best window."""
+"""Held-out selection. The selection split (selection_points: seeded test points, the same
+for every run of the data, recorded with the run) chooses best_val.pt inside the run the paper
+trains, and every number at best_val is reported on the other test points (the report split);
+the validation split (val_split: withheld training points, never trained on) is the other way
+to choose it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import torch
 
 import gair.train.loop as loop
-from gair.data import VALIDATION_SEED, dataset_info, read_arrays, take_subset, validation_split
+from gair.data import (
+    SELECTION_SEED,
+    VALIDATION_SEED,
+    dataset_info,
+    read_arrays,
+    selection_split,
+    take_subset,
+    validation_split,
+)
 from gair.data.tensors import load_dataset
-from gair.errors import ConfigError
+from gair.errors import CheckpointError, ConfigError, DataError
 from gair.spec import RunSpec, batches_per_epoch
 from gair.train.checkpoint import load_checkpoint
 from gair.train.loop import train
@@ -126,90 +138,185 @@ def test_a_run_without_a_split_writes_no_validation_output(tmp_path: Path, tiny_
     assert not (tmp_path / "best_val.pt").exists()
 
 
+# --------------------------------------------------------------------------- selection split
+def test_the_selection_split_is_seeded_disjoint_and_the_same_for_every_run() -> None:
+    chosen = selection_split(10000, 1000)
+    # The same draw from a generator seeded here: PCG64 at the selection seed, 1000 of 10000.
+    generator = np.random.Generator(np.random.PCG64(SELECTION_SEED))
+    assert chosen.tolist() == sorted(generator.choice(10000, 1000, replace=False).tolist())
+    assert np.all(np.diff(chosen) > 0) and chosen.min() >= 0 and chosen.max() < 10000
+    report = np.setdiff1d(np.arange(10000), chosen)
+    assert len(report) == 9000 and not set(report) & set(chosen)
+    assert np.array_equal(selection_split(10000, 1000), chosen)  # every run draws the same
+    assert not np.array_equal(chosen, np.arange(1000))  # not the first points
+    assert SELECTION_SEED != VALIDATION_SEED
+    for bad in (0, 10000, -1):
+        with pytest.raises(ConfigError, match=rf"^selection_points = {bad} is invalid"):
+            selection_split(10000, bad)
+
+
+def test_the_spec_refuses_a_selection_it_cannot_hold() -> None:
+    base = {"dataset": "digits", "model": "mlp", "method": "at", "epochs": 2, "eval_samples": 50}
+    with pytest.raises(ConfigError, match=r"^selection_points = 50 is invalid: .* the 50 test"):
+        RunSpec.from_dict({**base, "selection_points": 50})
+    with pytest.raises(ConfigError, match=r"^selection_points = 5 is invalid with val_split"):
+        RunSpec.from_dict({**base, "selection_points": 5, "val_split": 10})
+    # Left out of the name: the run trains the same; it only keeps one checkpoint more.
+    plain = RunSpec.from_dict(base)
+    assert RunSpec.from_dict({**base, "selection_points": 5}).run_name() == plain.run_name()
+
+
+def test_best_val_is_the_argmax_of_pgd20_on_the_selection_points_within_the_window(
+    tmp_path: Path, tiny_run
+) -> None:
+    spec = tiny_run.spec("at", epochs=5, selection_points=16, best_start=2)
+    rows = train(spec, tmp_path, progress=False)
+    # Recorded with the run: seed, count, the points drawn from, the indices.
+    record = json.loads((tmp_path / "run.json").read_text())["selection"]
+    want = selection_split(64, 16).tolist()
+    assert record == {"seed": SELECTION_SEED, "count": 16, "of": 64, "indices": want}
+    meta = pq.read_schema(tmp_path / "metrics.parquet").metadata
+    assert json.loads(meta[b"gair.selection"]) == record
+    # By hand, from the per-epoch point files: PGD-20 accuracy on the selection points.
+    points = pd.read_parquet(tmp_path / "points.parquet")
+    pgd = points[(points["split"] == "test") & (points["attack"] == "pgd20")]
+    chosen = pgd[pgd["index"].isin(want)]
+    acc = chosen.groupby("epoch")["correct"].mean()
+    assert chosen.groupby("epoch").size().tolist() == [16] * 5
+    window = acc[acc.index >= 2]
+    by_hand = int(window.index[np.argmax(window.to_numpy())])  # the first of equal epochs
+    assert rows[-1]["best_val_epoch"] == by_hand
+    assert load_checkpoint(tmp_path / "best_val.pt")["epoch"] == by_hand
+    metrics = pd.read_parquet(tmp_path / "metrics.parquet")
+    assert np.allclose(1 - acc.to_numpy(), metrics["sel_pgd20_err"].to_numpy(), atol=1e-12)
+    assert metrics["sel_n"].tolist() == [16] * 5
+    # best.pt keeps the paper's rule: every evaluated test point, the same window.
+    everything = pgd.groupby("epoch")["correct"].mean()
+    best = everything[everything.index >= 2]
+    assert load_checkpoint(tmp_path / "best.pt")["epoch"] == int(
+        best.index[np.argmax(best.to_numpy())]
+    )
+    # Another method and seed selects on the same points.
+    other = tmp_path / "other"
+    train(tiny_run.spec("gairat", epochs=1, seed=3, selection_points=16), other, progress=False)
+    assert json.loads((other / "run.json").read_text())["selection"]["indices"] == want
+
+
+def test_a_folder_trained_with_another_selection_refuses_to_go_on(tmp_path: Path, tiny_run) -> None:
+    train(tiny_run.spec("at", epochs=1, selection_points=16), tmp_path, progress=False)
+    again = tiny_run.spec("at", epochs=1, selection_points=8)
+    assert again.run_name() == tiny_run.spec("at", epochs=1, selection_points=16).run_name()
+    with pytest.raises(CheckpointError, match=r"selection_points: saved 16, asked 8"):
+        train(again, tmp_path, progress=False)
+
+
 # --------------------------------------------------------------------------- held-out rows
-def held_out_manifest(tmp_path: Path) -> tuple[dict, dict]:
-    """Tables 1-2's shape: three seeds with best and last, seed 0 alone with a validation
-    companion's best_val (the smoke config's selection.seeds); per-point files, 300 points."""
+N_POINTS, N_SELECTED = 300, 60
+
+
+def held_out_manifest(tmp_path: Path) -> tuple[dict, dict, np.ndarray]:
+    """Tables 1-2's shape: three seeds of two methods with best, best_val and last, per-point
+    files on 300 test points, and each run's metrics recording its selection split (60)."""
+    from gair.io import write_parquet
+
     rng = np.random.default_rng(4)
+    chosen = selection_split(N_POINTS, N_SELECTED)
+    record = {"seed": SELECTION_SEED, "count": N_SELECTED, "of": N_POINTS,
+              "indices": chosen.tolist()}  # fmt: skip
     correct: dict = {}
     groups: dict = {"methods": {}}
     for method in ("AT", "GAIRAT"):
         items = []
         for seed in range(3):
+            metrics = tmp_path / f"{method}-{seed}-metrics.parquet"
+            write_parquet(metrics, pd.DataFrame({"epoch": [1]}),
+                          {"gair.selection": json.dumps(record)})  # fmt: skip
             item: dict = {"run": f"{method}-{seed}", "seed": seed, "evals": {},
-                          "eval_point_files": {}}  # fmt: skip
-            for ckpt in ("best", "best_val", "last") if seed == 0 else ("best", "last"):
-                pgd = rng.random(300) < (0.45 if method == "AT" else 0.55)
+                          "eval_point_files": {}, "metrics": str(metrics)}  # fmt: skip
+            for ckpt in ("best", "best_val", "last"):
+                pgd = rng.random(N_POINTS) < (0.45 if method == "AT" else 0.55)
+                nat = rng.random(N_POINTS) < 0.8
                 correct[method, seed, ckpt] = pgd
                 points = tmp_path / f"{method}-{seed}-{ckpt}.points.parquet"
-                pd.DataFrame({"index": range(300), "label": 0, "natural": True,
+                pd.DataFrame({"index": range(N_POINTS), "label": 0, "natural": nat,
                               "pgd20": pgd}).to_parquet(points)  # fmt: skip
                 summary = tmp_path / f"{method}-{seed}-{ckpt}.parquet"
-                pd.DataFrame([{"attack": "natural", "accuracy": 1.0, "n": 300},
-                              {"attack": "pgd20", "accuracy": pgd.mean(), "n": 300}]
+                pd.DataFrame([{"attack": "natural", "accuracy": nat.mean(), "n": N_POINTS},
+                              {"attack": "pgd20", "accuracy": pgd.mean(), "n": N_POINTS}]
                              ).to_parquet(summary)  # fmt: skip
                 item["evals"][ckpt] = str(summary)
                 item["eval_point_files"][ckpt] = str(points)
             items.append(item)
         groups["methods"][method] = items
     manifest = {"name": "table1", "groups": groups, "baseline": "AT",
-                "checkpoints": ["best", "best_val", "last"], "validation": 51}  # fmt: skip
-    return manifest, correct
+                "checkpoints": ["best", "best_val", "last"]}  # fmt: skip
+    report = np.setdiff1d(np.arange(N_POINTS), chosen)
+    return manifest, correct, report
 
 
-def test_tables_show_best_val_paired_over_the_seeds_that_have_it(tmp_path: Path) -> None:
-    from scipy import stats as sps
-
+def test_best_val_rows_are_the_report_splits_means_and_best_keeps_every_point(
+    tmp_path: Path,
+) -> None:
     from gair.report import tables
     from gair.report.manifest import Manifest
 
-    manifest, correct = held_out_manifest(tmp_path)
+    manifest, correct, report = held_out_manifest(tmp_path)
     summary = tables.write_table(Manifest.from_json(manifest), tmp_path / "t1")
     rows = summary.set_index(["method", "checkpoint", "attack"])
     assert list(dict.fromkeys(summary["checkpoint"])) == ["best", "best_val", "last"]
-    assert rows.loc[("GAIRAT", "best_val", "pgd20"), "n_seeds"] == 1
-    assert rows.loc[("GAIRAT", "best", "pgd20"), "n_seeds"] == 3
-    # best_val: seed 0 only, the paired t interval over its 300 points.
-    a, b = (100.0 * correct[m, 0, "best_val"] for m in ("GAIRAT", "AT"))
-    ci = sps.ttest_rel(a, b).confidence_interval(0.95)
-    row = rows.loc[("GAIRAT", "best_val", "pgd20")]
-    assert row["gain"] == pytest.approx((a - b).mean())
-    assert (row["gain_low"], row["gain_high"]) == (pytest.approx(ci.low), pytest.approx(ci.high))
-    # best: all three seeds paired (the mean gain over seeds and points).
-    best = np.mean([correct["GAIRAT", s, "best"].mean() - correct["AT", s, "best"].mean()
-                    for s in range(3)])  # fmt: skip
-    assert rows.loc[("GAIRAT", "best", "pgd20"), "gain"] == pytest.approx(100 * best)
+    for method in ("AT", "GAIRAT"):
+        # best_val: each seed's accuracy over the 240 report points; median over seeds.
+        by_seed = [100 * correct[method, s, "best_val"][report].mean() for s in range(3)]
+        row = rows.loc[(method, "best_val", "pgd20")]
+        assert row["median"] == pytest.approx(np.median(by_seed))
+        assert row["mean"] == pytest.approx(np.mean(by_seed)) and row["n_points"] == 240
+        assert row["points"].startswith("the report split: 240 of the 300")
+        # best and last: every one of the 300 points, as the paper.
+        full = [100 * correct[method, s, "best"].mean() for s in range(3)]
+        assert rows.loc[(method, "best", "pgd20"), "median"] == pytest.approx(np.median(full))
+        assert rows.loc[(method, "best", "pgd20"), "n_points"] == N_POINTS
+        assert rows.loc[(method, "last", "pgd20"), "points"] == "every evaluated test point (300)"
+    # The paired gain at best_val: both sides on the report split, same seeds and points.
+    gain = np.mean([correct["GAIRAT", s, "best_val"][report].mean()
+                    - correct["AT", s, "best_val"][report].mean() for s in range(3)])  # fmt: skip
+    assert rows.loc[("GAIRAT", "best_val", "pgd20"), "gain"] == pytest.approx(100 * gain)
     md = (tmp_path / "t1.md").read_text()
-    assert "## best_val checkpoint" in md and "withholding 51 seeded training points" in md
+    assert "## best_val checkpoint\n\nPoints: the report split: 240 of the 300" in md
+    assert "## best checkpoint\n\nPoints: every evaluated test point (300)." in md
 
 
-def test_the_audit_and_the_claims_read_best_val_from_the_seeds_that_have_it(
-    tmp_path: Path,
-) -> None:
-    from scipy import stats as sps
-
+def test_the_audit_and_the_claims_judge_best_val_on_the_report_split(tmp_path: Path) -> None:
     from gair.report import audit, claims
     from gair.report.manifest import Manifest
 
-    manifest, correct = held_out_manifest(tmp_path)
+    manifest, correct, report = held_out_manifest(tmp_path)
     frame, _, _ = audit.audit_of(Manifest.from_json(manifest))
-    assert list(zip(frame["method"], frame["checkpoint"], strict=True)) == [
-        (m, c) for m in ("AT", "GAIRAT") for c in ("best", "best_val", "last")
-    ]
-    assert frame["n_seeds"].tolist() == [3, 1, 3, 3, 1, 3]
-    a, b = (100.0 * correct[m, 0, "best_val"] for m in ("GAIRAT", "AT"))
     gairat = frame[(frame["method"] == "GAIRAT") & (frame["checkpoint"] == "best_val")].iloc[0]
-    assert gairat["gain_pgd20"] == pytest.approx((a - b).mean())
-    entry = {"id": "gain", "paper": "p", "quote": "q", "from": "table1", "statistic": "gain",
-             "pairs": [["GAIRAT", "AT"]],
-             "quantity": {"checkpoint": ["best_val", "last"], "attack": "pgd20"}}  # fmt: skip
-    expanded = claims.expand([entry])
-    groups = {c.id: {"a": manifest["groups"]["methods"]["GAIRAT"],
-                     "b": manifest["groups"]["methods"]["AT"]} for c in expanded}  # fmt: skip
-    judged = {v.claim.quantity.checkpoint: v for v in claims.judge_all(
-        Manifest.from_json({"name": "claims", "groups": groups, "claims": [entry]}))}  # fmt: skip
-    ci = sps.ttest_rel(a, b).confidence_interval(0.95)
-    best_val = judged["best_val"].estimate
-    assert best_val.n_seeds == 1 and best_val.value == pytest.approx((a - b).mean())
-    assert (best_val.low, best_val.high) == (pytest.approx(ci.low), pytest.approx(ci.high))
-    assert judged["last"].estimate.n_seeds == 3
+    gain = np.mean([correct["GAIRAT", s, "best_val"][report].mean()
+                    - correct["AT", s, "best_val"][report].mean() for s in range(3)])  # fmt: skip
+    assert gairat["gain_pgd20"] == pytest.approx(100 * gain)
+    assert gairat["points"].startswith("the report split")
+    # A claim comparing best with best_val reads both on the report split.
+    entry = {"id": "sel", "paper": "p", "quote": "q", "from": "table1", "statistic": "gap",
+             "labels": ["GAIRAT"], "quantity": {"checkpoint": "best", "attack": "pgd20"},
+             "versus": {"checkpoint": "best_val"}, "direction": "greater"}  # fmt: skip
+    (claim,) = claims.expand([entry])
+    groups = {claim.id: {"a": manifest["groups"]["methods"]["GAIRAT"]}}
+    (verdict,) = claims.judge_all(
+        Manifest.from_json({"name": "claims", "groups": groups, "claims": [entry]})
+    )
+    mine = [correct["GAIRAT", s, c][report].mean() for c in ("best", "best_val") for s in range(3)]
+    gap = np.mean(mine[:3]) - np.mean(mine[3:])
+    assert verdict.estimate.value == pytest.approx(100 * gap)
+    assert verdict.estimate.n_points == 240
+
+
+def test_a_best_val_row_without_its_per_point_file_is_an_error(tmp_path: Path) -> None:
+    from gair.report import tables
+    from gair.report.manifest import Manifest
+
+    manifest, _, _ = held_out_manifest(tmp_path)
+    item = manifest["groups"]["methods"]["AT"][1]
+    Path(item["eval_point_files"]["best_val"]).unlink()
+    with pytest.raises(DataError, match=r"best_val is reported on the report split"):
+        tables.write_table(Manifest.from_json(manifest), tmp_path / "t1")

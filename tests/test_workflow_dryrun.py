@@ -30,17 +30,17 @@ SNAKEFILE = REPO / "workflow" / "Snakefile"
 # Jobs of a few targets with config/paper.yaml (train / evaluate / geometry), derived by hand
 # from the paper and the config, independently of the plan: fig3: 2 toy runs + the AT
 # ResNet-18 of Fig. 4, one geometry each; fig4: AT + 2 GAIRAT; fig21: seed 0 of Table 1's 4
-# methods, best and last evaluated; table1: 4 methods x 5 seeds and the validation companion
-# of each (the same run withholding 1,000 points), best and last of the runs and best_val of
-# the companions evaluated: 40 runs, 20 x 3 evaluations; audit: Tables 1 and 2's runs and
-# companions (2 x (20 + 2 methods x 5 seeds)), the tables' own evaluation files (30 x 3), and
-# one gradient-masking evaluation of each of the runs' 30 x 2 best and last checkpoints.
+# methods, best and last evaluated; table1: 4 methods x 5 seeds, as the paper, each run's
+# best, best_val (chosen on its selection split, no second run) and last evaluated: 20 runs,
+# 20 x 3 evaluations; audit: Tables 1 and 2's runs (20 + 2 methods x 5 seeds), the tables' own
+# evaluation files (30 x 3), and one gradient-masking evaluation of each of the runs' 30 x 2
+# best and last checkpoints.
 BY_HAND = {
     "fig3": {"train": 3, "geometry": 3},
     "fig4": {"train": 3},
     "fig21": {"train": 4, "evaluate": 8},
-    "table1": {"train": 40, "evaluate": 60},
-    "audit": {"train": 60, "evaluate": 90, "evaluate_masking": 60},
+    "table1": {"train": 20, "evaluate": 60},
+    "audit": {"train": 30, "evaluate": 90, "evaluate_masking": 60},
 }
 WORK_RULES = ("train", "evaluate", "evaluate_masking", "geometry")
 EVALUATIONS = ("evaluate", "evaluate_masking")  # the plan's evaluations, either rule
@@ -201,15 +201,15 @@ def test_figures_share_runs(paper_dag: str) -> None:
 def test_table1_count_matches_snakemake_statistics(workdir: Path) -> None:
     out = snakemake(workdir, "table1", "-n").stdout
     stats = dict(re.findall(r"^(train|evaluate|table1)\s+(\d+)$", out.split("Job stats:")[1], re.M))
-    assert stats == {"train": "40", "evaluate": "60", "table1": "1"}
-    # Five seeds of each of four methods and their validation companions, each in its own
-    # run folder; best_val is read from the companions only.
+    assert stats == {"train": "20", "evaluate": "60", "table1": "1"}
+    # Five seeds of each of four methods, each in its own run folder; best_val is each run's
+    # own checkpoint (its selection split), not a second run's.
     names = set(re.findall(r"results/runs/(cifar10-wrn-[a-z_]+-s\d-[0-9a-f]{8})/done\.json", out))
-    assert len(names) == 40
+    assert len(names) == 20
     assert {n.split("-s")[-1][0] for n in names} == {"0", "1", "2", "3", "4"}
     best_val = set(re.findall(r"--checkpoint \S+/runs/(\S+)/best_val\.pt", out))
     best = set(re.findall(r"--checkpoint \S+/runs/(\S+)/best\.pt", out))
-    assert len(best_val) == len(best) == 20 and not best_val & best
+    assert best_val == best == names
 
 
 def test_trade_off_shares_the_figures_seed_0_runs(paper_dag: str) -> None:
@@ -236,7 +236,7 @@ def test_audit_and_tradeoff_commands(workdir: Path) -> None:
     # Tables 1-2's runs (WRN) are evaluated once per checkpoint with the paper's attacks and
     # the audit's (and once more for the masking checks, below).
     tables = [a for ckpt, a, o in evaluate if "cifar10-wrn-" in ckpt and "/masking/" not in o]
-    assert len(tables) == 90  # 30 runs' best and last, their companions' best_val
+    assert len(tables) == 90  # 30 runs' best, best_val and last
     assert set(tables) == {"natural,pgd20,pgd_plus,cw,lsa,autoattack"}
     with_aa = [
         line for line in out.splitlines() if "gair evaluate" in line and "autoattack" in line
@@ -299,7 +299,7 @@ def test_audit_samples_limit_gives_the_audit_its_own_evaluations(
     out = snakemake(workdir, "table1", "audit", "-n", "-p", "--configfile", extra).stdout
     stats = dict(re.findall(r"^(train|evaluate)\s+(\d+)$", out.split("Job stats:")[1], re.M))
     # Table 1's 60 evaluations (its columns only) and the audit's own 60 + 30.
-    assert stats == {"train": "60", "evaluate": "150"}
+    assert stats == {"train": "30", "evaluate": "150"}
     audit_jobs = re.findall(r"--attacks (\S+) .*--samples-limit 1000 --out \S+_audit\.parquet", out)
     assert len(audit_jobs) == 90
     assert set(audit_jobs) == {"natural,pgd20,pgd_plus,cw,lsa,autoattack"}

@@ -45,8 +45,11 @@ PANELS = {
 # natural and the cheap AutoAttack).
 TABLE_ROWS = {"table1": 4 * 3 * 3, "table2": 2 * 3 * 3, "table3": 1 * 1 * 2}
 SMOKE_SEEDS = 3
-# Seeds per checkpoint: best_val is seed 0's validation companion only (config/smoke.yaml).
-CHECKPOINT_SEEDS = {"best": SMOKE_SEEDS, "best_val": 1, "last": SMOKE_SEEDS}
+# Seeds per checkpoint: best_val is every run's own (its selection split).
+CHECKPOINT_SEEDS = {"best": SMOKE_SEEDS, "best_val": SMOKE_SEEDS, "last": SMOKE_SEEDS}
+# Points per checkpoint in Tables 1-2 and the audit: best_val on the report split (20 of the
+# 100 evaluated test points chose it), the others on every point.
+CHECKPOINT_POINTS = {"best": 100, "best_val": 80, "last": 100}
 # The audit: methods of each table and its baseline; a row per method and checkpoint.
 AUDIT = {
     "table1": (["AT", "FAT", "GAIRAT", "GAIR-FAT"], "AT"),
@@ -112,7 +115,10 @@ def test_table_has_its_rows(smoke_dir: Path, name: str) -> None:
     assert table["paper_median"].notna().any()
     if name != "table3":
         assert (table["n_seeds"] == table["checkpoint"].map(CHECKPOINT_SEEDS)).all()
-        assert table[table["checkpoint"] != "best_val"]["std"].notna().all()
+        assert table["std"].notna().all()
+        assert (table["n_points"] == table["checkpoint"].map(CHECKPOINT_POINTS)).all()
+        report = table[table["checkpoint"] == "best_val"]["points"]
+        assert report.str.startswith("the report split: 80 of the 100").all()
     markdown = (folder / f"{name}.md").read_text()
     for method in table["method"].unique():
         assert f"| {method} |" in markdown

@@ -171,6 +171,30 @@ def validation_split(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     return kept, withheld
 
 
+# The selection split's seed: every run of a dataset that evaluates the same test points
+# selects on the same ones (another seed than the validation split's).
+SELECTION_SEED = 1
+
+
+def selection_split(n: int, k: int) -> np.ndarray:
+    """The ``k`` of ``n`` evaluated test points (positions in the test split) that choose a
+    run's best_val checkpoint, sorted; drawn without replacement by numpy's PCG64 generator
+    seeded with :data:`SELECTION_SEED`, so that every run and method of the same data selects
+    on the same points and is judged on the same others (the report split)."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 < k < n:
+        raise ConfigError(
+            f"selection_points = {k!r} is invalid: it must be an integer in [1, {n - 1}] "
+            f"(the run evaluates {n} test points)"
+        )
+    return np.sort(np.random.default_rng(SELECTION_SEED).choice(n, size=k, replace=False))
+
+
+def selection_record(n: int, k: int) -> dict[str, object]:
+    """What a run records of its selection split (run.json, the metrics' Parquet metadata):
+    the seed, the count, the evaluated points it was drawn from, and the indices."""
+    return {"seed": SELECTION_SEED, "count": k, "of": n, "indices": selection_split(n, k).tolist()}
+
+
 # Generated sets are cached as .npz under the data root: building them needs scikit-learn,
 # whose import costs about a second per process, more than a smoke-scale training job.
 CACHE_VERSION = 2

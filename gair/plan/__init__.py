@@ -420,31 +420,29 @@ class Plan(Resolution, Jobs):
         return [f for name in self.report_targets(target) for f in jobs[name].outputs]
 
     def target_runs(self, target: str) -> list[str]:
-        """Distinct run names a target trains, in config order: its runs, then the
-        validation companions its evaluations read."""
+        """Distinct run names a target trains, in config order: its runs, then those its
+        evaluations and claims read."""
         names = [e.run for exp in self.target_experiments(target) for _, _, e in self.entries(exp)]
         names += [e.run for e in self.claim_entries(target)]
         names += [run for run, _, _ in self.target_evaluations(target)]
         return list(dict.fromkeys(names))
 
     def target_evaluations(self, target: str) -> list[tuple[str, str, str]]:
-        """Distinct (run, checkpoint, evaluation set) a target evaluates, in config order;
-        a best_val checkpoint is its validation companion's (Resolution.evaluated_run)."""
+        """Distinct (run, checkpoint, evaluation set) a target evaluates, in config order."""
         out = []
         for exp in self.target_experiments(target):
             cfg = self.config["experiments"][exp]
             if cfg.get("evaluation"):
                 for _, _, entry in self.entries(exp):
-                    out += [(self.evaluated_run(entry, c), c, cfg["evaluation"])
-                            for c in entry.checkpoints]  # fmt: skip
+                    out += [(entry.run, c, cfg["evaluation"]) for c in entry.checkpoints]
         if target in ("audit", "all") or target[6:] in self.audit:
             for table in self.audit if target in ("audit", "all") else [target[6:]]:
                 for _, _, entry in self.entries(table):
-                    out += [(self.evaluated_run(entry, c), c, self.audit[table])
+                    out += [(entry.run, c, self.audit[table])
                             for c in self.audit_checkpoints(table, entry)]  # fmt: skip
                 for entry in self.masking_entries(table) if table in self.masking else []:
                     checked = self.audit_checkpoints(table, entry, masking=True)
-                    out += [(self.evaluated_run(entry, c), c, self.masking[table]) for c in checked]
+                    out += [(entry.run, c, self.masking[table]) for c in checked]
         if self.claim_entries(target):
             out += self.claim_evaluations()
         return list(dict.fromkeys(out))
@@ -462,9 +460,7 @@ class Plan(Resolution, Jobs):
             for entries in self.claim_runs[claim.id].values():
                 for e in entries:
                     have = self.claim_checkpoints(claim, e)
-                    out += [
-                        (self.evaluated_run(e, c), c, evaluation) for c in checkpoints if c in have
-                    ]
+                    out += [(e.run, c, evaluation) for c in checkpoints if c in have]
         return list(dict.fromkeys(out))
 
     def is_masking(self, evaluation: str) -> bool:
@@ -480,9 +476,9 @@ class Plan(Resolution, Jobs):
         return list(dict.fromkeys(out))
 
     def first_target(self, run: str) -> str:
-        """The first target (config order) that trains ``run`` (or its validation companion)."""
+        """The first target (config order) that trains ``run``."""
         for name in self.experiments:
-            if any(run in (e.run, e.validation) for _, _, e in self.entries(name)):
+            if any(run == e.run for _, _, e in self.entries(name)):
                 return name
         raise ConfigError(f"run {run!r} belongs to no target")
 

@@ -96,7 +96,6 @@ class Jobs:
 
         def entries(self, name: str) -> Any: ...
         def factor_levels(self, name: str) -> list[tuple[str, str, str]]: ...
-        def evaluated_run(self, entry: Entry, ckpt: str) -> str: ...
         def audit_checkpoints(
             self, table: str, entry: Entry, masking: bool = False
         ) -> list[str]: ...
@@ -116,8 +115,7 @@ class Jobs:
         return str(self.config["experiments"].get(name, {}).get("note") or "")
 
     def _item(self, entry: Entry, evaluation: str | None, checkpoints: list[str]) -> Item:
-        """A run as a report reads it; each checkpoint's evaluation files are those of the run
-        that holds the checkpoint (best_val: the validation companion's)."""
+        """A run as a report reads it, with each checkpoint's evaluation files."""
         item = Item(
             entry.run,
             entry.seed,
@@ -128,10 +126,10 @@ class Jobs:
             item.geometry = self.paths.geometry_file(entry.run, entry.geometry[0])
             item.geometry_checkpoint = entry.geometry[1]
         if evaluation:
-            runs = {c: self.evaluated_run(entry, c) for c in checkpoints}
-            item.evals = {c: self.paths.eval_file(runs[c], c, evaluation) for c in checkpoints}
+            run = entry.run
+            item.evals = {c: self.paths.eval_file(run, c, evaluation) for c in checkpoints}
             item.eval_point_files = {
-                c: self.paths.eval_points(runs[c], c, evaluation) for c in checkpoints
+                c: self.paths.eval_points(run, c, evaluation) for c in checkpoints
             }
         return item
 
@@ -163,7 +161,6 @@ class Jobs:
             evaluation=evaluation,
             checkpoints=checkpoints,
             columns=exp.get("columns"),
-            validation=int((exp.get("selection") or {}).get("validation", 0)),
             sensitivity=self.sensitivity_layout(name) if exp.get("factors") else {},
         )
 
@@ -208,9 +205,6 @@ class Jobs:
             baseline=self.config["audit"]["tables"][table],
             evaluation=self.audit[table],
             checkpoints=checkpoints,
-            validation=int(
-                (self.config["experiments"][table].get("selection") or {}).get("validation", 0)
-            ),
         )
 
     def masking_manifest(self, table: str) -> Manifest:
@@ -225,10 +219,9 @@ class Jobs:
             if entry.run not in chosen:
                 continue
             item = Item(entry.run, entry.seed, self.paths.metrics(entry.run))
-            runs = {c: self.evaluated_run(entry, c) for c in checkpoints}
             mine = self.audit_checkpoints(table, entry, masking=True)
-            item.evals = {c: self.paths.masking_file(runs[c], c, evaluation) for c in mine}
-            item.points = {c: self.paths.masking_points(runs[c], c, evaluation) for c in mine}
+            item.evals = {c: self.paths.masking_file(entry.run, c, evaluation) for c in mine}
+            item.points = {c: self.paths.masking_points(entry.run, c, evaluation) for c in mine}
             shown = run_label(label, self.runs[entry.run].method)
             groups.setdefault(group, {}).setdefault(shown, []).append(item)
         title = self.config["experiments"][table].get("title", table)
@@ -296,8 +289,7 @@ class Jobs:
             if entry.geometry:
                 files.append(self.paths.geometry_file(entry.run, entry.geometry[0]))
             for ckpt in entry.checkpoints:
-                run = self.evaluated_run(entry, ckpt)
-                files.append(self.paths.eval_file(run, ckpt, exp["evaluation"]))
+                files.append(self.paths.eval_file(entry.run, ckpt, exp["evaluation"]))
         return sorted(set(files))
 
     def _product(self, command: str, name: str, shown: bool = True, manifest: str = "") -> Product:

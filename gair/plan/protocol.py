@@ -17,6 +17,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from gair.data import SELECTION_SEED
 from gair.methods import method_info
 from gair.plan import Plan
 from gair.plan.config import load_config, validate
@@ -82,6 +83,18 @@ def shown_settings(spec: RunSpec) -> dict[str, Any]:
     return out
 
 
+def selection_of(spec: RunSpec) -> dict[str, int] | None:
+    """Which test points choose a run's best_val (its selection split: seed, count, and the
+    evaluated points they are drawn from; the run records the indices), None without one."""
+    if not spec.selection_points:
+        return None
+    return {
+        "seed": SELECTION_SEED,
+        "count": spec.selection_points,
+        "of": spec.evaluated_test_points,
+    }
+
+
 def describe(plan: Plan, target: str) -> dict[str, Any]:
     """The target's runs, their uses, settings and epoch rows, and its evaluation sets."""
     uses: dict[str, list[dict[str, Any]]] = {}
@@ -89,11 +102,6 @@ def describe(plan: Plan, target: str) -> dict[str, Any]:
         for group, label, entry in plan.entries(exp):
             use = {"experiment": exp, "group": group, "label": label, "seed": entry.seed}
             uses.setdefault(entry.run, []).append(use)
-            if entry.validation:  # best_val: the same run withholding the validation split
-                n = plan.runs[entry.validation].val_split
-                uses.setdefault(entry.validation, []).append(
-                    use | {"label": f"{label}, validation companion ({n} points withheld)"}
-                )
     own = plan.target_experiments(target)  # a run's uses there; the claims': any
     runs = []
     for name in plan.target_runs(target):
@@ -104,6 +112,7 @@ def describe(plan: Plan, target: str) -> dict[str, Any]:
                 "name": name,
                 "uses": [u for u in uses[name] if u["experiment"] in own] or uses[name],
                 "settings": shown_settings(spec),
+                "selection": selection_of(spec),
                 "epochs": [asdict(r) for r in epoch_rows(spec, weighted=weighted)],
             }
         )
@@ -161,6 +170,13 @@ def format_text(described: dict[str, Any], *, every_epoch: bool = False) -> str:
             )
         settings = ", ".join(f"{k}={v}" for k, v in run["settings"].items())
         lines.append(f"   settings: {settings}")
+        sel = run.get("selection")
+        if sel:
+            lines.append(
+                f"   best_val: chosen on {sel['count']} of the {sel['of']} evaluated test points "
+                f"(selection split, seed {sel['seed']}); reported on the other "
+                f"{sel['of'] - sel['count']}"
+            )
         groups: list[tuple[int, int, list[str]]] = []
         for row in run["epochs"]:
             cells = _cells(row)

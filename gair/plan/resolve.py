@@ -7,10 +7,9 @@ The order (config/paper.yaml documents the keys)::
         <- presets[group.preset] <- group.set <- the run's own settings
         <- alpha = eps * group.alpha_per_eps <- force <- rescale_epochs_to
 
-An experiment with ``selection: {validation: N}`` also trains, for each of its runs whose
-checkpoints include best_val (of ``selection.seeds``, where given), a validation companion:
-the same run withholding N training points (``val_split``), whose ``best_val`` checkpoint
-stands for the run's best by validation.
+A best_val checkpoint is the run's own: the epoch its selection split of the test points
+(``selection_points``, usually set in ``defaults``) or its validation split of the training
+points (``val_split``) chooses; no second run is trained for it.
 
 An experiment with ``factors`` ({factor: {level: settings}}) varies its one group one factor
 at a time: each level becomes a group ``"<factor>: <level>"`` with the base group's runs and
@@ -45,11 +44,7 @@ class Entry:
     seed: int
     paper_epochs: int
     geometry: tuple[str, str] | None = None  # (profile, checkpoint) of its geometry job
-    # Its validation companion (the experiment's `selection`): the same run withholding the
-    # validation split, whose best_val.pt is this run's best by validation.
-    validation: str | None = None
-    # The checkpoints its experiment evaluates for it (best_val only where it has a
-    # validation run).
+    # The checkpoints its experiment evaluates for it.
     checkpoints: tuple[str, ...] = ()
 
 
@@ -200,44 +195,35 @@ class Resolution:
 
     def check_checkpoint(self, spec: RunSpec, ckpt: str, where: str) -> None:
         """An `epochN` checkpoint exists only where the run lists N in `snapshots`, and
-        best_val only where the run withholds a validation split."""
+        best_val only where the run selects on held-out points (selection_points or
+        val_split)."""
         if ckpt.startswith("epoch") and int(ckpt[5:]) not in spec.snapshots:
             self.fail(
                 where,
                 f"checkpoint {ckpt!r} needs snapshots: [{ckpt[5:]}] in run {spec.run_name()} "
                 f"(its snapshots: {spec.snapshots})",
             )
-        if ckpt == "best_val" and not spec.val_split:
+        if ckpt == "best_val" and not (spec.selection_points or spec.val_split):
             self.fail(
                 where,
-                f"checkpoint 'best_val' needs a validation split: `selection: {{validation: N}}` "
-                f"in the experiment (or val_split in run {spec.run_name()})",
+                f"checkpoint 'best_val' needs held-out points to select on: selection_points "
+                f"(test points, e.g. in `defaults`) or val_split in run {spec.run_name()}",
             )
 
-    def has_checkpoint(self, entry: Entry, ckpt: str) -> bool:
-        """Whether an entry has the checkpoint: best_val needs a validation run (its own
-        split or a companion)."""
-        return ckpt != "best_val" or self.runs[self.evaluated_run(entry, ckpt)].val_split > 0
-
-    @staticmethod
-    def evaluated_run(entry: Entry, ckpt: str) -> str:
-        """The run whose checkpoint `ckpt` an entry's evaluation reads: best_val of a run
-        trained on the whole training set is its validation companion's."""
-        return entry.validation if ckpt == "best_val" and entry.validation else entry.run
-
-    def _companion(self, exp_name: str, spec: RunSpec, selection: dict) -> str | None:
-        """The validation companion of a run of an experiment with `selection` (None where
-        the selection's seeds leave the run out or the run withholds a split itself)."""
-        seeds = selection.get("seeds")
-        n = selection.get("validation", 0)
-        if not n or spec.val_split or (seeds is not None and spec.seed not in seeds):
-            return None
-        try:
-            companion = spec.with_overrides({"val_split": n})
-        except ConfigError as err:
-            self.fail(f"experiments.{exp_name}.selection", str(err))
-        name = companion.run_name()
-        self.runs[name] = companion
+    def add_run(self, spec: RunSpec, where: str) -> str:
+        """Register a resolved run under its name; settings left out of the name
+        (RunSpec.OUTPUT_ONLY) must agree wherever the same run is resolved."""
+        name = spec.run_name()
+        known = self.runs.get(name)
+        if known is not None:
+            for key in RunSpec.OUTPUT_ONLY:
+                if getattr(known, key) != getattr(spec, key):
+                    self.fail(
+                        where,
+                        f"run {name} is resolved with {key} = {getattr(spec, key)!r} here and "
+                        f"{getattr(known, key)!r} elsewhere; one run keeps one selection",
+                    )
+        self.runs[name] = spec
         return name
 
     def resolve_runs(self) -> None:
@@ -246,10 +232,6 @@ class Resolution:
         for exp_name in self.config["experiments"]:
             exp = self.experiment(exp_name)
             seeds = exp.get("seeds") or [None]
-            selection = dict(self.config["experiments"][exp_name].get("selection") or {})
-            missing = sorted(set(selection.get("seeds") or []) - set(exp.get("seeds") or [0]))
-            if missing:
-                self.fail(f"experiments.{exp_name}.selection.seeds", f"{missing[0]} is not a seed")
             groups: dict[str, dict[str, list[Entry]]] = {}
             for group, grp in exp["groups"].items():
                 profile = grp.get("geometry")
@@ -263,11 +245,8 @@ class Resolution:
                     entries = []
                     for seed in seeds:
                         spec, paper_epochs = self.resolve(exp_name, group, label, seed)
-                        name = spec.run_name()
-                        self.runs[name] = spec
-                        entry = Entry(name, spec.seed, paper_epochs)
-                        if "best_val" in self._wanted_checkpoints(exp_name, grp):
-                            entry.validation = self._companion(exp_name, spec, selection)
+                        where = f"experiments.{exp_name}.groups.{group}.runs.{label}"
+                        entry = Entry(self.add_run(spec, where), spec.seed, paper_epochs)
                         entry.checkpoints = self._entry_checkpoints(exp_name, grp, entry)
                         if profile:
                             ckpt = self.scaled_checkpoint(
@@ -282,17 +261,11 @@ class Resolution:
     def checkpoints_for(
         self, exp_name: str, entry: Entry, wanted: list[str], where: str
     ) -> list[str]:
-        """The checkpoints of ``wanted`` an entry of an experiment has: best_val is left out
-        for a seed the experiment's `selection.seeds` leaves out; every other one must exist
+        """The checkpoints of ``wanted`` an entry of an experiment has; each must exist
         (:meth:`check_checkpoint`, a PlanError naming ``where``)."""
-        seeds = (self.config["experiments"][exp_name].get("selection") or {}).get("seeds")
-        kept = []
         for ckpt in wanted:
-            if ckpt == "best_val" and seeds is not None and not self.has_checkpoint(entry, ckpt):
-                continue
-            self.check_checkpoint(self.runs[self.evaluated_run(entry, ckpt)], ckpt, where)
-            kept.append(ckpt)
-        return kept
+            self.check_checkpoint(self.runs[entry.run], ckpt, where)
+        return list(wanted)
 
     def _wanted_checkpoints(self, exp_name: str, grp: dict) -> list[str]:
         """The checkpoints an experiment with an evaluation evaluates of a group's runs: the

@@ -101,6 +101,7 @@ def audit_table(
                 "method": method,
                 "checkpoint": checkpoint,
                 "n_seeds": int(seeds[(method, checkpoint)]),
+                "points": evidence.points_used(manifest, checkpoint) if manifest else "",
             }
             for attack in attacks:
                 key = (method, checkpoint, attack)
@@ -230,9 +231,14 @@ def _display(table: pd.DataFrame, baseline: str) -> tuple[list[str], list[list[s
     return header, rows
 
 
-def to_markdown(
-    table: pd.DataFrame, *, baseline: str, note: str = "", computed: str = "", withheld: int = 0
-) -> str:
+def points_lines(table: pd.DataFrame) -> list[str]:
+    """Which test points each checkpoint's rows read (evidence.points_used), one line each."""
+    used = dict(zip(table["checkpoint"], table.get("points", ""), strict=True))
+    lines = [f"- {ckpt}: {words}." for ckpt, words in used.items() if words]
+    return ["Points per checkpoint:", "", *lines, ""] if lines else []
+
+
+def to_markdown(table: pd.DataFrame, *, baseline: str, note: str = "", computed: str = "") -> str:
     """The audit table in Markdown; ``note`` says what was trained (read.trained_note),
     ``computed`` where (read.computed_on)."""
     header, rows = _display(table, baseline)
@@ -257,9 +263,10 @@ def to_markdown(
         "",
         *text.trained_lines(note),
         *text.computed_lines(computed),
-        *text.validation_lines(table["checkpoint"], withheld),
+        *text.selection_lines(table["checkpoint"]),
         words,
         "",
+        *points_lines(table),
         *text.markdown_table(header, rows, left=2),
     ]
     return "\n".join(lines) + "\n"
@@ -286,13 +293,12 @@ def write_tables(
     baseline: str,
     note: str = "",
     computed: str = "",
-    withheld: int = 0,
 ) -> list[Path]:
     """Write PREFIX.csv (unformatted numbers), PREFIX.md and PREFIX.tex; their paths."""
     return write.write_table_files(
         prefix,
         csv=table.to_csv(index=False, float_format="%.6g"),
-        md=to_markdown(table, baseline=baseline, note=note, computed=computed, withheld=withheld),
+        md=to_markdown(table, baseline=baseline, note=note, computed=computed),
         tex=to_latex(table, baseline=baseline, computed=computed),
     )
 
@@ -302,7 +308,7 @@ def audit_of(manifest: Manifest) -> tuple[pd.DataFrame, str, str]:
     was trained and the line saying where it was computed."""
     if not manifest.baseline:
         raise ConfigError(f"manifest {manifest.name!r} names no baseline to measure gains from")
-    long = read.collect_evals(read.records_of(manifest))
+    long = evidence.collect(manifest)
     note = read.trained_note(manifest.metrics_files())
     computed = read.computed_on(manifest.data_files())
     return audit_table(long, baseline=manifest.baseline, manifest=manifest), note, computed
@@ -312,8 +318,5 @@ def audit_of(manifest: Manifest) -> tuple[pd.DataFrame, str, str]:
 def write_audit(manifest: Manifest, prefix: str | Path) -> pd.DataFrame:
     """PREFIX.csv, .md and .tex of the audit of a table's checkpoints."""
     frame, note, computed = audit_of(manifest)
-    write_tables(
-        frame, prefix, baseline=str(manifest.baseline), note=note, computed=computed,
-        withheld=manifest.validation,
-    )  # fmt: skip
+    write_tables(frame, prefix, baseline=str(manifest.baseline), note=note, computed=computed)
     return frame

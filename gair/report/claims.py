@@ -348,9 +348,12 @@ def _items(manifest: Manifest, claim: Claim, which: str) -> list[Item]:
     return manifest.groups.get(claim.id, {}).get(which, [])
 
 
-def _matrix(items: Sequence[Item], q: Quantity) -> np.ndarray | None:
+def _matrix(items: Sequence[Item], q: Quantity, claim: Claim) -> np.ndarray | None:
+    """Seeds x points of a quantity; a checkpoint's on the report split where the claim
+    compares it with, or reads, best_val (:func:`gair.report.evidence.on_report_split`)."""
     if q.checkpoint:
-        return evidence.eval_matrix(items, q.checkpoint, q.attack)
+        ckpts = [r.checkpoint for r in (claim.quantity, claim.versus) if r and r.checkpoint]
+        return evidence.eval_matrix(items, q.checkpoint, q.attack, compared=ckpts)
     return evidence.stack([evidence.train_points(i, q.epoch, q.split, q.attack) for i in items])
 
 
@@ -361,8 +364,8 @@ def _signed(est: stats.Estimate, sign: float) -> stats.Estimate:
 
 
 def _evaluated(items: Sequence[Item], claim: Claim) -> list[Item]:
-    """The seeds whose runs have every checkpoint the claim reads (best_val: those with a
-    validation companion; epoch quantities need none)."""
+    """The seeds whose runs have every checkpoint the claim reads (epoch quantities need
+    none)."""
     versus = claim.versus or claim.quantity
     return evidence.evaluated(items, claim.quantity.checkpoint, versus.checkpoint)
 
@@ -376,7 +379,7 @@ def _gain(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None, str]
         ]
         means = []
         for items in candidates:
-            m = _matrix(items, claim.quantity)
+            m = _matrix(items, claim.quantity, claim)
             means.append(-math.inf if m is None else float(m.mean()))
         if not candidates or max(means) == -math.inf:
             return None, "no per-point results for the compared runs"
@@ -386,8 +389,8 @@ def _gain(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None, str]
     seeds = evidence.common_seeds(a, b)
     if not seeds:
         return None, "the compared runs share no seed"
-    ma = _matrix(evidence.by_seed(a, seeds), claim.quantity)
-    mb = _matrix(evidence.by_seed(b, seeds), claim.quantity)
+    ma = _matrix(evidence.by_seed(a, seeds), claim.quantity, claim)
+    mb = _matrix(evidence.by_seed(b, seeds), claim.quantity, claim)
     if ma is None or mb is None or ma.shape != mb.shape:
         return None, "per-point results missing (or on different points)"
     return stats.paired_gain(ma, mb), ""
@@ -395,7 +398,8 @@ def _gain(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None, str]
 
 def _gap(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None, str]:
     a = _evaluated(_items(manifest, claim, "a"), claim)
-    first, second = _matrix(a, claim.quantity), _matrix(a, claim.versus or claim.quantity)
+    first = _matrix(a, claim.quantity, claim)
+    second = _matrix(a, claim.versus or claim.quantity, claim)
     if first is None or second is None or first.shape != second.shape:
         return None, "per-point results missing (or on different points)"
     return stats.paired_gain(first, second), ""
@@ -407,7 +411,7 @@ def _share(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None, str
     seeds = evidence.common_seeds(a, b)
     a, b = evidence.by_seed(a, seeds), evidence.by_seed(b, seeds)
     versus = claim.versus or claim.quantity
-    parts = [_matrix(x, q) for q in (claim.quantity, versus) for x in (a, b)]
+    parts = [_matrix(x, q, claim) for q in (claim.quantity, versus) for x in (a, b)]
     if any(m is None for m in parts) or len({m.shape for m in parts}) != 1:  # type: ignore[union-attr]
         return None, "per-point results missing (or on different points)"
     strong_a, strong_b, ref_a, ref_b = parts
@@ -425,7 +429,7 @@ def _reference(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None,
     if datasets != {claim.dataset}:
         trained = ", ".join(sorted(str(d) for d in datasets)) or "nothing"
         return None, f"the constant is for {claim.dataset}; these runs trained on {trained}"
-    m = _matrix(a, claim.quantity)
+    m = _matrix(a, claim.quantity, claim)
     if m is None:
         return None, "per-point results missing"
     est = stats.accuracy(m)

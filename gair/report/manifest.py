@@ -63,8 +63,6 @@ class Manifest:
     evaluation: str | None = None  # the evaluation set its files come from
     checkpoints: list[str] = field(default_factory=list)
     columns: list[str] | None = None  # the attacks a table shows (None: every one)
-    # the training points the runs behind best_val withheld (their validation companions)
-    validation: int = 0
     # sensitivity: `pairs` ([method, baseline] labels) and `variations`, each {factor, level,
     # group, checkpoint, paper: [one bool per pair: the paper's setting for that pair]}
     sensitivity: dict[str, Any] = field(default_factory=dict)

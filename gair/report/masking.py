@@ -36,7 +36,7 @@ import pandas as pd
 
 from gair.errors import ConfigError, DataError
 from gair.evaluation import registry
-from gair.report import read, stats, text, write
+from gair.report import evidence, read, stats, text, write
 from gair.report.catalogue import table
 from gair.report.manifest import Manifest
 
@@ -248,6 +248,8 @@ def collect(manifest: Manifest) -> tuple[dict[tuple[str, str], dict], dict[str, 
                 if attack != registry.WORST_CASE and radii.setdefault(attack, float(eps)) != eps:
                     raise DataError(f"{item.evals[checkpoint]!r}: {attack} ran at eps {eps}")
             frame = read_points(item.points[checkpoint])
+            if evidence.on_report_split(checkpoint):  # best_val: judged on the report split
+                frame = evidence.report_rows(frame, evidence.selection(item))
             cell = matrices.setdefault((label, checkpoint), {})
             for attack in summary["attack"]:
                 if attack in frame:

@@ -6,6 +6,7 @@ torch.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gair import provenance
@@ -44,13 +46,22 @@ class EvalRecord:
     method: str  # the run's label: a table's row, a figure's legend entry
     seed: int
     checkpoint: str  # best, best_val, last or epochN
+    points: str = ""  # the per-point file beside it ("" : none listed)
+    metrics: str = ""  # the run's metrics (its recorded selection split)
 
 
 def records_of(manifest: Manifest) -> list[EvalRecord]:
     """The evaluation files a manifest lists, in its order (label, seed, checkpoint: the
     config's order)."""
     return [
-        EvalRecord(path, label, item.seed, checkpoint)
+        EvalRecord(
+            path,
+            label,
+            item.seed,
+            checkpoint,
+            item.eval_point_files.get(checkpoint, ""),
+            item.metrics,
+        )
         for _, label, item in manifest.items()
         for checkpoint, path in item.evals.items()
     ]
@@ -96,6 +107,25 @@ def read_metrics(path: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
     meta = table.schema.metadata or {}
     spec = json.loads(meta.get(b"gair.spec", b"{}"))
     return spec, table.to_pandas().sort_values("epoch")
+
+
+@functools.lru_cache(maxsize=512)
+def _selection(path: str) -> tuple[int, ...] | None:
+    import pyarrow.parquet as pq
+
+    if not Path(path).is_file():
+        return None
+    meta = pq.read_schema(path).metadata or {}
+    raw = meta.get(b"gair.selection")
+    return tuple(int(i) for i in json.loads(raw)["indices"]) if raw else None
+
+
+def selection_of(metrics: str | Path) -> np.ndarray | None:
+    """The test points a run's selection split holds (positions in its test split, as the run
+    recorded them in its metrics' Parquet metadata), None where it has none or the file is
+    missing: these chose its best_val checkpoint."""
+    found = _selection(str(metrics)) if metrics else None
+    return None if found is None else np.asarray(found, dtype=np.int64)
 
 
 def run_titles(frame: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[str, str]:

@@ -39,9 +39,9 @@ from gair.report.paper_numbers import TABLE3_OTHERS, paper_number
 COLUMNS = [
     "table", "method", "checkpoint", "attack", "median", "std", "n_seeds", "diff",
     "paper_median", "paper_std", "paper_diff", "minus_paper", "mean", "low", "high",
-    "n_points", "gain", "gain_low", "gain_high", "gain_detectable",
+    "n_points", "gain", "gain_low", "gain_high", "gain_detectable", "points",
 ]  # fmt: skip
-INTERVALS = COLUMNS[COLUMNS.index("mean") :]
+INTERVALS = COLUMNS[COLUMNS.index("mean") : COLUMNS.index("points")]
 
 
 def shown(attack: str, columns: list[str] | None) -> bool:
@@ -55,9 +55,10 @@ def shown(attack: str, columns: list[str] | None) -> bool:
 
 
 def collect(manifest: Manifest, columns: list[str] | None = None) -> pd.DataFrame:
-    """Long table: method, seed, checkpoint, attack, accuracy_pct (percent), in manifest
-    order; only the attacks in ``columns`` (when given), never worst_case."""
-    long = read.collect_evals(read.records_of(manifest))
+    """Long table: method, seed, checkpoint, attack, accuracy_pct (percent; best_val's on the
+    report split), in manifest order; only the attacks in ``columns`` (when given), never
+    worst_case."""
+    long = evidence.collect(manifest)
     long = long[[shown(a, columns) for a in long["attack"]]]
     if long.empty:
         raise DataError("the manifest's evaluation files hold none of its columns")
@@ -137,6 +138,8 @@ def summarize(
         ]
     out["minus_paper"] = out["median"] - out["paper_median"]
     out = intervals(out, manifest, baseline)
+    words = {c: evidence.points_used(manifest, c) if manifest else "" for c in ckpt_order}
+    out["points"] = out["checkpoint"].map(words)
     out = out.sort_values(
         ["checkpoint", "method", "attack"],
         key=lambda s: s.map(
@@ -214,10 +217,9 @@ def to_markdown(
     baseline: str | None,
     note: str = "",
     computed: str = "",
-    withheld: int = 0,
 ) -> str:
     lines = [f"# {title}", "", *text.trained_lines(note), *text.computed_lines(computed)]
-    lines += text.validation_lines(summary["checkpoint"], withheld)
+    lines += text.selection_lines(summary["checkpoint"])
     paper = " `paper`: the paper's number; `ours - paper`: our median minus it."
     interval = summary["low"].notna().any()
     lines.append(
@@ -226,8 +228,11 @@ def to_markdown(
         + (paper if has_paper(summary) else "")
         + (diff_words(baseline, bool(summary["gain"].notna().any())) if baseline else "")
     )
+    used = dict(zip(summary["checkpoint"], summary["points"], strict=True))
     for checkpoint, header, rows in _blocks(summary, baseline):
-        lines += ["", f"## {checkpoint} checkpoint", "", *text.markdown_table(header, rows)]
+        lines += ["", f"## {checkpoint} checkpoint", ""]
+        lines += [f"Points: {used[checkpoint]}.", ""] if used.get(checkpoint) else []
+        lines += text.markdown_table(header, rows)
     attacks = list(dict.fromkeys(summary["attack"]))
     others = _others(str(summary["table"].iloc[0]), attacks)
     if others:
@@ -275,7 +280,7 @@ def write_table(manifest: Manifest, prefix: str | Path) -> pd.DataFrame:
     write.write_table_files(
         prefix,
         csv=summary.to_csv(index=False, float_format="%.4f"),
-        md=to_markdown(summary, title, baseline, note, computed, manifest.validation),
+        md=to_markdown(summary, title, baseline, note, computed),
         tex=to_latex(summary, title, baseline, note, computed),
     )
     return summary

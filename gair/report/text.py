@@ -72,14 +72,16 @@ def computed_lines(computed: str) -> list[str]:
     return [f"Computed on: {computed}.", ""] if computed else []
 
 
-def validation_lines(checkpoints: Iterable[str], withheld: int) -> list[str]:
+def selection_lines(checkpoints: Iterable[str]) -> list[str]:
     """What a best_val checkpoint is, for a table that shows one (none otherwise)."""
-    if "best_val" not in set(checkpoints) or not withheld:
+    if "best_val" not in set(checkpoints):
         return []
     return [
-        f"best_val: the best checkpoint by validation. Each run has a validation companion, the "
-        f"same run withholding {withheld:,} seeded training points; best_val is the companion's "
-        "epoch with the highest PGD-20 accuracy on them, in the window of best (chosen on the "
-        "test set, the paper's rule). best and last are the runs trained on every point.",
+        "best_val: held-out selection in the same run. Its epoch is the one, in the window of "
+        "best, with the highest PGD-20 accuracy on the run's selection split (seeded test points, "
+        "the same for every run of the data); its numbers, and both sides of every gain at it, "
+        "are computed on the other test points (the report split). best (chosen on every test "
+        "point: the paper's rule) and last are reported on every test point. (A run that withholds "
+        "training points instead, val_split, selects on those and reports on every test point.)",
         "",
     ]

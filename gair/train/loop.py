@@ -6,7 +6,8 @@ step. Statistics (loss, errors, kappa,
 weights) accumulate on the device and are read once per epoch. After each epoch the loop
 evaluates, writes ``last.pt`` (the resume point, holding every metrics row so far), then
 ``metrics.parquet``; ``best.pt`` and snapshots when due, and ``best_val.pt`` where the run
-withholds a validation split (``val_split``). Each evaluated epoch also writes which
+selects on a seeded part of its test points (``selection_points``) or withholds a validation
+split of its training points (``val_split``). Each evaluated epoch also writes which
 of the evaluated points were classified correctly (``points/epochNNNN.parquet``, merged into
 ``points.parquet`` when the run ends): the report pairs two runs, or two epochs of one run,
 point by point. Running the same command again loads ``last.pt`` and continues from the next
@@ -35,7 +36,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from gair import provenance
-from gair.data import dataset_info
+from gair.data import dataset_info, selection_record
 from gair.data.tensors import iterate_batches, iterate_mixed_batches
 from gair.errors import CheckpointError, ConfigError, GairError, TrainingDiverged
 from gair.io import holder, release, try_lock, write_json, write_parquet
@@ -207,7 +208,16 @@ class Run:
         self.state: dict[str, Tensor] = init(n_train, self.device, spec) if init else {}
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {"epoch": 0, "pgd20_acc": -1.0}
-        self.best_val: dict[str, Any] = {"epoch": 0, "pgd20_acc": -1.0}  # by validation
+        self.best_val: dict[str, Any] = {"epoch": 0, "pgd20_acc": -1.0}  # held-out selection
+        # The selection split (selection_points): positions among the evaluated test points.
+        self.selection: dict[str, Any] | None = None
+        self._selection_index: Tensor | None = None
+        if spec.selection_points:
+            n_eval = min(spec.evaluated_test_points, int(self.data.y_test.shape[0]))
+            self.selection = selection_record(n_eval, spec.selection_points)
+            self._selection_index = torch.tensor(
+                self.selection["indices"], dtype=torch.long, device=self.device
+            )
         self.epoch = 0
         self.iteration = 0
         self.provenance: list[dict[str, Any]] = []  # stretches of epochs (gair.provenance)
@@ -395,7 +405,8 @@ class Run:
         Figs. 2, 5, 6) and PGD-20 at the test budget (``train_pgd20_err``, Fig. 4); the same
         points in the same mode for all three (App. A). Test points: natural and PGD-20; so
         are the validation split's points where the run withholds one (``val_nat_err``,
-        ``val_pgd20_err``).
+        ``val_pgd20_err``). Where the run has a selection split, its errors are those of the
+        test points it holds (``sel_nat_err``, ``sel_pgd20_err``: no extra attack).
         """
         s = self.spec
         nan = math.nan
@@ -410,6 +421,8 @@ class Run:
         }
         if s.val_split:
             row |= {"val_nat_err": nan, "val_pgd20_err": nan}
+        if self._selection_index is not None:
+            row |= {"sel_nat_err": nan, "sel_pgd20_err": nan}
         t0 = time.perf_counter()
         due = epoch % s.eval_every == 0 or epoch == s.epochs or epoch in s.snapshots
         if not due:
@@ -439,6 +452,9 @@ class Run:
             correct["val", "nat"] = natural_correct(model, d.x_val, d.y_val)
             correct["val", "pgd20"] = pgd_correct(model, d.x_val, d.y_val, **test_budget)
         values = {f"{split}_{attack}_err": error(c) for (split, attack), c in correct.items()}
+        if self._selection_index is not None:
+            for attack in ("nat", "pgd20"):
+                values[f"sel_{attack}_err"] = error(correct["test", attack][self._selection_index])
         if s.flatness:
             n = s.flatness_samples
             values["flat_friendly"], values["flat_adv"] = flatness(
@@ -449,6 +465,8 @@ class Run:
         row["train_n"] = int(correct["train", "nat"].shape[0]) if s.train_eval_samples else 0
         if s.val_split:
             row["val_n"] = int(correct["val", "nat"].shape[0])
+        if self._selection_index is not None:
+            row["sel_n"] = int(self._selection_index.shape[0])
         self.write_points(epoch, correct)
         row["eval_s"] = time.perf_counter() - t0
         return row
@@ -459,6 +477,8 @@ class Run:
 
         frame = pd.DataFrame(self.history)
         meta = {"gair.spec": json.dumps(self.spec.to_dict(), sort_keys=True, default=str)}
+        if self.selection is not None:
+            meta["gair.selection"] = json.dumps(self.selection)
         meta |= provenance.metadata(self.provenance)
         write_parquet(self.out / "metrics.parquet", frame, meta)
 
@@ -551,6 +571,7 @@ class Run:
                 "n_labelled": int(d.labelled()[1].shape[0]),
                 "n_pseudo": d.n_pseudo,
                 "pool_source": d.pool_source,
+                "selection": self.selection,
                 "provenance": self.provenance,
             },
         )
@@ -588,15 +609,17 @@ class Run:
         return self.history
 
     def _save(self, epoch: int, row: dict[str, Any]) -> None:
-        """Checkpoints after ``epoch``: best.pt where its PGD-20 test accuracy is the best so
-        far within the best window; best_val.pt likewise by the validation split's PGD-20
-        accuracy (the same window, so that the two differ only in the points that choose);
-        snapshots; last.pt; then the metrics."""
+        """Checkpoints after ``epoch``: best.pt where its PGD-20 accuracy on every evaluated
+        test point is the best so far within the best window (the paper's rule); best_val.pt
+        likewise by the PGD-20 accuracy of the selection split's test points (or of the
+        validation split's training points), in the same window, so that the two differ only
+        in the points that choose; snapshots; last.pt; then the metrics."""
         s = self.spec
         better = self._better(self.best, epoch, row["test_pgd20_err"])
         row["best_epoch"] = self.best["epoch"]  # what best.pt holds after this epoch (0: none)
-        better_val = s.val_split > 0 and self._better(self.best_val, epoch, row["val_pgd20_err"])
-        if s.val_split:
+        chooser = "val_pgd20_err" if s.val_split else "sel_pgd20_err" if self.selection else ""
+        better_val = bool(chooser) and self._better(self.best_val, epoch, row[chooser])
+        if chooser:
             row["best_val_epoch"] = self.best_val["epoch"]
         payload = self.payload()
         if better:

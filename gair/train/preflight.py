@@ -129,7 +129,8 @@ def measure(spec: Any, out: str | Path, steps: int) -> dict[str, Any]:
     # Checkpoints for the target's evaluation and geometry jobs (partly trained epoch 1).
     run.epoch = 1
     payload = run.payload()
-    best = ["best.pt", "best_val.pt"] if spec.val_split else ["best.pt"]
+    held_out = spec.val_split or spec.selection_points
+    best = ["best.pt", "best_val.pt"] if held_out else ["best.pt"]
     for name in ["last.pt", *best, *(f"epoch{e}.pt" for e in spec.snapshots)]:
         save_checkpoint(out / name, payload)
 

@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D
 
 from gair.errors import ConfigError, DataError
 from gair.evaluation import registry
-from gair.report import read, stats
+from gair.report import evidence, stats
 from gair.report.catalogue import figure
 from gair.report.figures import style
 from gair.report.figures.common import (
@@ -146,7 +146,7 @@ def seed_summary(manifest: Manifest) -> pd.DataFrame:
 
 def collect_worst_case(manifest: Manifest) -> pd.DataFrame:
     """The worst case over attacks of every evaluation file, as seed statistics."""
-    long = read.collect_evals(read.records_of(manifest))
+    long = evidence.collect(manifest)
     worst = long[long["attack"] == registry.WORST_CASE]
     return stats.seed_stats(worst, SEED_KEYS) if len(worst) else worst
 

@@ -92,8 +92,9 @@ SHRUNK = Sizes(
         "train_subset": 100, "test_subset": 20, "train_eval_samples": 20,
     },
     preflight={
-        # 100 training images: the validation companions withhold 10 of them, not 1,000.
-        "experiments": {"table1": {"seeds": [0], "selection": {"validation": 10}}},
+        # 20 test images: 5 of them choose best_val (the selection split), not 1,000.
+        "defaults": {"selection_points": 5},
+        "experiments": {"table1": {"seeds": [0]}},
         "force": {"depth": 10, "width": 1, "batch_size": 4, "steps": 1, "eval_steps": 1,
                   "train_eval_samples": 4, "device": "cpu"},
         "evaluations": {"table1": {"aa_version": "cheap"}},
