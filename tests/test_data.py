@@ -156,6 +156,7 @@ def test_unknown_dataset_lists_valid_names() -> None:
         "cifar10",
         "cifar100",
         "svhn",
+        "fashion_mnist",
         "mnist",
         "digits",
         "moons",

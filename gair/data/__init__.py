@@ -5,8 +5,9 @@ name and size without importing torch. File readers and generators live in
 :mod:`gair.data.readers`; :mod:`gair.data.tensors` turns their arrays into device tensors and
 batches. Adding a dataset is a reader there and one record below.
 
-Real datasets (``cifar10``, ``cifar100``, ``svhn``, ``mnist``) are read from torchvision's
-on-disk layout under the data root; ``digits``, ``digits_pseudo``, ``moons`` and ``circles``
+Real datasets (``cifar10``, ``cifar100``, ``svhn``, ``mnist``, ``fashion_mnist``) are read
+from torchvision's on-disk layout under the data root (``fashion_mnist`` also from Debian's
+``/usr/share/datasets/fashion-mnist/``); ``digits``, ``digits_pseudo``, ``moons`` and ``circles``
 are generated offline (their records have no files) and cached as ``.npz`` under the data
 root.
 """
@@ -72,6 +73,12 @@ DATASETS: dict[str, DatasetInfo] = {
             name="mnist", kind="image", num_classes=10, in_channels=1, image_size=28,
             augment_pad=0, augment_flip=False, title="MNIST", n_train=60000, n_test=10000,
             read=readers.read_mnist, files=readers.MNIST_FILES,
+        ),
+        # Fashion-MNIST (Xiao et al. 2017): MNIST's format and size, not augmented like MNIST.
+        DatasetInfo(
+            name="fashion_mnist", kind="image", num_classes=10, in_channels=1, image_size=28,
+            augment_pad=0, augment_flip=False, title="Fashion-MNIST", n_train=60000,
+            n_test=10000, read=readers.read_fashion_mnist, files=readers.FASHION_MNIST_FILES,
         ),
         # Not augmented, like MNIST: a one-pixel shift of an 8x8 digit moves an eighth of
         # it, and with it the same AT MLP had 54% test error after 2 epochs instead of 22%.

@@ -1,8 +1,9 @@
 """How each dataset of the catalogue (:mod:`gair.data`) is read or generated, as numpy arrays.
 
-Real datasets (``cifar10``, ``cifar100``, ``svhn``, ``mnist``) are read from torchvision's
-on-disk layout under ``root``; pickled files are read so that they cannot run code
-(:func:`gair.io.load_pickle`). Offline datasets need no files and no network:
+Real datasets (``cifar10``, ``cifar100``, ``svhn``, ``mnist``, ``fashion_mnist``) are read
+from torchvision's on-disk layout under ``root`` (``fashion_mnist``, failing that, from
+Debian's folder :data:`FASHION_MNIST_DEBIAN`); pickled files are read so that they cannot
+run code (:func:`gair.io.load_pickle`). Offline datasets need no files and no network:
 
 - ``digits``: scikit-learn's 1797 real 8x8 handwritten digits, pixel values 0..16 scaled to
   uint8 0..255, one channel, a fixed stratified split of 1437 train / 360 test points.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import functools
 import gzip
 import pickle
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,23 +189,74 @@ def read_svhn(root: Path, download: bool) -> Arrays:
     return (*_svhn_mat(train), *_svhn_mat(test))
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    """Parse an idx file (MNIST's format): 2 zero bytes, a type byte, a rank byte, the
-    big-endian int32 sizes, then the values."""
+def _read_idx(
+    path: Path, dataset: str = "mnist", shape: tuple[int | None, ...] | None = None
+) -> np.ndarray:
+    """Parse an idx file (MNIST's format): 2 zero bytes, a type byte (0x08: unsigned bytes), a
+    rank byte, the big-endian int32 sizes, then exactly that many values. With ``shape`` (None
+    where any size will do) the magic number must be 0x0800 + its rank and the sizes must
+    match. Every failure is a one-line DataError naming ``dataset`` and the file."""
     try:
         raw = path.read_bytes()
         # bytearray: a writable buffer, so the tensors made from it own writable memory
         raw = bytearray(gzip.decompress(raw) if path.suffix == ".gz" else raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"mnist: cannot read {path}: {_one_line(exc)}") from exc
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DataError(f"mnist: {path} is not an idx file of unsigned bytes")
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise DataError(f"{dataset}: cannot read {path}: {_one_line(exc)}") from exc
+    if len(raw) < 4:
+        raise DataError(f"{dataset}: {path} is {len(raw)} bytes long, too short for an idx file")
+    magic = int.from_bytes(raw[:4], "big")
+    if shape is not None and magic != 0x0800 + len(shape):
+        raise DataError(
+            f"{dataset}: {path} has magic number 0x{magic:08x}, expected "
+            f"0x{0x0800 + len(shape):08x} (an idx file of unsigned bytes of rank {len(shape)})"
+        )
+    if magic >> 8 != 0x08:
+        raise DataError(
+            f"{dataset}: {path} is not an idx file of unsigned bytes (magic number "
+            f"0x{magic:08x}, expected 0x000008nn)"
+        )
     rank = raw[3]
     header = 4 + 4 * rank
+    if len(raw) < header:
+        raise DataError(
+            f"{dataset}: {path} is truncated: {len(raw)} bytes, less than its {header}-byte header"
+        )
     dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank))
-    if len(raw) != header + int(np.prod(dims)):
-        raise DataError(f"mnist: {path} has {len(raw) - header} values, its header says {dims}")
+    if shape is not None and any(
+        w is not None and w != d for w, d in zip(shape, dims, strict=True)
+    ):
+        want = " x ".join("N" if w is None else str(w) for w in shape)
+        raise DataError(f"{dataset}: {path} holds shape {dims}, expected {want}")
+    promised = int(np.prod(dims))
+    if len(raw) - header != promised:
+        what = "is truncated" if len(raw) - header < promised else "has trailing bytes"
+        raise DataError(
+            f"{dataset}: {path} {what}: {len(raw) - header} values after the header, which "
+            f"promises {promised} ({' x '.join(map(str, dims))})"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def read_idx_pair(
+    dataset: str, images: Path, labels: Path, n: int | None = None, num_classes: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
+    """One split of an MNIST-format dataset: images (magic 0x00000803, N x 28 x 28) and labels
+    (magic 0x00000801, N) in 0..num_classes-1, N = ``n`` where given. Returns x uint8
+    (N, 1, 28, 28) and y int64."""
+    x = _read_idx(images, dataset, (None, 28, 28))
+    y = _read_idx(labels, dataset, (None,))
+    if len(y) != len(x):
+        raise DataError(
+            f"{dataset}: {labels} holds {len(y)} labels, but {images} holds {len(x)} images"
+        )
+    if n is not None and len(x) != n:
+        raise DataError(f"{dataset}: {images} holds {len(x)} images, expected {n}")
+    if len(y) and int(y.max()) >= num_classes:
+        i = int(np.argmax(y >= num_classes))
+        raise DataError(
+            f"{dataset}: {labels} has label {int(y[i])} at index {i}, outside 0..{num_classes - 1}"
+        )
+    return x[:, None], y.astype(np.int64)
 
 
 MNIST_NAMES = (
@@ -214,10 +267,15 @@ MNIST_NAMES = (
 )
 
 
-def _mnist_paths(root: Path) -> list[Path]:
+def _idx_paths(folder: Path) -> list[Path]:
     # torchvision keeps both the .gz download and the unpacked file; either will do.
-    raw = root / "MNIST" / "raw"
-    return [raw / f"{n}.gz" if (raw / f"{n}.gz").is_file() else raw / n for n in MNIST_NAMES]
+    return [
+        folder / f"{n}.gz" if (folder / f"{n}.gz").is_file() else folder / n for n in MNIST_NAMES
+    ]
+
+
+def _mnist_paths(root: Path) -> list[Path]:
+    return _idx_paths(root / "MNIST" / "raw")
 
 
 MNIST_FILES = FileSet(
@@ -231,9 +289,45 @@ MNIST_FILES = FileSet(
 
 
 def read_mnist(root: Path, download: bool) -> Arrays:
-    paths = _require("mnist", MNIST_FILES, root, download)
-    xtr, ytr, xte, yte = (_read_idx(p) for p in paths)
-    return xtr[:, None], ytr.astype(np.int64), xte[:, None], yte.astype(np.int64)
+    train_x, train_y, test_x, test_y = _require("mnist", MNIST_FILES, root, download)
+    return (*read_idx_pair("mnist", train_x, train_y), *read_idx_pair("mnist", test_x, test_y))
+
+
+# Fashion-MNIST (Xiao et al. 2017): MNIST's file names and format, clothing instead of digits.
+# Debian's package dataset-fashion-mnist installs the four .gz files here.
+FASHION_MNIST_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_COUNTS = (60000, 10000)  # training and test images
+
+
+def _fashion_mnist_paths(root: Path) -> list[Path]:
+    """torchvision's layout under the data root, failing that Debian's folder; where neither
+    holds all four files, the data root's (so a missing file is named there)."""
+    for folder in (root / "FashionMNIST" / "raw", FASHION_MNIST_DEBIAN):
+        paths = _idx_paths(folder)
+        if all(p.is_file() for p in paths):
+            return paths
+    return _idx_paths(root / "FashionMNIST" / "raw")
+
+
+FASHION_MNIST_FILES = FileSet(
+    paths=_fashion_mnist_paths,
+    hint=lambda root: (
+        "install Debian's package (apt-get install dataset-fashion-mnist, which puts the four "
+        f"idx files in {FASHION_MNIST_DEBIAN}) or let torchvision's FashionMNIST download "
+        f"them into {root / 'FashionMNIST' / 'raw'}"
+    ),
+    fetch=lambda root: _torchvision_fetch("FashionMNIST", root)(),
+)
+
+
+def read_fashion_mnist(root: Path, download: bool) -> Arrays:
+    """Fashion-MNIST: 60,000 training and 10,000 test 28x28 grayscale images, 10 classes."""
+    name, (n_train, n_test) = "fashion_mnist", FASHION_MNIST_COUNTS
+    train_x, train_y, test_x, test_y = _require(name, FASHION_MNIST_FILES, root, download)
+    return (
+        *read_idx_pair(name, train_x, train_y, n_train),
+        *read_idx_pair(name, test_x, test_y, n_test),
+    )
 
 
 @functools.cache
