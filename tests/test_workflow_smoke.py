@@ -162,6 +162,23 @@ def test_audit_has_a_row_per_method_and_checkpoint(
     monkeypatch.chdir(smoke_dir)  # the manifest's paths are relative to the workflow's folder
     long = collect_evals(records_of(manifest))
     means = long.groupby(["method", "checkpoint", "attack"])["accuracy_pct"].mean()
+    # best_val: on the report split, by hand from each per-point file less the test points
+    # the run's run.json says chose the checkpoint.
+    for record in records_of(manifest):
+        if record.checkpoint != "best_val":
+            continue
+        chose = json.loads((Path(record.metrics).parent / "run.json").read_text())["selection"]
+        points = pd.read_parquet(record.points)
+        kept = points[~points["index"].isin(chose["indices"])]
+        assert len(kept) == 100 - chose["count"] == 80
+        for column in ("pgd20", "autoattack_cheap", "lsa"):
+            key = (record.method, "best_val", column)
+            share = 100 * kept[column].mean() / 3  # mean over the 3 seeds
+            means[key] = share if record.seed == 0 else means[key] + share
+        attacks = [c for c in kept.columns if c not in ("index", "label", "natural")]
+        worst = 100 * kept[attacks].all(axis=1).mean() / 3
+        key = (record.method, "best_val", "worst_case")
+        means[key] = worst if record.seed == 0 else means[key] + worst
     for column in ("pgd20", "autoattack_cheap", "lsa", "worst_case"):
         for r in table[table["method"] != baseline].itertuples():
             expected = (
@@ -426,11 +443,11 @@ def test_claims_are_judged_by_the_rule_and_drawn(smoke_dir: Path) -> None:
 
 def test_sensitivity_answers_every_factor(smoke_dir: Path) -> None:
     """Weight decay (2e-4, 5e-4), the start (uniform, Gaussian) and the selection rule (best,
-    last) at smoke scale: each pair's gain under PGD-20 and the cheap AutoAttack, judged, and
-    a line per factor."""
+    best_val, last) at smoke scale: each pair's gain under PGD-20 and the cheap AutoAttack,
+    judged, and a line per factor."""
     folder = smoke_dir / "results" / "smoke" / "tables"
     table = pd.read_csv(folder / "sensitivity.csv")
-    assert len(table) == 6 * 2 * 2
+    assert len(table) == 7 * 2 * 2
     assert set(table["attack"]) == {"pgd20", "autoattack_cheap"}
     assert set(table["verdict"]) <= {"supported", "contradicted", "inconclusive"}
     factors = ["weight decay", "attack start", "selection rule"]
