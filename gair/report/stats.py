@@ -8,11 +8,14 @@ same points: the design is two-way crossed, without replication,
 
     x_sj = mu + a_s + b_j + e_sj,   a ~ (0, s2_seed), b ~ (0, s2_point), e ~ (0, s2_res),
 
-so that Var(mean) = s2_seed / S + s2_point / n + s2_res / (S n). The three components are
-estimated from the ANOVA mean squares (method of moments), negative estimates truncated at
-zero, and the interval is mean +- t * SE with Satterthwaite's degrees of freedom
-(:func:`crossed_mean`). With one seed this is the one-sample t interval over points; with one
-point per seed (a per-seed number only) the t interval over seeds.
+so that Var(mean) = s2_seed / S + s2_point / n + s2_res / (S n) = E[MS_seed + MS_point -
+MS_res] / (S n). It is estimated by (MS_seed + max(MS_point - MS_res, 0)) / (S n): the seed
+mean square is always kept, with its S - 1 degrees of freedom (dropping it when it falls below
+the residual one, as a truncated moment estimator does, swaps a t quantile of 4.30 for 1.96
+with three seeds and undercovers), and the point term enters where it is positive; the
+degrees of freedom are Satterthwaite's (:func:`crossed_variance`). With one seed this is the
+one-sample variance over points; with one point per seed, the t interval over seeds. An
+interval over one seed covers that run's effect only: a claim about a method needs seeds.
 
 A gain of method A over method B is paired twice: runs with the same seed share their
 initialisation and data order, and both are evaluated on the same points. Its matrix is the
@@ -20,20 +23,29 @@ per-point difference D = X_A - X_B (values -1, 0, 1), and :func:`paired_gain` is
 mean of D. Pairing removes what the two methods share (most of the point variance: an easy
 point is easy for both), which is why a gain is far more precise than either accuracy.
 
-An accuracy's interval is the wider of that interval and Wilson's score interval over the n
-points (:func:`wilson`), which stays honest near 0% and 100%, where a t interval collapses.
-A gain's interval is likewise the wider of the crossed one and Tango's score interval for a
-difference of paired proportions over the S n pairs (:func:`tango`): with few discordant
-pairs (two methods that disagree on 0-5 points of 100) the t interval is far too narrow (it
-has zero width when they never disagree), the score interval is not; where the seeds or the
-points matter, the crossed interval is the wider. The detectable effect of a gain follows
-the interval printed.
+One pivot per statistic (:class:`ScorePivot`) gives both the interval and the p-value. For an
+accuracy p or a paired gain d of 0/1 results, it is a score statistic on design-effect-scaled
+counts,
 
-The verdict rule (:func:`verdict`), one for every claim: **supported** when the 95% interval
-lies entirely on the claimed side of the claim's margin (0 unless the claim states one),
-**contradicted** when it lies entirely on the other side, **inconclusive** when it contains
-the margin (the smallest effect the data could have detected is printed beside it:
-:attr:`Estimate.detectable`), **not run** when its inputs are missing.
+    T(theta) = (mean - theta) / sqrt(deff * v(theta) / N),    N = S n,
+
+referred to Student's t with the crossed variance's Satterthwaite degrees of freedom: v is
+Wilson's p (1 - p) for an accuracy and Tango's (1998) 2 q(d) + d (1 - d) for a paired gain (q
+the restricted maximum-likelihood share of pairs favouring B), and the design effect deff =
+max(1, crossed variance / the variance of N independent pairs) carries the seeds' and the
+points' correlation. Where results are plentiful T is the crossed t statistic; near 0% or 100%,
+or with few discordant pairs (two methods that disagree on 0-5 points of 100, where a t
+interval has zero width), it keeps the score interval's shape. The interval is the set of
+theta with |T(theta)| <= t_{df, 0.975}; the p-value of theta0 is 2 P(t_df > |T(theta0)|),
+which the claims' multiplicity control adjusts (:mod:`gair.report.multiplicity`).
+
+The verdict rule (:func:`verdict`), applied by the claims to their multiplicity-adjusted
+intervals: **supported** when the interval lies entirely on the claimed side of the claim's
+margin (0 unless the claim states one; for ``within``, inside (-tolerance, tolerance)),
+**contradicted** when it lies entirely on the other side (outside the tolerance band),
+**inconclusive** otherwise (the effect the design would detect with 80% power, measured from
+the margin, is printed beside it: :attr:`Estimate.detectable`; the data rule out only what
+lies beyond the interval's ends), **not run** when its inputs are missing.
 
 Seeds alone, for the median +- std the paper prints, follow one rule too (:func:`seed_stats`):
 the median, the sample standard deviation (ddof 1) and the number of seeds; with a single
@@ -46,7 +58,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -57,7 +69,7 @@ from scipy import stats as sps
 LEVEL = 0.95  # every interval of the reports
 POWER = 0.80  # the power at which :attr:`Estimate.detectable` is computed
 VERDICTS = ("supported", "contradicted", "inconclusive", "not run")
-Direction = Literal["greater", "less"]
+Direction = Literal["greater", "less", "within"]
 
 
 @dataclass(frozen=True)
@@ -71,12 +83,31 @@ class Estimate:
     df: float  # Satterthwaite's degrees of freedom (inf: no variance could be estimated)
     n_points: int
     n_seeds: int
-    # The smallest true effect the interval would exclude zero for with 80% power, never
-    # below one test point's worth (100 / n percent): what an inconclusive verdict can rule out.
+    # The distance from the margin a true effect needs for the interval to exclude the margin
+    # with 80% power ((t_0.975 + t_0.8) SE), never below one test point's worth (100 / n).
     detectable: float
+    # The statistic's pivot (p-values, intervals at other levels); None for estimates that
+    # have only a normal approximation.
+    pivot: ScorePivot | FiellerPivot | None = field(default=None, compare=False, repr=False)
 
     def excludes(self, margin: float = 0.0) -> bool:
         return not self.low <= margin <= self.high
+
+    def p_value(self, theta: float = 0.0) -> float:
+        """Two-sided p-value of the hypothesis that the true value is ``theta`` (percent)."""
+        if self.pivot is not None:
+            return self.pivot.p_value(theta)
+        if self.se <= 0:
+            return 0.0 if self.value != theta else 1.0
+        t = abs(self.value - theta) / self.se
+        return float(2 * (sps.t.sf(t, self.df) if math.isfinite(self.df) else sps.norm.sf(t)))
+
+    def at_level(self, level: float) -> tuple[float, float]:
+        """The interval at another confidence level (the same pivot)."""
+        if self.pivot is not None:
+            return self.pivot.interval(level)
+        q = _quantile(0.5 + level / 2, self.df)
+        return self.value - q * self.se, self.value + q * self.se
 
     def text(self, digits: int = 2) -> str:
         """``value [low, high]``."""
@@ -136,36 +167,45 @@ def mean_squares(x: np.ndarray, y: np.ndarray | None = None) -> MeanSquares:
 
 
 def _variance_terms(ms: MeanSquares, s: int, n: int) -> list[tuple[float, int]]:
-    """Var(mean) as (coefficient x mean square, df), one term per mean square, each variance
-    component truncated at zero: s2_seed / S = max(MS_seed - MS_res, 0) / (S n), s2_point / n
-    likewise, s2_res / (S n) = MS_res / (S n)."""
+    """Var(mean) as (coefficient x mean square, df) terms (module docstring): one seed's
+    matrix MS_point / n; otherwise MS_seed / (S n), always, and (MS_point - MS_res) / (S n)
+    where positive."""
+    if s == 1:
+        return [(ms.point / n, ms.df_point)] if ms.df_point else []
     sn = s * n
-    res_coef = 1.0 if ms.df_res else 0.0
-    terms: list[tuple[float, int]] = []
-    for big, df in ((ms.seed, ms.df_seed), (ms.point, ms.df_point)):
-        if df and big > ms.res:
-            terms.append((big / sn, df))
-            res_coef -= 1.0
-    if ms.df_res and res_coef:
-        terms.append((res_coef * ms.res / sn, ms.df_res))
+    terms = [(ms.seed / sn, ms.df_seed)]
+    if ms.df_point and ms.point > ms.res:
+        terms += [(ms.point / sn, ms.df_point), (-ms.res / sn, ms.df_res)]
     return terms
 
 
-def crossed_mean(x: np.ndarray, level: float = LEVEL) -> Estimate:
-    """Mean of an S x n matrix with the interval of the two-way crossed random-effects model
-    (module docstring): SE from the truncated variance components, Satterthwaite's df."""
+def crossed_variance(x: np.ndarray) -> tuple[float, float]:
+    """Var(mean) of an S x n matrix under the crossed model and its Satterthwaite degrees of
+    freedom (module docstring); the df of the seed term (or, for one seed, of the points)
+    where the variance is 0."""
     m = _matrix(x)
     s, n = m.shape
     terms = _variance_terms(mean_squares(m), s, n)
     var = max(sum(v for v, _ in terms), 0.0)
     df = _satterthwaite(terms, var)
+    if not math.isfinite(df) or df <= 0:
+        df = float(s - 1 if s > 1 else max(n - 1, 1))
+    return var, df
+
+
+def crossed_mean(x: np.ndarray, level: float = LEVEL) -> Estimate:
+    """Mean of an S x n matrix with the t interval of the crossed random-effects model
+    (:func:`crossed_variance`), for results that are not 0/1 (per-seed numbers, margins)."""
+    m = _matrix(x)
+    s, n = m.shape
+    var, df = crossed_variance(m)
     return _estimate(float(m.mean()), math.sqrt(var), df, n, s, level)
 
 
 def _satterthwaite(terms: list[tuple[float, int]], var: float) -> float:
     """(sum of terms)^2 / sum(term^2 / df): the df of a linear combination of mean squares."""
     denominator = sum(v * v / df for v, df in terms if df)
-    return var * var / denominator if var > 0 and denominator > 0 else math.inf
+    return max(var * var / denominator, 1.0) if var > 0 and denominator > 0 else math.inf
 
 
 def _estimate(value: float, se: float, df: float, n: int, s: int, level: float) -> Estimate:
@@ -187,88 +227,121 @@ def _quantile(q: float, df: float) -> float:
     return float(sps.t.ppf(q, df)) if math.isfinite(df) else float(sps.norm.ppf(q))
 
 
-def wilson(correct: float, n: int, level: float = LEVEL) -> tuple[float, float]:
-    """Wilson's score interval, in percent, of an accuracy ``correct`` (percent) on n points."""
-    if n <= 0:
-        raise ValueError(f"n = {n!r} is invalid: an accuracy needs at least one point")
-    z = float(sps.norm.ppf(0.5 + level / 2))
-    p = correct / 100.0
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return 100.0 * max(0.0, centre - half), 100.0 * min(1.0, centre + half)
+@dataclass(frozen=True)
+class ScorePivot:
+    """The pivot of an accuracy or a paired gain of 0/1 results (module docstring), in
+    fractions: ``b`` and ``c`` are the counts of pairs favouring A and B (a gain) or of correct
+    and wrong results (an accuracy, ``kind`` "proportion"), ``n`` the S x n pairs or results,
+    ``deff`` the design effect and ``df`` the t reference's degrees of freedom."""
+
+    kind: Literal["difference", "proportion"]
+    b: float
+    c: float
+    n: float
+    deff: float
+    df: float
+
+    @property
+    def centre(self) -> float:
+        return (self.b - self.c) / self.n if self.kind == "difference" else self.b / self.n
+
+    @property
+    def edges(self) -> tuple[float, float]:
+        return (-1.0, 1.0) if self.kind == "difference" else (0.0, 1.0)
+
+    def variance(self, theta: float) -> float:
+        """The per-pair variance under the hypothesis theta (Tango's or Wilson's)."""
+        if self.kind == "proportion":
+            return theta * (1 - theta)
+        b, c, n = self.b, self.c, self.n
+        big_b = (2 * n - b + c) * theta - b - c
+        q = (-big_b + math.sqrt(max(big_b * big_b + 8 * n * c * theta * (1 - theta), 0.0))) / (
+            4 * n
+        )
+        return 2 * q + theta * (1 - theta)
+
+    def statistic(self, theta: float) -> float:
+        """T(theta): signed, infinite where theta leaves no variance and is not the mean."""
+        gap = self.centre - theta
+        var = self.deff * self.variance(theta) / self.n
+        if var <= 0:
+            return 0.0 if abs(gap) < 1e-15 else math.copysign(math.inf, gap)
+        return gap / math.sqrt(var)
+
+    def p_value(self, theta_pct: float) -> float:
+        """Two-sided p-value of the true value theta (percent)."""
+        theta = theta_pct / 100.0
+        lo, hi = self.edges
+        if not lo <= theta <= hi:
+            return 0.0
+        t = abs(self.statistic(theta))
+        return float(2 * sps.t.sf(t, self.df)) if math.isfinite(t) else 0.0
+
+    def interval(self, level: float = LEVEL) -> tuple[float, float]:
+        """{theta : |T(theta)| <= t_{df, (1 + level) / 2}}, in percent."""
+        crit = _quantile(0.5 + level / 2, self.df)
+        centre = self.centre
+
+        def outside(theta: float) -> float:  # > 0 where theta is rejected
+            t = self.statistic(theta)
+            return abs(t) - crit if math.isfinite(t) else 1.0
+
+        def bound(edge: float) -> float:
+            if outside(edge) <= 0:
+                return edge
+            start = centre + 1e-9 * (edge - centre)
+            if outside(start) > 0:
+                return centre
+            return float(optimize.brentq(outside, *sorted((start, edge)), xtol=1e-12))
+
+        lo, hi = self.edges
+        return 100.0 * bound(lo), 100.0 * bound(hi)
+
+
+def _pivot_estimate(
+    m: np.ndarray, kind: Literal["difference", "proportion"], level: float
+) -> Estimate:
+    """The estimate of a 0/1 (accuracy) or -1/0/1 (gain) matrix from its pivot."""
+    s, n = m.shape
+    var, df = crossed_variance(m)
+    size = float(m.size)
+    mean = float(m.mean())
+    iid = (float((m * m).mean()) - mean * mean) / size  # N independent pairs' variance
+    deff = var / iid if iid > 0 and var > 0 else 1.0
+    if kind == "difference":
+        pivot = ScorePivot(kind, float((m > 0).sum()), float((m < 0).sum()), size, deff, df)
+    else:
+        pivot = ScorePivot(kind, float(m.sum()), float(size - m.sum()), size, deff, df)
+    low, high = pivot.interval(level)
+    se = 100.0 * math.sqrt(deff * pivot.variance(mean) / size)
+    t, t_power = _quantile(0.5 + level / 2, df), _quantile(POWER, df)
+    # The detectable distance follows the interval actually printed (its half-width scaled
+    # from the confidence quantile to confidence plus power), never below one point's worth.
+    half = max((high - low) / 2, 1e-12)
+    return Estimate(
+        value=100.0 * mean, low=low, high=high, se=se, df=df, n_points=n, n_seeds=s,
+        detectable=max(half * (t + t_power) / t, 100.0 / n), pivot=pivot,
+    )  # fmt: skip
 
 
 def accuracy(correct: np.ndarray, level: float = LEVEL) -> Estimate:
     """The accuracy (percent) of S seeds on the same n points (an S x n matrix of 0/1 or
-    booleans): the crossed interval, widened to Wilson's score interval over the n points
-    where that is wider (near 0% and 100%), and kept within [0, 100]."""
-    m = 100.0 * _matrix(correct)
-    est = crossed_mean(m, level)
-    low, high = wilson(est.value, est.n_points, level)
-    return Estimate(
-        value=est.value,
-        low=max(0.0, min(est.low, low)),
-        high=min(100.0, max(est.high, high)),
-        se=est.se,
-        df=est.df,
-        n_points=est.n_points,
-        n_seeds=est.n_seeds,
-        detectable=est.detectable,
-    )
-
-
-def tango(b: float, c: float, n: float, level: float = LEVEL) -> tuple[float, float]:
-    """Tango's (1998) score interval, in percent, for the difference p_b - p_c of two paired
-    proportions: b of n pairs favour the first (1, 0), c the second (0, 1) (a paired gain
-    passes its counts pooled over its seeds). The set of differences d whose score statistic
-    (b - c - n d) / sqrt(n (2 q + d (1 - d))) is within the normal quantile, q being the
-    maximum-likelihood p_c under p_b - p_c = d (the positive root of 2n q^2 + B q + C = 0,
-    B = (2n - b + c) d - b - c, C = -c d (1 - d))."""
-    if n <= 0 or b < 0 or c < 0 or b + c > n:
-        raise ValueError(f"b = {b!r}, c = {c!r} of n = {n!r} pairs are invalid: 0 <= b + c <= n")
-    z2 = float(sps.norm.ppf(0.5 + level / 2)) ** 2
-    centre = (b - c) / n
-
-    def outside(d: float) -> float:  # > 0 where d is rejected
-        big_b = (2 * n - b + c) * d - b - c
-        q = (-big_b + math.sqrt(max(big_b * big_b + 8 * n * c * d * (1 - d), 0.0))) / (4 * n)
-        return (b - c - n * d) ** 2 - z2 * n * (2 * q + d * (1 - d))
-
-    def bound(edge: float) -> float:
-        if outside(edge) <= 0:
-            return edge
-        # The statistic is 0 at the estimate, where the variance may be 0 too (b = c = 0, or
-        # b = n): start the search just inside, where the score test accepts.
-        start = centre + 1e-9 * (edge - centre)
-        if outside(start) > 0:
-            return centre
-        return float(optimize.brentq(outside, *sorted((start, edge)), xtol=1e-12))
-
-    return 100.0 * bound(-1.0), 100.0 * bound(1.0)
+    booleans), from its score pivot (module docstring): Wilson's shape on design-effect-scaled
+    counts, honest near 0% and 100%, within [0, 100]."""
+    m = _matrix(correct)
+    if not np.isin(m, (0.0, 1.0)).all():
+        raise ValueError("an accuracy needs 0/1 results per point")
+    return _pivot_estimate(m, "proportion", level)
 
 
 def paired_difference(d: np.ndarray, level: float = LEVEL) -> Estimate:
     """A paired gain (percent) from its S x n matrix of per-point differences in {-1, 0, 1}
-    (same seeds in rows, same points in columns): the crossed mean, its interval widened to
-    Tango's score interval over the S n pairs where that is wider."""
+    (same seeds in rows, same points in columns), from its score pivot (module docstring):
+    Tango's shape on design-effect-scaled counts, with the crossed variance's df."""
     m = _matrix(d)
-    est = crossed_mean(100.0 * m, level)
-    low, high = tango(float((m > 0).sum()), float((m < 0).sum()), m.size, level)
-    low, high = min(est.low, low), max(est.high, high)
-    # The detectable effect follows the interval actually printed: its half-width scaled, as
-    # the crossed one's, from the confidence quantile to confidence plus power.
-    t = _quantile(0.5 + level / 2, est.df)
-    detectable = max(est.detectable, (high - low) / 2 * (t + _quantile(POWER, est.df)) / t)
-    return Estimate(
-        value=est.value,
-        low=low,
-        high=high,
-        se=est.se,
-        df=est.df,
-        n_points=est.n_points,
-        n_seeds=est.n_seeds,
-        detectable=detectable,
-    )
+    if not np.isin(m, (-1.0, 0.0, 1.0)).all():
+        raise ValueError("a paired gain needs per-point differences in {-1, 0, 1}")
+    return _pivot_estimate(m, "difference", level)
 
 
 def paired_gain(a: np.ndarray, b: np.ndarray, level: float = LEVEL) -> Estimate:
@@ -283,12 +356,47 @@ def paired_gain(a: np.ndarray, b: np.ndarray, level: float = LEVEL) -> Estimate:
     return paired_difference(x - y, level)
 
 
-def covariance(x: np.ndarray, y: np.ndarray) -> float:
-    """Cov(mean x, mean y) of two S x n matrices over the same seeds and points, from the
-    crossed model's mean cross-products (untruncated)."""
-    ms = mean_squares(x, y)
-    s, n = _matrix(x).shape
-    return (ms.seed + ms.point - ms.res) / (s * n)
+@dataclass(frozen=True)
+class FiellerPivot:
+    """The pivot of a share theta = gain_kept / gain_ref (in fractions) from the per-point
+    differences K (kept) and R (reference): T(theta) = mean(K - theta R) / SE(K - theta R),
+    the crossed t statistic of the matrix K - theta R with its own Satterthwaite df (Fieller's
+    construction: no ratio is ever divided)."""
+
+    kept: np.ndarray = field(repr=False)
+    ref: np.ndarray = field(repr=False)
+
+    def statistic(self, theta: float) -> tuple[float, float]:
+        m = self.kept - theta * self.ref
+        var, df = crossed_variance(m)
+        mean = float(m.mean())
+        if var <= 0:
+            return (0.0 if abs(mean) < 1e-15 else math.copysign(math.inf, mean)), df
+        return mean / math.sqrt(var), df
+
+    def p_value(self, theta_pct: float) -> float:
+        t, df = self.statistic(theta_pct / 100.0)
+        return float(2 * sps.t.sf(abs(t), df)) if math.isfinite(t) else 0.0
+
+    def interval(self, level: float = LEVEL) -> tuple[float, float]:
+        """{theta : |T(theta)| <= t_df}, in percent; infinite ends where it is unbounded."""
+        mean_ref = float(self.ref.mean())
+        centre = float(self.kept.mean()) / mean_ref if mean_ref else 0.0
+
+        def outside(theta: float) -> float:
+            t, df = self.statistic(theta)
+            return abs(t) - _quantile(0.5 + level / 2, df) if math.isfinite(t) else 1.0
+
+        def bound(direction: float) -> float:
+            step, edge = 1.0, centre
+            for _ in range(12):  # out to +-4,000% of the estimate's distance
+                edge = centre + direction * step
+                if outside(edge) > 0:
+                    return float(optimize.brentq(outside, *sorted((centre, edge)), xtol=1e-10))
+                step *= 2
+            return direction * math.inf
+
+        return 100.0 * bound(-1.0), 100.0 * bound(1.0)
 
 
 def gain_share(
@@ -296,22 +404,29 @@ def gain_share(
 ) -> tuple[Estimate, Estimate, Estimate | None]:
     """How much of a gain survives a stronger attack: ``kept`` and ``gain`` are S x n matrices
     of per-point differences (method minus baseline, in 0/1 units) under the strong and the
-    reference attack. Returns both gains (percent) and their ratio (a share, percent) with a
-    delta-method interval; the share is None where the reference gain's interval contains zero
-    (a share of a gain within noise means nothing)."""
-    g_kept = paired_difference(kept, level)
-    g_ref = paired_difference(gain, level)
+    reference attack. Returns both gains (percent) and their ratio (a share, percent) with
+    Fieller's interval (:class:`FiellerPivot`, whose p-value at 100% tests whether the two
+    gains differ); the share is None where the reference gain's interval contains zero (a
+    share of a gain within noise means nothing, and Fieller's interval is then unbounded)."""
+    k, r = _matrix(kept), _matrix(gain)
+    if k.shape != r.shape:
+        raise ValueError(f"a share needs the same seeds and points: {k.shape} and {r.shape}")
+    g_kept = paired_difference(k, level)
+    g_ref = paired_difference(r, level)
     if not g_ref.excludes(0.0):
         return g_kept, g_ref, None
-    ratio = g_kept.value / g_ref.value
-    var = (
-        g_kept.se**2
-        - 2 * ratio * covariance(100.0 * _matrix(kept), 100.0 * _matrix(gain))
-        + ratio**2 * g_ref.se**2
-    ) / g_ref.value**2
-    df = min(g_kept.df, g_ref.df)
-    share = _estimate(100.0 * ratio, 100.0 * math.sqrt(max(var, 0.0)), df, g_ref.n_points,
-                      g_ref.n_seeds, level)  # fmt: skip
+    pivot = FiellerPivot(k, r)
+    low, high = pivot.interval(level)
+    ratio = 100.0 * g_kept.value / g_ref.value
+    _, df = pivot.statistic(ratio / 100.0)
+    var, _ = crossed_variance(k - ratio / 100.0 * r)
+    se = 100.0 * math.sqrt(var) / abs(float(r.mean()))  # the delta method's, for display
+    t, t_power = _quantile(0.5 + level / 2, df), _quantile(POWER, df)
+    half = (high - low) / 2 if math.isfinite(high - low) else math.inf
+    share = Estimate(
+        value=ratio, low=low, high=high, se=se, df=df, n_points=k.shape[1], n_seeds=k.shape[0],
+        detectable=half * (t + t_power) / t, pivot=pivot,
+    )  # fmt: skip
     return g_kept, g_ref, share
 
 
@@ -341,16 +456,50 @@ def spearman(x: np.ndarray, y: np.ndarray, level: float = LEVEL) -> Estimate:
     )
 
 
-def verdict(est: Estimate | None, direction: Direction, margin: float = 0.0) -> str:
-    """The one rule (module docstring): supported, contradicted, inconclusive or not run."""
-    if direction not in ("greater", "less"):
-        raise ValueError(f"direction {direction!r} is invalid: use greater or less")
-    if est is None:
-        return "not run"
-    above, below = est.low > margin, est.high < margin
+def decide(low: float, high: float, direction: Direction, margin: float = 0.0) -> str:
+    """The rule on an interval (module docstring): for ``greater`` and ``less`` the margin is
+    a line to clear; for ``within`` it is the tolerance of an equivalence claim (supported
+    inside (-margin, margin), contradicted entirely outside it)."""
+    if direction not in ("greater", "less", "within"):
+        raise ValueError(f"direction {direction!r} is invalid: use greater, less or within")
+    if direction == "within":
+        if margin <= 0:
+            raise ValueError(f"tolerance {margin!r} is invalid: `within` needs one > 0")
+        if -margin < low and high < margin:
+            return "supported"
+        return "contradicted" if high < -margin or low > margin else "inconclusive"
+    above, below = low > margin, high < margin
     if direction == "greater":
         return "supported" if above else "contradicted" if below else "inconclusive"
     return "supported" if below else "contradicted" if above else "inconclusive"
+
+
+def verdict(est: Estimate | None, direction: Direction, margin: float = 0.0) -> str:
+    """The one rule on an estimate's interval: supported, contradicted, inconclusive, or not
+    run where there is no estimate."""
+    if est is None:
+        if direction not in ("greater", "less", "within"):
+            raise ValueError(f"direction {direction!r} is invalid: use greater, less or within")
+        return "not run"
+    return decide(est.low, est.high, direction, margin)
+
+
+def claim_p_value(est: Estimate, direction: Direction, margin: float = 0.0) -> float:
+    """The p-value that decides a claim at a level alpha exactly when the rule decides on the
+    interval at level 1 - alpha (the same pivot): for a direction, the two-sided p of the
+    margin; for ``within`` (tolerance ``margin``), twice the larger one-sided p of the two
+    bounds where the estimate lies inside (equivalence), else twice the one-sided p of the
+    nearer bound (non-equivalence)."""
+    if direction != "within":
+        return est.p_value(margin)
+
+    def one_sided(theta: float) -> float:
+        return est.p_value(theta) / 2  # the estimate lies on one side of theta: half of two
+
+    lo, hi = one_sided(-margin), one_sided(margin)
+    if -margin < est.value < margin:
+        return min(1.0, 2 * max(lo, hi))
+    return min(1.0, 2 * (hi if est.value >= margin else lo))
 
 
 # ---------------------------------------------------------------------------- seeds
