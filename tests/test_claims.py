@@ -16,7 +16,7 @@ from paired import one_seed_interval
 from scipy import stats as sps
 
 from gair.errors import ConfigError
-from gair.report import claims
+from gair.report import claims, stats
 from gair.report.manifest import Manifest
 
 RNG = np.random.default_rng(0)
@@ -184,7 +184,9 @@ def test_a_gap_between_two_quantities_of_one_run(tmp_path: Path) -> None:
     }  # fmt: skip
     (result,) = claims.judge_all(manifest_for([entry], {"cap": {"a": [run]}}))
     assert result.estimate.value == pytest.approx(100 * ((1 - adv.mean()) - (1 - nat.mean())))
-    assert result.verdict == "supported"
+    # One run: described ("this run"), its marginal interval clear of 0.
+    assert result.verdict == "this run" and result.reason == claims.ONE_SEED
+    assert stats.verdict(result.estimate, "greater") == "supported"
 
 
 def test_best_of_compares_with_the_strongest_other(tmp_path: Path) -> None:
@@ -202,7 +204,8 @@ def test_best_of_compares_with_the_strongest_other(tmp_path: Path) -> None:
     del entry["pairs"]
     (result,) = claims.judge_all(manifest_for([entry], {"g": runs}))
     assert result.estimate.value == pytest.approx(0.0)
-    assert result.verdict == "inconclusive"
+    assert result.verdict == "this run"
+    assert stats.verdict(result.estimate, "greater") == "inconclusive"
 
 
 def test_spearman_of_kappa_and_the_logit_margin(tmp_path: Path) -> None:
@@ -224,7 +227,8 @@ def test_spearman_of_kappa_and_the_logit_margin(tmp_path: Path) -> None:
              "statistic": "spearman", "labels": ["AT"]}  # fmt: skip
     (result,) = claims.judge_all(manifest_for([entry], {"sp": {"a": [run]}}))
     assert result.estimate.value == pytest.approx(sps.spearmanr(kappa, margin).statistic)
-    assert result.verdict == "supported"
+    assert result.verdict == "this run"  # one geometry job of one run
+    assert stats.verdict(result.estimate, "greater") == "supported"
 
 
 def test_kappa_leap_by_hand(tmp_path: Path) -> None:
@@ -240,7 +244,14 @@ def test_kappa_leap_by_hand(tmp_path: Path) -> None:
     var = [float(np.var(v, ddof=1)) / 10 for v in ([1] * 10, [2] * 5 + [3] * 5, [5] * 5 + [6] * 5)]
     se = math.sqrt(var[2] + 4 * var[1] + var[0])
     assert result.estimate.se == pytest.approx(se)
-    assert result.verdict == "supported"
+    assert result.verdict == "this run"
+    assert stats.verdict(result.estimate, "greater") == "supported"
+    # Two seeds: their spread enters with 1 df (t 12.71, not z 1.96).
+    other = write_run(tmp_path, "AT", 1, lrs=[0.1, 0.1, 0.1, 0.01], hists=hists[::-1][::-1])
+    (two,) = claims.judge_all(manifest_for([entry], {"leap": {"a": [run, other]}}))
+    assert two.estimate.df == 1.0
+    half = two.estimate.high - two.estimate.value
+    assert half == pytest.approx(sps.t.ppf(0.975, 1) * two.estimate.se)
 
 
 def test_a_reference_constant_is_only_compared_on_its_own_dataset(tmp_path: Path) -> None:
@@ -331,7 +342,11 @@ def test_the_table_and_figure_say_the_rule_and_every_verdict(tmp_path: Path) -> 
     frame = claims.write_claims(manifest, tmp_path / "claims")
     assert list(frame["verdict"]) == ["supported", "not run"]
     md = (tmp_path / "claims.md").read_text()
-    assert "2 claims: 1 supported, 0 contradicted, 0 inconclusive, 1 not run." in md
+    assert (
+        "2 claims: 1 supported, 0 contradicted, 0 inconclusive, 0 this run, 0 descriptive, "
+        "1 not run." in md
+    )
+    assert "Multiplicity: q = 0.05 over 1 entries (1 claims with a p-value); 1 entries and " in md
     assert "\u201cA beats B\u201d" in md and "Verdict rule" in md
     assert pd.read_csv(tmp_path / "claims.csv")["verdict"].tolist() == ["supported", "not run"]
     fig = claims_figure(manifest)

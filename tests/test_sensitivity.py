@@ -16,7 +16,7 @@ from paired import one_seed_interval
 from gair.plan import Plan
 from gair.plan.config import PlanError, load_config
 from gair.plan.protocol import describe, format_text
-from gair.report import sensitivity
+from gair.report import sensitivity, stats
 from gair.report.manifest import Manifest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -184,14 +184,17 @@ def test_each_gain_is_the_paired_interval_and_the_answers_follow_the_rule(
             assert r["gain"] == 0.0 and r["low"] < 0.0 < r["high"]
         assert r["gain"] == pytest.approx((a - b).mean())
         assert (r["low"], r["high"]) == (pytest.approx(low), pytest.approx(high))
+        # One seed: described ("this run"); the interval alone would have said this.
         want = "supported" if low > 0 else "contradicted" if high < 0 else "inconclusive"
-        assert r["verdict"] == want
-    verdicts = frame.set_index(["level", "attack"])["verdict"]
-    assert verdicts["b", "pgd20"] == "contradicted" and verdicts["a", "pgd20"] == "supported"
+        assert r["verdict"] == "this run"
+        assert stats.decide(r["low"], r["high"], "greater") == want
+    marginal = {(r["level"], r["attack"]): stats.decide(r["low"], r["high"], "greater")
+                for r in frame.to_dict("records")}  # fmt: skip
+    assert marginal["b", "pgd20"] == "contradicted" and marginal["a", "pgd20"] == "supported"
     lines = sensitivity.answers(frame)
     assert lines == {
-        "f": "GAIRAT's gain over AT reverses when it is b under PGD-20 and vanishes when it is "
-        "a, b under AutoAttack."
+        "f": "GAIRAT's gain over AT is described for one seed only (this run) under PGD-20 and "
+        "AutoAttack."
     }
     sensitivity.write_sensitivity(manifest, tmp_path / "out")
     md = (tmp_path / "out.md").read_text()
@@ -210,6 +213,8 @@ def test_the_answer_rule() -> None:
         == "reverses when it is y"
     )
     assert sensitivity.answer([("x", "supported"), ("y", "not run")]) == "is not run at y"
+    one = [("x", "this run"), ("y", "this run")]
+    assert sensitivity.answer(one) == "is described for one seed only (this run)"
     assert sensitivity.Pair("GAIR-TRADES", "TRADES").words() == "GAIR-TRADES' gain over TRADES"
 
 

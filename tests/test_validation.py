@@ -176,7 +176,7 @@ def test_best_val_is_the_argmax_of_pgd20_on_the_selection_points_within_the_wind
     want = selection_split(64, 16).tolist()
     assert record == {"seed": SELECTION_SEED, "count": 16, "of": 64, "indices": want}
     meta = pq.read_schema(tmp_path / "metrics.parquet").metadata
-    assert json.loads(meta[b"gair.selection"]) == record
+    assert json.loads(meta[b"gair_selection"]) == record
     # By hand, from the per-epoch point files: PGD-20 accuracy on the selection points.
     points = pd.read_parquet(tmp_path / "points.parquet")
     pgd = points[(points["split"] == "test") & (points["attack"] == "pgd20")]
@@ -230,7 +230,7 @@ def held_out_manifest(tmp_path: Path) -> tuple[dict, dict, np.ndarray]:
         for seed in range(3):
             metrics = tmp_path / f"{method}-{seed}-metrics.parquet"
             write_parquet(metrics, pd.DataFrame({"epoch": [1]}),
-                          {"gair.selection": json.dumps(record)})  # fmt: skip
+                          {"gair_selection": json.dumps(record)})  # fmt: skip
             item: dict = {"run": f"{method}-{seed}", "seed": seed, "evals": {},
                           "eval_point_files": {}, "metrics": str(metrics)}  # fmt: skip
             for ckpt in ("best", "best_val", "last"):

@@ -29,10 +29,21 @@ every effect flips) either from an evaluation of a checkpoint (``checkpoint``: b
 best, last or a number; ``split``: test or train; ``attack``: nat, pgd20, or adv, the run's
 training attack on training points).
 
-The verdict (:func:`gair.report.stats.verdict`): **supported** when the 95% interval lies on
-the claimed side of the margin (0 unless the claim states one), **contradicted** when it lies
-on the other side, **inconclusive** when it contains the margin (the smallest effect the runs
-could have detected is given), **not run** when an input is missing.
+``direction`` is ``greater`` or ``less`` (than ``margin``, 0 unless stated: a margin is a
+tolerance fixed in the config before any run, never the paper's own estimate) or ``within``
+(an equivalence claim: the effect lies inside +-``tolerance``).
+
+Verdicts (:func:`judge_all`). A claim whose runs are one seed is **this run**: its interval
+covers that run's effect over test points, not the method's, so it is described and left out
+of the tally; a claim at the test-selected ``best`` checkpoint (or epoch) is **descriptive**:
+best was chosen on the points it is judged on (the paper's rule, shown beside best_val). Every
+other claim gets a p-value from its estimate's pivot (:func:`gair.report.stats.claim_p_value`),
+the families (config entries) go through two-level FDR control at q = 0.05
+(:mod:`gair.report.multiplicity`), and a selected claim is **supported** when its adjusted
+interval lies on the claimed side of the margin (inside the tolerance), **contradicted** when it
+lies on the other side (outside the tolerance); a claim not selected is **inconclusive**; **not
+run** where an input is missing. Each row also prints the marginal 95% interval (descriptive)
+and, where the paper gives a value, whether it lies inside, above or below the adjusted one.
 """
 
 from __future__ import annotations
@@ -50,14 +61,17 @@ import pandas as pd
 
 from gair.errors import ConfigError
 from gair.evaluation import registry
-from gair.report import evidence, read, stats, text, write
+from gair.report import evidence, multiplicity, read, stats, text, write
 from gair.report.catalogue import table
 from gair.report.manifest import Item, Manifest
 from gair.report.paper_numbers import paper_number
 
 STATISTICS = ("gain", "gap", "reference", "spearman", "kappa_leap", "share")
 MEASURES = ("accuracy", "error")
-DIRECTIONS = ("greater", "less")
+DIRECTIONS = ("greater", "less", "within")
+# Every verdict a claim can get, in the tally's order: the first three are inferential.
+KINDS = ("supported", "contradicted", "inconclusive", "this run", "descriptive", "not run")
+INFERENTIAL = KINDS[:3]
 TRAIN_ATTACKS = {"nat": "natural", "pgd20": "pgd20", "adv": "the training attack"}
 SPLITS = ("test", "train")
 # else accuracy points
@@ -66,8 +80,8 @@ WITHIN_NOISE = "the reference gain is within noise"
 # The keys of a config entry; a list under one of EXPANDED makes one claim per value.
 KEYS = (
     "id", "paper", "quote", "from", "statistic", "pairs", "labels", "across", "best_of",
-    "quantity", "versus", "measure", "direction", "margin", "paper_value", "reference",
-    "dataset",
+    "quantity", "versus", "measure", "direction", "margin", "tolerance", "paper_value",
+    "reference", "dataset",
 )  # fmt: skip
 EXPANDED = ("checkpoint", "epoch", "attack", "split")
 
@@ -239,7 +253,13 @@ def expand(entries: Sequence[Mapping[str, Any]]) -> list[Claim]:
             _fail(where, f"statistic {statistic!r} is unknown; valid: {', '.join(STATISTICS)}")
         direction = entry.get("direction", "greater")
         if direction not in DIRECTIONS:
-            _fail(where, f"direction {direction!r} is invalid: use greater or less")
+            _fail(where, f"direction {direction!r} is invalid: use greater, less or within")
+        if direction == "within":
+            tolerance = _number(entry.get("tolerance"), where)
+            if tolerance is None or not tolerance > 0 or "margin" in entry:
+                _fail(where, "direction within needs a `tolerance` > 0 (and no `margin`)")
+        elif "tolerance" in entry:
+            _fail(where, "`tolerance` is for direction within; a direction has a `margin`")
         measure = entry.get("measure", "accuracy")
         if measure not in MEASURES:
             _fail(where, f"measure {measure!r} is invalid: use accuracy or error")
@@ -266,7 +286,7 @@ def expand(entries: Sequence[Mapping[str, Any]]) -> list[Claim]:
                         statistic=statistic, a=ref_a, b=ref_b,
                         best_of=tuple(_ref(r, where) for r in entry.get("best_of", [])),
                         quantity=q, versus=versus, measure=measure, direction=direction,
-                        margin=float(entry.get("margin", 0.0)),
+                        margin=float(entry.get("tolerance", entry.get("margin", 0.0))),
                         paper_value=_paper_value(entry, ref_a, ref_b, q),
                         reference=_number(entry.get("reference"), where),
                         dataset=str(entry.get("dataset", "")),
@@ -339,7 +359,11 @@ class Verdict:
     claim: Claim
     estimate: stats.Estimate | None
     verdict: str
-    reason: str = ""  # why a claim was not run
+    reason: str = ""  # why a claim was not run, or why it is descriptive
+    p_value: float = math.nan  # from the estimate's pivot (inferential claims only)
+    selected: bool = False  # by the two-level FDR procedure
+    level: float = math.nan  # the confidence level of the adjusted interval
+    adjusted: tuple[float, float] = (math.nan, math.nan)
 
 
 def _items(manifest: Manifest, claim: Claim, which: str) -> list[Item]:
@@ -358,9 +382,7 @@ def _matrix(items: Sequence[Item], q: Quantity, claim: Claim) -> np.ndarray | No
 
 
 def _signed(est: stats.Estimate, sign: float) -> stats.Estimate:
-    if sign > 0:
-        return est
-    return replace(est, value=-est.value, low=-est.high, high=-est.low)
+    return est if sign > 0 else est.transformed(-1.0)
 
 
 def _evaluated(items: Sequence[Item], claim: Claim) -> list[Item]:
@@ -435,8 +457,8 @@ def _reference(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None,
     est = stats.accuracy(m)
     ref = float(claim.reference or 0.0)
     if claim.measure == "error":
-        est = replace(est, value=100 - est.value, low=100 - est.high, high=100 - est.low)
-    return replace(est, value=est.value - ref, low=est.low - ref, high=est.high - ref), ""
+        est = est.transformed(-1.0, 100.0)
+    return est.transformed(1.0, -ref), ""
 
 
 def logit_margin(frame: pd.DataFrame) -> np.ndarray:
@@ -498,9 +520,11 @@ def _kappa_leap(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None
     se = math.sqrt(sum(variances)) / s
     if s > 1:  # the seeds' own spread, where larger than the points'
         se = max(se, float(np.std(effects, ddof=1)) / math.sqrt(s))
-    z = 1.959964
-    return stats.Estimate(value, value - z * se, value + z * se, se, math.inf, n_points, s,
-                          (z + 0.841621) * se), ""  # fmt: skip
+    df = float(s - 1) if s > 1 else math.inf  # the seeds' spread enters with its s - 1 df
+    t = float(stats.sps.t.ppf(0.975, df)) if s > 1 else 1.959964
+    t_power = float(stats.sps.t.ppf(stats.POWER, df)) if s > 1 else 0.841621
+    return stats.Estimate(value, value - t * se, value + t * se, se, df, n_points, s,
+                          (t + t_power) * se), ""  # fmt: skip
 
 
 ESTIMATORS = {
@@ -513,17 +537,44 @@ ESTIMATORS = {
 }
 
 
+ONE_SEED = "one seed: the interval covers this run's effect, not the method's"
+TEST_SELECTED = "best is chosen on the test points it is judged on (the paper's rule)"
+
+
+def _descriptive(claim: Claim, estimate: stats.Estimate | None) -> tuple[str, str] | None:
+    """(kind, reason) of a claim that is described rather than judged, None otherwise."""
+    if estimate is None:
+        return None
+    if estimate.n_seeds < 2:
+        return "this run", ONE_SEED
+    places = [q for q in (claim.quantity, claim.versus) if q is not None]
+    if claim.statistic in ("gain", "gap", "reference", "share") and any(
+        evidence.BEST in (q.checkpoint, q.epoch) for q in places
+    ):
+        return "descriptive", TEST_SELECTED
+    return None
+
+
 def judge(manifest: Manifest, claim: Claim) -> Verdict:
-    """A claim's estimate (sign flipped for an error) and its verdict; "not run" with the
+    """A claim's estimate (sign flipped for an error), its marginal verdict (the rule on its
+    95% interval, without multiplicity control: what a single comparison says), and its
+    p-value; "this run" or "descriptive" where it is not inferential, "not run" with the
     reason where its inputs are missing."""
     claim = _as_evaluated(manifest, claim)
     estimate, reason = ESTIMATORS[claim.statistic](manifest, claim)
     if estimate is not None and claim.measure == "error" and claim.statistic in ("gain", "gap"):
         estimate = _signed(estimate, -1.0)
-    verdict = stats.verdict(estimate, claim.direction, claim.margin)  # type: ignore[arg-type]
-    if estimate is None and reason.startswith(WITHIN_NOISE):
-        verdict = "inconclusive"
-    return Verdict(claim, estimate, verdict, reason if estimate is None else "")
+    direction = claim.direction  # type: ignore[assignment]
+    verdict = stats.verdict(estimate, direction, claim.margin)  # type: ignore[arg-type]
+    if estimate is None:
+        kind = "inconclusive" if reason.startswith(WITHIN_NOISE) else verdict
+        p = 1.0 if kind == "inconclusive" else math.nan
+        return Verdict(claim, None, kind, reason, p_value=p)
+    described = _descriptive(claim, estimate)
+    if described:
+        return Verdict(claim, estimate, described[0], described[1])
+    p = stats.claim_p_value(estimate, direction, claim.margin)  # type: ignore[arg-type]
+    return Verdict(claim, estimate, verdict, "", p_value=p)
 
 
 def _as_evaluated(manifest: Manifest, claim: Claim) -> Claim:
@@ -547,17 +598,80 @@ def claims_of(manifest: Manifest) -> list[Claim]:
     return expand(manifest.claims)
 
 
-def judge_all(manifest: Manifest) -> list[Verdict]:
-    """Every claim of a claims manifest, in config order."""
-    return [judge(manifest, c) for c in claims_of(manifest)]
+def judge_all(manifest: Manifest, q: float = multiplicity.Q) -> list[Verdict]:
+    """Every claim of a claims manifest, in config order, with multiplicity control over the
+    inferential ones (module docstring): families are the config entries; a selected claim's
+    verdict is the rule on its adjusted interval, one not selected is inconclusive."""
+    verdicts = [judge(manifest, c) for c in claims_of(manifest)]
+    return adjust(verdicts, q)
+
+
+def adjust(verdicts: list[Verdict], q: float = multiplicity.Q) -> list[Verdict]:
+    """The verdicts with two-level FDR control at ``q`` over the inferential ones (those
+    with a p-value); the others are returned as they are."""
+    families: dict[str, list[int]] = {}
+    for i, v in enumerate(verdicts):
+        if not math.isnan(v.p_value):
+            families.setdefault(v.claim.entry, []).append(i)
+    outcome = multiplicity.two_level(
+        {name: [verdicts[i].p_value for i in idx] for name, idx in families.items()}, q
+    )
+    out = list(verdicts)
+    for name, idx in families.items():
+        family = outcome[name]
+        for i, selected, level in zip(idx, family.claims, family.levels, strict=True):
+            v = verdicts[i]
+            if v.estimate is None:  # a share of a gain within noise: no interval
+                out[i] = replace(v, verdict="inconclusive", level=level)
+                continue
+            low, high = v.estimate.at_level(level)
+            direction = v.claim.direction  # type: ignore[assignment]
+            decided = stats.decide(low, high, direction, v.claim.margin)  # type: ignore[arg-type]
+            kind = decided if selected and decided != "inconclusive" else "inconclusive"
+            out[i] = replace(
+                v, verdict=kind, selected=selected, level=level, adjusted=(low, high)
+            )  # fmt: skip
+    return out
+
+
+def families_of(verdicts: Sequence[Verdict], q: float = multiplicity.Q) -> dict[str, int]:
+    """The header numbers of a claims table: q, entries and claims judged, entries and claims
+    selected."""
+    judged = [v for v in verdicts if not math.isnan(v.p_value)]
+    entries = {v.claim.entry for v in judged}
+    chosen = {v.claim.entry for v in judged if v.selected}
+    return {"entries": len(entries), "claims": len(judged), "entries_selected": len(chosen),
+            "claims_selected": sum(v.selected for v in judged)}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- outputs
 COLUMNS = [
-    "id", "entry", "paper", "source", "statistic", "measured", "unit", "direction", "margin",
-    "effect", "low", "high", "detectable", "paper_value", "verdict", "n_seeds", "n_points",
-    "reason", "quote",
+    "id", "entry", "paper", "source", "statistic", "measured", "reads", "unit", "direction",
+    "margin", "effect", "low", "high", "p_value", "selected", "level", "adj_low", "adj_high",
+    "detectable", "paper_value", "paper_in", "verdict", "n_seeds", "n_points", "reason",
+    "quote",
 ]  # fmt: skip
+
+
+def _paper_in(v: Verdict) -> str:
+    """Where the paper's value lies against our adjusted interval (the marginal one for a
+    claim without): inside, above or below; "" without a paper value or an estimate."""
+    if v.claim.paper_value is None or v.estimate is None:
+        return ""
+    low, high = v.adjusted if not math.isnan(v.adjusted[0]) else (v.estimate.low, v.estimate.high)
+    value = v.claim.paper_value
+    return "inside" if low <= value <= high else "above" if value > high else "below"
+
+
+def reads(claim: Claim, est: stats.Estimate | None) -> str:
+    """Which checkpoint or epoch a claim reads, on how many seeds and points."""
+    places = [claim.quantity.place_words()]
+    if claim.versus is not None and claim.versus.place_words() != places[0]:
+        places.append(claim.versus.place_words())
+    if claim.statistic in ("spearman", "kappa_leap"):
+        places = ["geometry job" if claim.statistic == "spearman" else "training points"]
+    size = f"{est.n_seeds} seed{'s' if est.n_seeds != 1 else ''} x {est.n_points}" if est else ""
+    return " vs ".join(places) + (f"; {size} points" if size else "")
 
 
 def frame_of(verdicts: Sequence[Verdict]) -> pd.DataFrame:
@@ -568,11 +682,15 @@ def frame_of(verdicts: Sequence[Verdict]) -> pd.DataFrame:
             {
                 "id": c.id, "entry": c.entry, "paper": c.paper, "source": c.source,
                 "statistic": c.statistic,
-                "measured": c.words(), "unit": c.unit, "direction": c.direction,
-                "margin": c.margin, "effect": e.value if e else math.nan,
+                "measured": c.words(), "reads": reads(c, e), "unit": c.unit,
+                "direction": c.direction, "margin": c.margin,
+                "effect": e.value if e else math.nan,
                 "low": e.low if e else math.nan, "high": e.high if e else math.nan,
+                "p_value": v.p_value, "selected": v.selected, "level": v.level,
+                "adj_low": v.adjusted[0], "adj_high": v.adjusted[1],
                 "detectable": e.detectable if e else math.nan,
                 "paper_value": math.nan if c.paper_value is None else c.paper_value,
+                "paper_in": _paper_in(v),
                 "verdict": v.verdict, "n_seeds": e.n_seeds if e else 0,
                 "n_points": e.n_points if e else 0, "reason": v.reason, "quote": c.quote,
             }
@@ -581,7 +699,9 @@ def frame_of(verdicts: Sequence[Verdict]) -> pd.DataFrame:
 
 
 def claimed(row: Mapping[str, Any]) -> str:
-    """The claimed side of the margin, e.g. ``> 0`` or ``< +1.00``."""
+    """The claimed side of the margin, e.g. ``> 0`` or ``< +1.00``, or ``within +-1.00``."""
+    if row["direction"] == "within":
+        return f"within \u00b1{float(row['margin']):.2f}"
     sign = ">" if row["direction"] == "greater" else "<"
     margin = float(row["margin"])
     return f"{sign} {margin:+.2f}" if margin else f"{sign} 0"
@@ -597,37 +717,88 @@ def verdict_cell(row: Mapping[str, Any]) -> str:
     if row["verdict"] == "not run":
         return f"not run ({row['reason']})" if row["reason"] else "not run"
     if row["verdict"] == "inconclusive":
-        return f"inconclusive (detectable: {abs(row['detectable']):.2f})"
+        return f"inconclusive (detectable from the margin: {abs(row['detectable']):.2f})"
     return str(row["verdict"])
 
 
 def _display(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    header = ["Claim", "Paper", "Measured", "Claimed", "Ours [95% interval]", "Paper's value",
-              "Verdict"]  # fmt: skip
+    header = ["Claim", "Paper", "Measured", "Reads", "Claimed", "Ours [marginal 95%]",
+              "Adjusted interval (level)", "p", "Paper's value", "Verdict"]  # fmt: skip
     rows = []
     for r in frame.to_dict("records"):
-        ours = _shown(r["effect"], r["unit"])
+        unit = r["unit"]
+        ours = _shown(r["effect"], unit)
         if not math.isnan(r["low"]):
-            ours += f" [{_shown(r['low'], r['unit'])}, {_shown(r['high'], r['unit'])}]"
+            ours += f" [{_shown(r['low'], unit)}, {_shown(r['high'], unit)}]"
+        adjusted = "-"
+        if not math.isnan(r["adj_low"]):
+            adjusted = (f"[{_shown(r['adj_low'], unit)}, {_shown(r['adj_high'], unit)}] "
+                        f"({100 * r['level']:.2f}%)")  # fmt: skip
+        p = "-" if math.isnan(r["p_value"]) else f"{r['p_value']:.3g}"
+        paper = _shown(r["paper_value"], unit)
+        if r["paper_in"]:
+            paper += f" ({r['paper_in']})"
         rows.append([
-            r["id"], r["paper"], f"{r['measured']} ({r['unit']})", claimed(r), ours,
-            _shown(r["paper_value"], r["unit"]), verdict_cell(r),
+            r["id"], r["paper"], f"{r['measured']} ({unit})", r["reads"], claimed(r), ours,
+            adjusted, p, paper, verdict_cell(r),
         ])  # fmt: skip
     return header, rows
 
 
 RULE = (
-    "Verdict rule: **supported** when the 95% interval lies on the claimed side of the margin "
-    "(0 unless stated), **contradicted** when it lies on the other side, **inconclusive** when "
-    "it contains the margin (with the smallest effect these runs could have detected at 80% "
-    "power), **not run** when an input is missing. Intervals cover both test points and "
-    "seeds; gains are paired by seed and by point."
+    "Verdict rule: a claim over several seeds gets a p-value from its estimate's pivot; the "
+    "claim entries are families, selected by Benjamini-Hochberg at q on their Simes p-values, "
+    "and within a selected family claims by Benjamini-Hochberg at q R / m (Benjamini and "
+    "Bogomolov, 2014), each reported with Benjamini and Yekutieli's false-coverage-rate "
+    "interval. **supported** when a selected claim's adjusted interval lies on the claimed "
+    "side of the margin (inside the tolerance of a `within` claim), **contradicted** when it "
+    "lies on the other side (outside the tolerance), **inconclusive** when the claim is not "
+    "selected (beside it: the distance from the margin a true effect needs to be found with 80% "
+    "power), **this run** for one seed (its interval covers that run over test points, not "
+    "the method), **descriptive** at the test-selected best checkpoint, **not run** when an "
+    "input is missing. Intervals of several seeds cover seeds and test points; gains are "
+    "paired by seed and by point; margins and tolerances were fixed before any run."
 )
 
 
-def to_markdown(frame: pd.DataFrame, note: str = "") -> str:
+def marginal_rule() -> str:
+    """The rule of a table whose verdicts come from marginal intervals (no multiplicity
+    control): the sensitivity target's."""
+    return (
+        "Verdict rule (marginal: one comparison at a time, no multiplicity control): "
+        "**supported** when the 95% interval lies on the claimed side of 0, **contradicted** "
+        "when on the other side, **inconclusive** when it contains 0, **this run** for one seed "
+        "(the interval covers that run over test points, not the method). Gains are paired by "
+        "seed and by point."
+    )
+
+
+def tally(frame: pd.DataFrame) -> str:
+    """``N claims: k supported, ...`` over every kind, in :data:`KINDS` order."""
     counts = frame["verdict"].value_counts()
-    tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in stats.VERDICTS)
+    return f"{len(frame)} claims: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in KINDS)
+
+
+def entry_tally(frame: pd.DataFrame) -> str:
+    """Per entry: the entry counts as supported (contradicted) where any of its claims is,
+    else by its most informative kind, in :data:`KINDS` order."""
+    kinds = [next(k for k in KINDS if k in set(part["verdict"]))
+             for _, part in frame.groupby("entry", sort=False)]  # fmt: skip
+    return f"{len(kinds)} entries: " + ", ".join(f"{kinds.count(k)} {k}" for k in KINDS)
+
+
+def family_header(frame: pd.DataFrame, q: float = multiplicity.Q) -> str:
+    """q, the entries and claims judged and how many of each were selected."""
+    judged = frame[frame["p_value"].notna()]
+    chosen = judged[judged["selected"].astype(bool)]
+    return (
+        f"Multiplicity: q = {q:g} over {judged['entry'].nunique()} entries ({len(judged)} "
+        f"claims with a p-value); {chosen['entry'].nunique()} entries and {len(chosen)} claims "
+        "selected."
+    )
+
+
+def to_markdown(frame: pd.DataFrame, note: str = "") -> str:
     header, rows = _display(frame)
     lines = [
         "# The paper's claims against our runs",
@@ -635,7 +806,9 @@ def to_markdown(frame: pd.DataFrame, note: str = "") -> str:
         *text.trained_lines(note),
         RULE,
         "",
-        f"{len(frame)} claims: {tally}.",
+        family_header(frame),
+        "",
+        f"{tally(frame)}. {entry_tally(frame)}.",
         "",
         *text.markdown_table(header, rows, left=3),
         "",

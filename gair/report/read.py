@@ -116,7 +116,7 @@ def _selection(path: str) -> tuple[int, ...] | None:
     if not Path(path).is_file():
         return None
     meta = pq.read_schema(path).metadata or {}
-    raw = meta.get(b"gair.selection")
+    raw = meta.get(b"gair_selection")
     return tuple(int(i) for i in json.loads(raw)["indices"]) if raw else None
 
 

@@ -124,6 +124,8 @@ def answer(levels: Sequence[tuple[str, str]]) -> str:
     missing = [lev for lev, v in levels if v == "not run"]
     if missing:
         return f"is not run at {', '.join(missing)}"
+    if any(v == "this run" for v in verdicts):  # one seed: described, not judged
+        return "is described for one seed only (this run)"
     against = [lev for lev, v in levels if v == "contradicted"]
     if against:
         return f"reverses when it is {', '.join(against)}"
@@ -202,7 +204,7 @@ def to_markdown(frame: pd.DataFrame, title: str, note: str = "", computed: str =
         "Every variation is compared at the best checkpoint (the paper's rule) unless the "
         "factor is the selection rule.",
         "",
-        claims.RULE,
+        claims.marginal_rule(),
         "",
         ANSWER_RULE,
         "",
@@ -221,7 +223,7 @@ def to_latex(frame: pd.DataFrame, title: str, computed: str = "") -> str:
     header, rows = _display(frame)
     lines = [
         f"% {title}; needs \\usepackage{{booktabs}}",
-        "% " + claims.RULE.replace("**", ""),
+        "% " + claims.marginal_rule().replace("**", ""),
         "% " + ANSWER_RULE.replace("**", ""),
         *(["% computed on: " + computed] if computed else []),
         *(f"% {factor}: {line}" for factor, line in answers(frame).items()),

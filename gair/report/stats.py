@@ -56,6 +56,7 @@ Everything here is numpy, scipy and pandas; nothing reads a file.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -89,14 +90,26 @@ class Estimate:
     # The statistic's pivot (p-values, intervals at other levels); None for estimates that
     # have only a normal approximation.
     pivot: ScorePivot | FiellerPivot | None = field(default=None, compare=False, repr=False)
+    # value = sign * (the pivot's value) + shift: an error is 100 minus an accuracy, a gap to
+    # a constant is a shift (:meth:`transformed`).
+    sign: float = 1.0
+    shift: float = 0.0
 
     def excludes(self, margin: float = 0.0) -> bool:
         return not self.low <= margin <= self.high
 
+    def transformed(self, sign: float = 1.0, shift: float = 0.0) -> Estimate:
+        """The estimate of ``sign * value + shift`` (sign +-1), its pivot kept."""
+        low, high = sign * self.low + shift, sign * self.high + shift
+        return dataclasses.replace(
+            self, value=sign * self.value + shift, low=min(low, high), high=max(low, high),
+            sign=sign * self.sign, shift=sign * self.shift + shift,
+        )  # fmt: skip
+
     def p_value(self, theta: float = 0.0) -> float:
         """Two-sided p-value of the hypothesis that the true value is ``theta`` (percent)."""
         if self.pivot is not None:
-            return self.pivot.p_value(theta)
+            return self.pivot.p_value((theta - self.shift) / self.sign)
         if self.se <= 0:
             return 0.0 if self.value != theta else 1.0
         t = abs(self.value - theta) / self.se
@@ -105,7 +118,8 @@ class Estimate:
     def at_level(self, level: float) -> tuple[float, float]:
         """The interval at another confidence level (the same pivot)."""
         if self.pivot is not None:
-            return self.pivot.interval(level)
+            low, high = (self.sign * b + self.shift for b in self.pivot.interval(level))
+            return min(low, high), max(low, high)
         q = _quantile(0.5 + level / 2, self.df)
         return self.value - q * self.se, self.value + q * self.se
 

@@ -478,7 +478,7 @@ class Run:
         frame = pd.DataFrame(self.history)
         meta = {"gair.spec": json.dumps(self.spec.to_dict(), sort_keys=True, default=str)}
         if self.selection is not None:
-            meta["gair.selection"] = json.dumps(self.selection)
+            meta["gair_selection"] = json.dumps(self.selection)
         meta |= provenance.metadata(self.provenance)
         write_parquet(self.out / "metrics.parquet", frame, meta)
 

@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from gair.report import claims, stats
+from gair.report import claims
 from gair.report.catalogue import figure
 from gair.report.figures import style
 from gair.report.manifest import Manifest
@@ -22,6 +22,8 @@ VERDICT_COLORS = {
     "supported": "#1a9850",
     "contradicted": "#d73027",
     "inconclusive": "#7f7f7f",
+    "this run": "#6a8ec8",
+    "descriptive": "#b5a26a",
     "not run": "#c7c7c7",
 }
 
@@ -71,11 +73,14 @@ def plot_claims(frame: pd.DataFrame, footer: str = "") -> Any:
         Line2D([], [], color="black", linestyle="--", label="the claim's margin"),
     ]  # fmt: skip
     style.legend_figure(fig, handles, [h.get_label() for h in handles])
-    counts = frame["verdict"].value_counts()
-    tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in stats.VERDICTS)
-    rule = "95% intervals over test points and seeds; gains paired by seed and point"
+    rule = (
+        "bars: marginal 95% intervals (over test points and seeds where there are several "
+        "seeds, over test points only for 'this run'); verdicts from the multiplicity-adjusted "
+        "intervals (q = 0.05 over the claim entries); gains paired by seed and point"
+    )
     footer = "\n".join(textwrap.wrap(footer, 140))
-    return style.finish(fig, f"The paper's claims against our runs\n{tally}", footer, note=rule)
+    title = f"The paper's claims against our runs\n{claims.tally(frame)}"
+    return style.finish(fig, title, footer, note=rule)
 
 
 @figure("claims")
