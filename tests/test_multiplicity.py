@@ -152,3 +152,41 @@ def test_the_papers_value_is_placed_against_the_adjusted_interval(tmp_path: Path
         (v,) = claims.judge_all(manifest_for([entry], {"g-a-vs-b": groups}))
         assert claims.frame_of([v])["paper_in"].iloc[0] == where, (value, v.adjusted)
     assert stats.decide(0.1, 0.2, "greater") == "supported"
+
+
+def test_best_of_chooses_on_the_selection_split_and_judges_on_the_rest(tmp_path: Path) -> None:
+    """Two candidates: one better on the judged points, one better on the selection points.
+    The strongest other is the one the selection split picks, and the gain is judged on the
+    other points (on 3e81366: the one with the highest mean on the points it is judged on)."""
+    import json
+
+    import pyarrow.parquet as pq
+    from test_claims import write_run
+
+    from gair.data import SELECTION_SEED, selection_split
+
+    n, rng = 300, np.random.default_rng(6)
+    chosen = selection_split(n, 60)
+    on_selection = np.isin(np.arange(n), chosen)
+    base = rng.random(n) < 0.5
+    report_strong = base | ~on_selection  # every report point right: the best on all points
+    selection_strong = base | on_selection  # every selection point right
+    mine = base | (rng.random(n) < 0.3)
+    record = {"seed": SELECTION_SEED, "count": 60, "of": n, "indices": chosen.tolist()}
+
+    def run(name: str, correct: np.ndarray) -> dict:
+        item = write_run(tmp_path / name, name, 0, {"pgd20": correct})
+        table = pq.read_table(item["metrics"])
+        meta = {**(table.schema.metadata or {}), b"gair_selection": json.dumps(record).encode()}
+        pq.write_table(table.replace_schema_metadata(meta), item["metrics"])
+        return item
+
+    runs = {"a": [run("tanh", mine)], "best_of:0": [run("r", report_strong)],
+            "best_of:1": [run("s", selection_strong)]}  # fmt: skip
+    entry = gain_entry(labels=["tanh"], best_of=["r", "s"])
+    del entry["pairs"]
+    (result,) = claims.judge_all(manifest_for([entry], {"g": runs}))
+    judged = ~on_selection
+    want = 100 * (mine[judged].mean() - selection_strong[judged].mean())
+    assert result.estimate.value == pytest.approx(want) and result.estimate.n_points == 240
+    assert result.verdict == "this run"

@@ -47,7 +47,7 @@ def test_a_plan_never_changes_the_config_it_was_given() -> None:
 def test_targets_come_from_the_config_kinds(paper: Plan) -> None:
     assert paper.of_kind("figure")[:3] == ["fig2", "fig5", "fig6"]
     assert set(paper.of_kind("table")) == {"table1", "table2", "table3"}
-    assert paper.of_kind("figure_table") == ["tradeoff", "sensitivity"]
+    assert paper.of_kind("figure_table") == ["tradeoff", "calibration", "sensitivity"]
     beyond = paper.of_kind("figure", "figure_table", paper_only=True)
     assert "tradeoff" not in beyond and "sensitivity" not in beyond
     assert len(paper.outputs("figures")) == 3 * len(paper.of_kind("figure", paper_only=True))
@@ -262,7 +262,8 @@ def test_existing_run_names_are_unchanged(name: str) -> None:
 
     overlays = [REPO / "config" / "smoke.yaml"] if name == "smoke" else []
     plan = Plan(load_config(overlays))
-    runs = {e.run for x in plan.experiments if x != "sensitivity" for _, _, e in plan.entries(x)}
+    new = ("sensitivity", "calibration")  # targets added since: runs of their own
+    runs = {e.run for x in plan.experiments if x not in new for _, _, e in plan.entries(x)}
     fat = {e.run for _, label, e in plan.entries("table1") if label in ("FAT", "GAIR-FAT")}
     assert len(fat) == (10 if name == "paper" else 6)
     assert {plan.runs[r].fat_omega for r in fat} == {0.0}
@@ -273,6 +274,10 @@ def test_existing_run_names_are_unchanged(name: str) -> None:
     # Held-out selection trains nothing more: every run of the plan is a run of an experiment.
     every = {e.run for x in plan.experiments for _, _, e in plan.entries(x)}
     assert set(plan.runs) == every
+    # The calibration's first seeds are the trade-off's AT runs where it has them: one run.
+    tradeoff = {e.seed: e.run for _, label, e in plan.entries("tradeoff") if label == "AT"}
+    calibration = {e.seed: e.run for _, _, e in plan.entries("calibration")}
+    assert len(calibration) == 10 and all(calibration[s] == r for s, r in tradeoff.items())
     if name == "paper":  # three of them, as the paper's runs have been named
         assert {"cifar10-wrn-at-s0-d1f00b3d", "cifar10-resnet18-at-s0-d38678dc",
                 "cifar10-resnet18-at-s0-0c6093f4"} <= runs  # fmt: skip

@@ -42,7 +42,7 @@ def test_each_level_changes_its_factor_alone(paper: Plan) -> None:
                 a, b = paper.runs[mine.run].identity(), paper.runs[theirs.run].identity()
                 changed = {k for k in a if a[k] != b[k]}
                 assert changed <= set(settings), (group, label, changed)
-                assert mine.checkpoints == ("best",)
+                assert mine.checkpoints == ("best_val",)
     runs = {g: {label: [e.run for e in es] for label, es in ls.items()} for g, ls in groups.items()}
     # The paper's levels are the base runs: weight decay 5e-4, eval-mode BatchNorm, eps
     # 0.031, piecewise; the start equals AT's and GAIRAT's own when uniform and TRADES'
@@ -57,14 +57,13 @@ def test_each_level_changes_its_factor_alone(paper: Plan) -> None:
     # 4 methods x 5 seeds: the base, a new level each of weight decay, BatchNorm, eps and the
     # schedule, two new starts; best_val is each base run's own (no second run).
     assert len(paper.target_runs("sensitivity")) == 20 * (1 + 4 + 2)
-    # Every new level at best; the base at best, best_val and last.
+    # Every new level at best_val; the base at best, best_val and last.
     evaluations = paper.target_evaluations("sensitivity")
     assert len(evaluations) == 20 * 6 + 20 * 3
-    best_val = [(r, c) for r, c, _ in evaluations if c == "best_val"]
-    assert {r for r, _ in best_val} == set(runs["paper"]["AT"] + runs["paper"]["GAIRAT"]
-                                           + runs["paper"]["TRADES"]
-                                           + runs["paper"]["GAIR-TRADES"])  # fmt: skip
-    assert all(paper.runs[r].selection_points == 1000 for r, _ in best_val)
+    base_runs = {r for label in runs["paper"].values() for r in label}
+    assert {r for r, c, _ in evaluations if c in ("best", "last")} == base_runs
+    assert len([1 for _, c, _ in evaluations if c == "best_val"]) == 20 * 7
+    assert all(paper.runs[r].selection_points == 1000 for r, _, _ in evaluations)
     assert {e[2] for e in evaluations} == {"tradeoff"}
 
 
@@ -78,9 +77,10 @@ def test_the_layout_marks_the_papers_setting_per_pair(paper: Plan) -> None:
     assert by_level["attack start", "Gaussian"]["paper"] == [False, True]
     selection = [(v["level"], v["group"], v["checkpoint"], v["paper"]) for v in
                  layout["variations"] if v["factor"] == "selection rule"]  # fmt: skip
+    # The compared checkpoint is best_val (held out): the paper's settings there are the base.
     assert selection == [
-        ("best (test set)", "paper", "best", [True, True]),
-        ("best (validation)", "paper", "best_val", [False, False]),
+        ("best (test set)", "paper", "best", [False, False]),
+        ("best_val (held out)", "paper", "best_val", [True, True]),
         ("last", "paper", "last", [False, False]),
     ]
 
@@ -128,11 +128,13 @@ def test_a_bad_sensitivity_config_names_its_key(change: dict, message: str) -> N
 
 
 # --------------------------------------------------------------------------- the report
-def answer_manifest(tmp_path: Path) -> tuple[Manifest, dict[tuple[str, str, str], Any]]:
+def answer_manifest(
+    tmp_path: Path, seed: int = 0
+) -> tuple[Manifest, dict[tuple[str, str, str], Any]]:
     """Two factor levels and a base, one seed, 400 points: GAIRAT beats AT clearly under
     PGD-20 at the base and at level "a" and loses clearly at level "b"; under AutoAttack
     it beats AT at the base only (at "a" the two agree on every point)."""
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(2 + seed)
     at = rng.random(400) < 0.5
     wins = at.copy()
     wins[~at] = rng.random(int((~at).sum())) < 0.5  # about 25 points better
@@ -148,13 +150,13 @@ def answer_manifest(tmp_path: Path) -> tuple[Manifest, dict[tuple[str, str, str]
     groups: dict = {}
     for group in ("base", "a", "b"):
         for label in ("AT", "GAIRAT"):
-            points = tmp_path / f"{group}-{label}.points.parquet"
+            points = tmp_path / f"{group}-{label}-{seed}.points.parquet"
             correct = {a: plan[group, label, a] for a in ("pgd20", "autoattack")}
             pd.DataFrame({"index": range(400), "label": 0, **correct}).to_parquet(points)
-            summary = tmp_path / f"{group}-{label}.parquet"
+            summary = tmp_path / f"{group}-{label}-{seed}.parquet"
             pd.DataFrame([{"attack": "pgd20", "accuracy": 0.5, "n": 400}]).to_parquet(summary)
             groups.setdefault(group, {})[label] = [
-                {"run": f"{group}-{label}", "seed": 0, "evals": {"best": str(summary)},
+                {"run": f"{group}-{label}", "seed": seed, "evals": {"best": str(summary)},
                  "eval_point_files": {"best": str(points)}}
             ]  # fmt: skip
     variations = [
@@ -203,17 +205,26 @@ def test_each_gain_is_the_paired_interval_and_the_answers_follow_the_rule(
 
 
 def test_the_answer_rule() -> None:
-    assert sensitivity.answer([("x", "supported"), ("y", "supported")]) == "holds"
-    assert (
-        sensitivity.answer([("x", "supported"), ("y", "inconclusive")]) == "vanishes when it is y"
-    )
-    assert sensitivity.answer([("x", "inconclusive"), ("y", "inconclusive")]) == "is inconclusive"
-    assert (
-        sensitivity.answer([("x", "supported"), ("y", "contradicted"), ("z", "inconclusive")])
-        == "reverses when it is y"
-    )
-    assert sensitivity.answer([("x", "supported"), ("y", "not run")]) == "is not run at y"
-    one = [("x", "this run"), ("y", "this run")]
+    """Answers from the changes against the paper's setting, not from the levels' verdicts
+    alone: a level whose own gain is inconclusive but whose change is not detectable does not
+    make the gain vanish (on 3e81366 it did)."""
+
+    def rows(*levels: tuple[str, str, str]) -> list[dict]:
+        return [{"level": lev, "verdict": v, "changed": c} for lev, v, c in levels]
+
+    base = ("paper", "supported", sensitivity.BASE)
+    same, shrink, grow = sensitivity.SAME, sensitivity.SHRINKS, sensitivity.GROWS
+    assert sensitivity.answer(rows(base, ("x", "supported", same))) == "holds"
+    assert sensitivity.answer(rows(base, ("x", "inconclusive", same))) == "holds"
+    assert sensitivity.answer(rows(base, ("x", "inconclusive", shrink))) == "vanishes when it is x"
+    assert sensitivity.answer(
+        rows(base, ("x", "contradicted", shrink), ("y", "supported", grow))
+    ) == ("reverses when it is x; grows when it is y")
+    assert sensitivity.answer(rows(base, ("x", "supported", shrink))) == "shrinks when it is x"
+    weak = ("paper", "inconclusive", sensitivity.BASE)
+    assert sensitivity.answer(rows(weak, ("x", "inconclusive", same))) == "is inconclusive"
+    assert sensitivity.answer(rows(base, ("y", "not run", same))) == "is not run at y"
+    one = rows(("paper", "this run", sensitivity.BASE), ("x", "this run", "this run"))
     assert sensitivity.answer(one) == "is described for one seed only (this run)"
     assert sensitivity.Pair("GAIR-TRADES", "TRADES").words() == "GAIR-TRADES' gain over TRADES"
 
@@ -233,3 +244,39 @@ def test_the_figure_draws_a_panel_per_pair_and_attack(tmp_path: Path) -> None:
     assert [t.get_text() for t in panels[0].get_yticklabels()] == ["f: paper", "f: a", "f: b"]
     plt.close(fig)
     json.dumps(manifest.to_json())  # the manifest round-trips as the plan writes it
+
+
+def test_each_levels_change_is_its_gain_minus_the_bases_paired_by_seed_and_point(
+    tmp_path: Path,
+) -> None:
+    """Three seeds: the change is the crossed mean of (A_l - B_l) - (A_base - B_base) with its
+    interval, and the answer follows the changes: under PGD-20 the gain reverses at b and
+    holds at a (a change of 0); under AutoAttack it vanishes at a and b."""
+    built = [answer_manifest(tmp_path, seed) for seed in range(3)]
+    manifest = built[0][0]
+    for other, _ in built[1:]:
+        for group, labels in other.groups.items():
+            for label, items in labels.items():
+                manifest.groups[group][label] += items
+    frame = sensitivity.gains(manifest).set_index(["level", "attack"])
+    for level in ("a", "b"):
+        for attack in ("pgd20", "autoattack"):
+            group = level
+            d = np.vstack([
+                (plan[group, "GAIRAT", attack].astype(float) - plan[group, "AT", attack])
+                - (plan["base", "GAIRAT", attack].astype(float) - plan["base", "AT", attack])
+                for _, plan in built
+            ])  # fmt: skip
+            est = stats.crossed_mean(100.0 * d)
+            r = frame.loc[level, attack]
+            assert r["change"] == pytest.approx(est.value)
+            assert (r["change_low"], r["change_high"]) == (pytest.approx(est.low),
+                                                           pytest.approx(est.high))  # fmt: skip
+    assert frame.loc[("paper", "pgd20"), "changed"] == sensitivity.BASE
+    assert frame.loc[("a", "pgd20"), "changed"] == sensitivity.SAME
+    assert frame.loc[("b", "pgd20"), "changed"] == sensitivity.SHRINKS
+    lines = sensitivity.answers(sensitivity.gains(manifest))
+    assert lines["f"] == (
+        "GAIRAT's gain over AT reverses when it is b under PGD-20 and vanishes when it is a, b "
+        "under AutoAttack."
+    )

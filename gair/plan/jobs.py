@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # the plan's state, set by gair.plan.Plan
 PREFLIGHT_POINTS = 32  # test points a preflight evaluation job attacks (it times them)
 # The sensitivity target's selection rule: each checkpoint of its base group, by name.
 SELECTION = "selection rule"
-SELECTION_LEVELS = {"best": "best (test set)", "best_val": "best (validation)", "last": "last"}
+SELECTION_LEVELS = {"best": "best (test set)", "best_val": "best_val (held out)", "last": "last"}
 
 
 @dataclass

@@ -9,7 +9,8 @@ runs twice. The statistics (effects in accuracy points unless said):
 
 - ``gain``: method A minus method B under one quantity, paired by seed and by point (the
   runs of one seed share their initialisation and data order; both see the same points).
-  ``best_of`` compares A with the best of several labels (the one with the highest mean).
+  ``best_of`` compares A with the best of several labels: the one with the highest mean on
+  the runs' selection split of the test points, the gain then judged on the other points.
 - ``gap``: one run's quantity minus another quantity of the same run on the same points,
   e.g. adversarial minus natural training error, or the best epoch minus the last.
 - ``reference``: a quantity minus a constant the paper quotes (another paper's number); only
@@ -399,15 +400,21 @@ def _gain(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None, str]
             _evaluated(_items(manifest, claim, f"best_of:{i}"), claim)
             for i in range(len(claim.best_of))
         ]
+        # The strongest other is chosen on the selection split's points and the gain judged on
+        # the others, so that the choice does not flatter it on the points that judge it.
+        chosen = next((evidence.selection(i) for i in a if evidence.selection(i) is not None), None)
         means = []
         for items in candidates:
             m = _matrix(items, claim.quantity, claim)
-            means.append(-math.inf if m is None else float(m.mean()))
+            if m is not None and chosen is not None:
+                m = m[:, _on(chosen, m.shape[1])]
+            means.append(-math.inf if m is None or not m.size else float(m.mean()))
         if not candidates or max(means) == -math.inf:
             return None, "no per-point results for the compared runs"
         b = candidates[int(np.argmax(means))]
     else:
         b = _evaluated(_items(manifest, claim, "b"), claim)
+        chosen = None
     seeds = evidence.common_seeds(a, b)
     if not seeds:
         return None, "the compared runs share no seed"
@@ -415,7 +422,15 @@ def _gain(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None, str]
     mb = _matrix(evidence.by_seed(b, seeds), claim.quantity, claim)
     if ma is None or mb is None or ma.shape != mb.shape:
         return None, "per-point results missing (or on different points)"
+    if chosen is not None:
+        judged = ~_on(chosen, ma.shape[1])
+        ma, mb = ma[:, judged], mb[:, judged]
     return stats.paired_gain(ma, mb), ""
+
+
+def _on(indices: np.ndarray, n: int) -> np.ndarray:
+    """A mask over n point columns (point i in column i) of the points in ``indices``."""
+    return np.isin(np.arange(n), indices)
 
 
 def _gap(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None, str]:

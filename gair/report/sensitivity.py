@@ -6,23 +6,25 @@ PREFIX``; the figure: :mod:`gair.report.figures.sensitivity`). Its groups are th
 group (the paper's settings) and one group per factor level (:mod:`gair.plan.resolve`); its
 ``sensitivity`` field lists the ``pairs`` ([method, baseline] labels) and the
 ``variations``: each factor level (its group at the compared checkpoint) and the selection
-rule (the base group at each of its checkpoints: best by the test set, best by validation,
+rule (the base group at each of its checkpoints: best by the test set, best_val (held out),
 last), with whether it is the paper's setting for each pair. ``columns`` are the attacks.
 
 Each (variation, pair, attack) is a claim of :mod:`gair.report.claims` made here: the gain
 of the method over its baseline under the attack at the variation's checkpoint, paired by
 seed and test point, with its 95% interval and verdict (``claims.judge``: supported,
 contradicted, inconclusive, not run; AutoAttack read as the cheap setting where only that
-was run). A factor's answer for a pair and an attack (:func:`answer`):
+was run). Each level's gain is also compared with the paper's setting's: its **change**, the
+level's gain minus the base's, paired by seed and point (a difference of significances is not
+a significant difference), with its 95% interval (:func:`gains`). A factor's answer for a pair
+and an attack (:func:`answer`), from the changes:
 
-- **holds** when the gain is supported at every level of the factor;
-- **reverses when** it is contradicted at some level (those named);
-- **vanishes when** it is supported at some levels and inconclusive at the others (named);
-- **is inconclusive** when it is supported at no level and contradicted at none;
-- **not run** when a level's inputs are missing.
-
-The brief form "holds / reverses / vanishes otherwise" would call a gain that no level
-supports "vanished"; the fourth answer says instead that the runs cannot tell.
+- **reverses when** a level's gain shrinks (its change lies below 0) and is contradicted;
+- **vanishes when** it shrinks and is inconclusive; **shrinks when** it shrinks and is still
+  supported; **grows when** its change lies above 0;
+- **holds** when no level changes it detectably and the base gain is supported; **is
+  inconclusive** when no level changes it detectably and the base gain is not supported;
+- **is described for one seed only** with one seed (its intervals cover those runs only);
+  **not run** when a level's inputs are missing.
 
 Outputs: ``PREFIX.csv`` (one row per variation, pair and attack), ``PREFIX.md`` (the answers,
 then the gains per factor) and ``PREFIX.tex``.
@@ -31,8 +33,8 @@ then the gains per factor) and ``PREFIX.tex``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +42,26 @@ import pandas as pd
 
 from gair.errors import ConfigError
 from gair.evaluation import registry
-from gair.report import claims, read, text, write
+from gair.report import claims, evidence, read, stats, text, write
 from gair.report.catalogue import table
 from gair.report.manifest import Manifest
 
 COLUMNS = [
     "factor", "level", "group", "checkpoint", "method", "baseline", "attack", "paper", "gain",
-    "low", "high", "detectable", "verdict", "n_seeds", "n_points", "reason",
+    "low", "high", "detectable", "verdict", "n_seeds", "n_points", "reason", "change",
+    "change_low", "change_high", "changed",
 ]  # fmt: skip
 ANSWER_RULE = (
-    "Answer per factor: the gain **holds** when it is supported at every level, **reverses "
-    "when** it is contradicted at some level, **vanishes when** it is supported at some "
-    "levels and inconclusive at the others, and **is inconclusive** when no level supports or "
-    "contradicts it (**not run** where a level's inputs are missing)."
+    "Answer per factor, from each level's change (its gain minus the paper's setting's, paired "
+    "by seed and point, 95% interval): the gain **reverses when** it shrinks (the change lies "
+    "below 0) and is contradicted there, **vanishes when** it shrinks and is inconclusive, "
+    "**shrinks when** it shrinks and is still supported, **grows when** the change lies above "
+    "0; it **holds** when no level changes it detectably and the base gain is supported, and "
+    "**is inconclusive** when no level changes it and the base gain is not supported (**not "
+    "run** where a level's inputs are missing; one seed: described only)."
 )
+# A level's change, in words (the `changed` column).
+SHRINKS, GROWS, SAME, BASE = "shrinks", "grows", "no detectable change", "the base"
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,10 @@ def gains(manifest: Manifest) -> pd.DataFrame:
                 runs = {"a": labels.get(pair.method, []), "b": labels.get(pair.baseline, [])}
                 judged = claims.judge(Manifest(name=manifest.name, groups={claim.id: runs}), claim)
                 est = judged.estimate
+                if judged.verdict == "descriptive" and est is not None:
+                    # best is chosen on the points that judge it: the level's own verdict is
+                    # marginal and says so; the answer reads the change against the base.
+                    judged = replace(judged, verdict=stats.verdict(est, "greater"))
                 rows.append(
                     {
                         "factor": v["factor"], "level": v["level"], "group": v["group"],
@@ -114,27 +126,73 @@ def gains(manifest: Manifest) -> pd.DataFrame:
                         "n_points": est.n_points if est else 0, "reason": judged.reason,
                     }
                 )  # fmt: skip
-    return pd.DataFrame(rows, columns=COLUMNS)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    return _changes(manifest, frame)
 
 
-def answer(levels: Sequence[tuple[str, str]]) -> str:
-    """A factor's answer from its levels' (level, verdict) for one pair and attack (the
-    module docstring's rule)."""
-    verdicts = [v for _, v in levels]
-    missing = [lev for lev, v in levels if v == "not run"]
-    if missing:
+def _changes(manifest: Manifest, frame: pd.DataFrame) -> pd.DataFrame:
+    """Each level's gain minus the paper's setting's gain (same pair and attack), paired by
+    seed and point, with its 95% interval (the crossed mean of the difference of the two
+    per-point differences) and what it says (`changed`)."""
+    frame = frame.copy()
+    frame["changed"] = frame["changed"].astype(object)
+    for _, part in frame.groupby(["method", "baseline", "attack"], sort=False):
+        base = part[part["paper"]]
+        if base.empty:
+            continue
+        b = base.iloc[0]
+        for i, r in part.iterrows():
+            if i == b.name:
+                frame.loc[i, "changed"] = BASE
+                continue
+            matrices = []
+            for row in (r, b):
+                labels = manifest.groups.get(row["group"], {})
+                for label in (row["method"], row["baseline"]):
+                    matrices.append((labels.get(label, []), row["checkpoint"]))
+            ckpts = (r["checkpoint"], b["checkpoint"])
+            seeds = evidence.common_seeds(*(items for items, _ in matrices))
+            m = [
+                evidence.eval_matrix(evidence.by_seed(items, seeds), ckpt, r["attack"],
+                                     compared=ckpts)
+                for items, ckpt in matrices
+            ]  # fmt: skip
+            if any(x is None for x in m) or len({x.shape for x in m}) != 1:  # type: ignore[union-attr]
+                continue
+            d = (m[0] - m[1]) - (m[2] - m[3])  # type: ignore[operator]
+            est = stats.crossed_mean(100.0 * d)
+            said = stats.decide(est.low, est.high, "greater")
+            changed = GROWS if said == "supported" else SHRINKS if said == "contradicted" else SAME
+            if est.n_seeds < 2:
+                changed = "this run"
+            frame.loc[i, ["change", "change_low", "change_high"]] = [est.value, est.low, est.high]
+            frame.loc[i, "changed"] = changed
+    return frame
+
+
+def answer(levels: Sequence[Mapping[str, Any]]) -> str:
+    """A factor's answer for one pair and attack from its levels' rows (``level``,
+    ``verdict``, ``changed``; the base level's ``changed`` is "the base"), by the module
+    docstring's rule."""
+    if any(r["verdict"] == "not run" for r in levels):
+        missing = [str(r["level"]) for r in levels if r["verdict"] == "not run"]
         return f"is not run at {', '.join(missing)}"
-    if any(v == "this run" for v in verdicts):  # one seed: described, not judged
+    if any("this run" in (r["verdict"], r.get("changed")) for r in levels):
         return "is described for one seed only (this run)"
-    against = [lev for lev, v in levels if v == "contradicted"]
-    if against:
-        return f"reverses when it is {', '.join(against)}"
-    if all(v == "supported" for v in verdicts):
-        return "holds"
-    if "supported" in verdicts:
-        gone = [lev for lev, v in levels if v != "supported"]
-        return f"vanishes when it is {', '.join(gone)}"
-    return "is inconclusive"
+    clauses = []
+    for word, test in (
+        ("reverses", lambda r: r["changed"] == SHRINKS and r["verdict"] == "contradicted"),
+        ("vanishes", lambda r: r["changed"] == SHRINKS and r["verdict"] == "inconclusive"),
+        ("shrinks", lambda r: r["changed"] == SHRINKS and r["verdict"] == "supported"),
+        ("grows", lambda r: r["changed"] == GROWS),
+    ):
+        named = [str(r["level"]) for r in levels if test(r)]
+        if named:
+            clauses.append(f"{word} when it is {', '.join(named)}")
+    if clauses:
+        return "; ".join(clauses)
+    base = [r for r in levels if r.get("changed") == BASE]
+    return "holds" if base and base[0]["verdict"] == "supported" else "is inconclusive"
 
 
 def answers(frame: pd.DataFrame) -> dict[str, str]:
@@ -144,7 +202,7 @@ def answers(frame: pd.DataFrame) -> dict[str, str]:
         clauses = []
         for (method, baseline), rows in part.groupby(["method", "baseline"], sort=False):
             by_attack = {
-                attack: answer(list(zip(r["level"], r["verdict"], strict=True)))
+                attack: answer(r.to_dict("records"))
                 for attack, r in rows.groupby("attack", sort=False)
             }
             said = dict.fromkeys(by_attack.values())
@@ -176,7 +234,12 @@ def cell(r: pd.Series) -> str:
         return claims.verdict_cell({"verdict": r["verdict"], "reason": r["reason"],
                                     "detectable": r["detectable"]})  # fmt: skip
     gain = text.number(r["gain"], signed=True) + text.interval(r["low"], r["high"], signed=True)
-    return f"{gain} {r['verdict']}"
+    out = f"{gain} {r['verdict']}"
+    if not math.isnan(r.get("change", math.nan)):
+        change = text.number(r["change"], signed=True)
+        interval = text.interval(r["change_low"], r["change_high"], signed=True)
+        out += f"; change {change}{interval}: {r['changed']}"
+    return out
 
 
 def _display(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
@@ -201,8 +264,9 @@ def to_markdown(frame: pd.DataFrame, title: str, note: str = "", computed: str =
         *text.computed_lines(computed),
         "Each cell: the paired gain of the method over its baseline in accuracy points (same "
         "seeds, same test points) [95% interval over seeds and test points], and its verdict. "
-        "Every variation is compared at the best checkpoint (the paper's rule) unless the "
-        "factor is the selection rule.",
+        "Every variation is compared at the experiment's first checkpoint (best_val, held "
+        "out, in the paper config) unless the factor is the selection rule; where a level "
+        "differs from the paper's setting, its change (its gain minus the base's) follows.",
         "",
         claims.marginal_rule(),
         "",
