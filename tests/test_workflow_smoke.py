@@ -416,19 +416,31 @@ def test_claims_are_judged_by_the_rule_and_drawn(smoke_dir: Path) -> None:
 
     from gair.plan import Plan
     from gair.plan.config import load_config
-    from gair.report import stats
+    from gair.report import claims, stats
     from gair.report.figures.claims import plot_claims
 
     plan = Plan(load_config([REPO / "config" / "smoke.yaml"]))
     frame = pd.read_csv(smoke_dir / "results" / "smoke" / "tables" / "claims.csv")
     assert list(frame["id"]) == [c.id for c in plan.claims]
-    assert set(frame["verdict"]) <= set(stats.VERDICTS)
+    assert set(frame["verdict"]) <= set(claims.KINDS)
+    # Supported and contradicted: selected, and decided by the adjusted interval, which holds
+    # the estimate and is at least as wide as the marginal one.
     judged = frame[frame["verdict"].isin(["supported", "contradicted"])]
-    assert (judged["low"] <= judged["effect"]).all() and (judged["effect"] <= judged["high"]).all()
+    assert judged["selected"].all()
+    assert (
+        (judged["adj_low"] <= judged["effect"]) & (judged["effect"] <= judged["adj_high"])
+    ).all()
+    assert ((judged["adj_low"] <= judged["low"]) & (judged["high"] <= judged["adj_high"])).all()
+    for r in judged.to_dict("records"):
+        assert (
+            stats.decide(r["adj_low"], r["adj_high"], r["direction"], r["margin"]) == r["verdict"]
+        )
     inconclusive = frame[(frame["verdict"] == "inconclusive") & frame["effect"].notna()]
-    assert (inconclusive["low"] <= inconclusive["margin"]).all()
-    assert (inconclusive["margin"] <= inconclusive["high"]).all()
-    assert inconclusive["detectable"].gt(0).all()
+    assert inconclusive["detectable"].gt(0).all() and inconclusive["p_value"].notna().all()
+    # Described, not judged: one seed ("this run"), or the test-selected best.
+    assert (frame.loc[frame["verdict"] == "this run", "n_seeds"] == 1).all()
+    assert frame.loc[frame["verdict"] == "descriptive", "reads"].str.contains("best ").all()
+    assert frame.loc[frame["verdict"].isin(["this run", "descriptive"]), "p_value"].isna().all()
     table3 = frame.set_index("id").loc["table3-gair-rst-above-rst"]
     assert table3["verdict"] == "not run" and "cifar10" in table3["reason"]
     markdown = (smoke_dir / "results" / "smoke" / "tables" / "claims.md").read_text()

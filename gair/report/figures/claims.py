@@ -79,7 +79,8 @@ def plot_claims(frame: pd.DataFrame, footer: str = "") -> Any:
         "intervals (q = 0.05 over the claim entries); gains paired by seed and point"
     )
     footer = "\n".join(textwrap.wrap(footer, 140))
-    title = f"The paper's claims against our runs\n{claims.tally(frame)}"
+    tally = "\n".join(textwrap.wrap(claims.tally(frame), 60))
+    title = f"The paper's claims against our runs\n{tally}"
     return style.finish(fig, title, footer, note=rule)
 
 
