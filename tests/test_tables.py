@@ -287,3 +287,17 @@ def test_without_per_point_files_cells_have_no_interval(tmp_path: Path) -> None:
     summary = write_table(make_manifest(tmp_path), tmp_path / "t1")
     assert summary["low"].isna().all() and summary["gain"].isna().all()
     assert "paired" not in (tmp_path / "t1.md").read_text()
+
+
+def test_a_one_seed_table_says_its_intervals_cover_the_test_points_only() -> None:
+    """A note that says what an interval covers: seeds and points, or one run's points only
+    (on 3e81366 every table and footer said "over seeds and test points")."""
+    from gair.report import text
+
+    assert text.interval_words(3) == "95% intervals over seeds and test points"
+    assert "test points only (one seed: this run" in text.interval_words(1)
+    one = pd.DataFrame({"n_seeds": [1, 1]})
+    assert tables.interval_of(one) == (
+        "95% interval of the mean over test points only (one seed: this run, not the method)"
+    )
+    assert tables.interval_of(pd.DataFrame({"n_seeds": [1, 5]})).endswith("seeds and test points")

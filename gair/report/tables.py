@@ -224,7 +224,7 @@ def to_markdown(
     interval = summary["low"].notna().any()
     lines.append(
         "Test accuracy (%), median ± std over seeds"
-        + (" [95% interval of the mean over seeds and test points]." if interval else ".")
+        + (f" [{interval_of(summary)}]." if interval else ".")
         + (paper if has_paper(summary) else "")
         + (diff_words(baseline, bool(summary["gain"].notna().any())) if baseline else "")
     )
@@ -240,6 +240,12 @@ def to_markdown(
         header = ["Method"] + [registry.title(a) for a in attacks]
         lines += text.markdown_table(header, others)
     return "\n".join(lines) + "\n"
+
+
+def interval_of(summary: pd.DataFrame) -> str:
+    """The bracket's words: what the table's intervals cover (text.interval_words)."""
+    seeds = int(summary["n_seeds"].max()) if len(summary) else 1
+    return text.interval_words(seeds).replace("95% intervals", "95% interval of the mean")
 
 
 def diff_words(baseline: str, paired: bool) -> str:

@@ -85,3 +85,11 @@ def selection_lines(checkpoints: Iterable[str]) -> list[str]:
         "training points instead, val_split, selects on those and reports on every test point.)",
         "",
     ]
+
+
+def interval_words(n_seeds: int) -> str:
+    """What a 95% interval covers, for a footer or a table note: seeds and test points with
+    several seeds, the test points of one run only with one (its effect, not the method's)."""
+    if n_seeds > 1:
+        return "95% intervals over seeds and test points"
+    return "95% intervals over test points only (one seed: this run, not the method)"

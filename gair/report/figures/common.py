@@ -21,7 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from gair.errors import ConfigError
 from gair.methods import method_info
 from gair.paper.weights import raw_weights
-from gair.report import evidence, read, stats
+from gair.report import evidence, read, stats, text
 from gair.report.figures import style
 from gair.report.manifest import Item, Manifest
 
@@ -151,15 +151,13 @@ def sweep_colors(
     return colors
 
 
-# What a figure's bands and error bars are, said in its footer.
-INTERVALS = "bands and error bars: 95% intervals over seeds and test points"
-
-
 def finish(fig: Figure, title: str, runs: list[Curves], manifest: Manifest) -> Figure:
     footer = read.trained_note(item.metrics for r in runs for item in r.items)
     if any(Path(item.train_points).is_file() or item.eval_point_files for r in runs
            for item in r.items):  # fmt: skip
-        footer = f"{footer} | {INTERVALS}" if footer else INTERVALS
+        seeds = max((len({item.seed for item in r.items}) for r in runs), default=1)
+        words = f"bands and error bars: {text.interval_words(seeds)}"
+        footer = f"{footer} | {words}" if footer else words
     computed = read.computed_on(manifest.data_files())
     return style.finish(fig, title, footer, manifest.note, computed)
 
