@@ -282,7 +282,7 @@ def test_best_val_rows_are_the_report_splits_means_and_best_keeps_every_point(
     assert rows.loc[("GAIRAT", "best_val", "pgd20"), "gain"] == pytest.approx(100 * gain)
     md = (tmp_path / "t1.md").read_text()
     assert "## best_val checkpoint\n\nPoints: the report split: 240 of the 300" in md
-    assert "## best checkpoint\n\nPoints: every evaluated test point (300)." in md
+    assert "## best checkpoint\n\nPoints: every evaluated test point (300), which also chose" in md
 
 
 def test_the_audit_and_the_claims_judge_best_val_on_the_report_split(tmp_path: Path) -> None:

@@ -184,7 +184,10 @@ def points_used(manifest: Manifest, checkpoint: str) -> str:
         )
     ((n, kept, chose),) = counts
     if not chose:
-        return f"every evaluated test point ({n:,})"
+        words = f"every evaluated test point ({n:,})"
+        if checkpoint == BEST:  # the paper's rule: chosen on the points it is reported on
+            words += ", which also chose it: descriptive"
+        return words
     return (
         f"the report split: {kept:,} of the {n:,} evaluated test points; the other {chose:,} "
         "(the run's seeded selection split) chose the checkpoint"
