@@ -463,11 +463,6 @@ class Plan(Resolution, Jobs):
                     out += [(e.run, c, evaluation) for c in checkpoints if c in have]
         return list(dict.fromkeys(out))
 
-    def is_masking(self, evaluation: str) -> bool:
-        """Whether an evaluation set is a masking one (its job also writes per-point results,
-        under results/masking/)."""
-        return evaluation in self.masking.values()
-
     def target_geometry(self, target: str) -> list[tuple[str, str]]:
         """Distinct (run, geometry profile) jobs a target needs, in config order."""
         entries = [e for exp in self.target_experiments(target) for _, _, e in self.entries(exp)]
