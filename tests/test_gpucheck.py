@@ -156,3 +156,9 @@ def test_the_preflight_fits_the_files_the_check_writes(size: sizes.Sizes, tmp_pa
         assert spec.batch_size <= available, name
         tested = min(spec.evaluated_test_points, size.cifar_per_file)
         assert 0 < spec.selection_points < tested, (name, spec.selection_points, tested)
+    # The epoch part's run too (Table 1's AT run with the size's settings).
+    from gair.tools.gpucheck.parts import table1_spec
+
+    spec, _ = table1_spec(size.epoch_settings)
+    tested = min(spec.evaluated_test_points, size.cifar_per_file)
+    assert 0 < spec.selection_points < tested, (spec.selection_points, tested)

@@ -90,6 +90,7 @@ SHRUNK = Sizes(
     epoch_settings={
         "depth": 10, "width": 1, "batch_size": 32, "steps": 2, "eval_steps": 2,
         "train_subset": 100, "test_subset": 20, "train_eval_samples": 20,
+        "selection_points": 5,  # of the 20 test images, not 1,000
     },
     preflight={
         # 20 test images: 5 of them choose best_val (the selection split), not 1,000.
