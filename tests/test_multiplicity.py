@@ -190,3 +190,46 @@ def test_best_of_chooses_on_the_selection_split_and_judges_on_the_rest(tmp_path:
     want = 100 * (mine[judged].mean() - selection_strong[judged].mean())
     assert result.estimate.value == pytest.approx(want) and result.estimate.n_points == 240
     assert result.verdict == "this run"
+
+
+def test_a_gap_at_the_best_val_epoch_is_judged_on_the_report_split(tmp_path: Path) -> None:
+    """at-overfits at best_val: training's per-epoch points at the epoch best_val.pt holds
+    minus the last epoch's, both without the selection split's points (on 3e81366 a training
+    epoch could only be best, last or a number)."""
+    import json
+
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gair.data import SELECTION_SEED, selection_split
+
+    n, rng = 200, np.random.default_rng(8)
+    chosen = selection_split(n, 40)
+    record = {"seed": SELECTION_SEED, "count": 40, "of": n, "indices": chosen.tolist()}
+    items, truth = [], []
+    for seed in range(3):
+        folder = tmp_path / f"at-{seed}"
+        folder.mkdir()
+        frame = pd.DataFrame({"epoch": [1, 2, 3], "best_epoch": [1, 1, 1],
+                              "best_val_epoch": [1, 2, 2]})  # fmt: skip
+        meta = {"gair.spec": json.dumps({"dataset": "digits", "seed": seed}),
+                "gair_selection": json.dumps(record)}  # fmt: skip
+        pq.write_table(pa.Table.from_pandas(frame).replace_schema_metadata(meta),
+                       folder / "metrics.parquet")  # fmt: skip
+        results = {e: rng.random(n) < p for e, p in ((1, 0.5), (2, 0.6), (3, 0.4))}
+        rows = [{"epoch": e, "split": "test", "attack": "pgd20", "index": i, "correct": bool(c)}
+                for e, r in results.items() for i, c in enumerate(r)]  # fmt: skip
+        pd.DataFrame(rows).to_parquet(folder / "points.parquet")
+        items.append({"run": folder.name, "seed": seed, "metrics": str(folder / "metrics.parquet"),
+                      "train_points": str(folder / "points.parquet")})  # fmt: skip
+        kept = ~np.isin(np.arange(n), chosen)
+        truth.append(results[2][kept].mean() - results[3][kept].mean())
+    entry = {"id": "over", "paper": "p", "quote": "q", "from": "fig4", "statistic": "gap",
+             "labels": ["AT"], "quantity": {"epoch": "best_val", "split": "test",
+                                             "attack": "pgd20"},
+             "versus": {"epoch": "last"}}  # fmt: skip
+    (result,) = claims.judge_all(manifest_for([entry], {"over": {"a": items}}))
+    assert result.estimate.value == pytest.approx(100 * np.mean(truth))
+    assert result.estimate.n_points == 160 and result.estimate.n_seeds == 3
+    assert not math.isnan(result.p_value)  # held out: judged, not descriptive

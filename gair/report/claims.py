@@ -27,8 +27,8 @@ runs twice. The statistics (effects in accuracy points unless said):
 A quantity is an attack's accuracy (``measure: error`` turns it into an error: the sign of
 every effect flips) either from an evaluation of a checkpoint (``checkpoint``: best, last;
 ``attack``: any evaluated attack) or from training's own evaluation of an epoch (``epoch``:
-best, last or a number; ``split``: test or train; ``attack``: nat, pgd20, or adv, the run's
-training attack on training points).
+best, best_val (then on the report split), last or a number; ``split``: test or train;
+``attack``: nat, pgd20, or adv, the run's training attack on training points).
 
 ``direction`` is ``greater`` or ``less`` (than ``margin``, 0 unless stated: a margin is a
 tolerance fixed in the config before any run, never the paper's own estimate) or ``within``
@@ -227,8 +227,11 @@ def _quantity(values: Mapping[str, Any], where: str) -> Quantity:
             _fail(where, f"split {q.split!r} is unknown; valid: {', '.join(SPLITS)}")
         if q.attack == "adv" and q.split != "train":
             _fail(where, "attack adv (the training attack) is measured on train points only")
-        if q.epoch not in (evidence.BEST, evidence.LAST) and not q.epoch.isdigit():
-            _fail(where, f"epoch {q.epoch!r} is invalid: best, last or an epoch number")
+        if (
+            q.epoch not in (evidence.BEST, evidence.HELD_OUT, evidence.LAST)
+            and not q.epoch.isdigit()
+        ):
+            _fail(where, f"epoch {q.epoch!r} is invalid: best, best_val, last or an epoch number")
     elif q.attack != registry.WORST_CASE:
         registry.check([q.attack], f"claims {where}: quantity attack")
     return q
@@ -379,7 +382,13 @@ def _matrix(items: Sequence[Item], q: Quantity, claim: Claim) -> np.ndarray | No
     if q.checkpoint:
         ckpts = [r.checkpoint for r in (claim.quantity, claim.versus) if r and r.checkpoint]
         return evidence.eval_matrix(items, q.checkpoint, q.attack, compared=ckpts)
-    return evidence.stack([evidence.train_points(i, q.epoch, q.split, q.attack) for i in items])
+    epochs = [r.epoch for r in (claim.quantity, claim.versus) if r and r.epoch]
+    report = q.split == "test" and evidence.on_report_split(*epochs)
+    return evidence.stack([
+        evidence.train_points(i, q.epoch, q.split, q.attack,
+                              evidence.selection(i) if report else None)
+        for i in items
+    ])  # fmt: skip
 
 
 def _signed(est: stats.Estimate, sign: float) -> stats.Estimate:

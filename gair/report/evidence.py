@@ -82,29 +82,34 @@ def eval_points(path: str, attack: str, drop: np.ndarray | None = None) -> np.nd
     return frame[attack].to_numpy(dtype=bool)
 
 
-def best_epoch(item: Item) -> int | None:
-    """The epoch a run's best.pt holds (its metrics' last ``best_epoch``), None if unknown."""
+def best_epoch(item: Item, column: str = "best_epoch") -> int | None:
+    """The epoch a run's best.pt holds (its metrics' last ``best_epoch``; with
+    ``best_val_epoch``, best_val.pt's), None if unknown."""
     metrics = _read(item.metrics) if item.metrics else None
-    if metrics is None or "best_epoch" not in metrics or metrics.empty:
+    if metrics is None or column not in metrics or metrics.empty:
         return None
-    epoch = int(metrics.sort_values("epoch")["best_epoch"].iloc[-1])
-    return epoch or None
+    value = metrics.sort_values("epoch")[column].iloc[-1]
+    return (int(value) or None) if pd.notna(value) else None
 
 
-def train_points(item: Item, epoch: str | int, split: str, attack: str) -> np.ndarray | None:
-    """A run's per-point correctness at an evaluated epoch (``best``, ``last`` or a number)
-    on its test or training points, under ``nat``, ``pgd20`` or (training points) ``adv``."""
+def train_points(
+    item: Item, epoch: str | int, split: str, attack: str, drop: np.ndarray | None = None
+) -> np.ndarray | None:
+    """A run's per-point correctness at an evaluated epoch (``best``, ``best_val``, ``last`` or
+    a number) on its test or training points, under ``nat``, ``pgd20`` or (training points)
+    ``adv``, without the points of ``drop`` (a selection split)."""
     frame = _read(item.train_points) if item.train_points else None
     if frame is None:
         return None
     if epoch == LAST:
         epoch = int(frame["epoch"].max())
-    elif epoch == BEST:
-        found = best_epoch(item)
+    elif epoch in (BEST, HELD_OUT):
+        found = best_epoch(item, "best_epoch" if epoch == BEST else "best_val_epoch")
         if found is None:
             return None
         epoch = found
     part = frame[(frame["epoch"] == int(epoch)) & (frame["split"] == split)]
+    part = report_rows(part, drop)
     part = part[part["attack"] == attack].sort_values("index")
     return part["correct"].to_numpy(dtype=bool) if len(part) else None
 
