@@ -77,10 +77,19 @@ def test_round_trip_exact(tiny: Path) -> None:
     assert np.array_equal(ytr, written[1]) and np.array_equal(yte, written[3])
 
 
-def _truncated_values(folder: Path) -> Path:
-    path = folder / f"{NAMES[0]}.gz"
-    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-1]))
+def _put(folder: Path, k: int, data: bytes) -> Path:
+    """File NAMES[k] of the split, replaced by ``data`` gzipped; its path."""
+    path = folder / f"{NAMES[k]}.gz"
+    path.write_bytes(gzip.compress(data))
     return path
+
+
+def _unpacked(folder: Path, k: int) -> bytes:
+    return gzip.decompress((folder / f"{NAMES[k]}.gz").read_bytes())
+
+
+def _truncated_values(folder: Path) -> Path:
+    return _put(folder, 0, _unpacked(folder, 0)[:-1])
 
 
 def _truncated_gzip(folder: Path) -> Path:
@@ -90,46 +99,32 @@ def _truncated_gzip(folder: Path) -> Path:
 
 
 def _truncated_header(folder: Path) -> Path:
-    path = folder / f"{NAMES[3]}.gz"
-    path.write_bytes(gzip.compress(struct.pack(">i", 0x0801) + b"\x00\x00"))
-    return path
+    return _put(folder, 3, struct.pack(">i", 0x0801) + b"\x00\x00")
 
 
 def _trailing_bytes(folder: Path) -> Path:
-    path = folder / f"{NAMES[1]}.gz"
-    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()) + b"\x00"))
-    return path
+    return _put(folder, 1, _unpacked(folder, 1) + b"\x00")
 
 
 def _wrong_magic(folder: Path) -> Path:
-    path = folder / f"{NAMES[0]}.gz"
     images = np.zeros((6, 28, 28), dtype=np.uint8)
-    path.write_bytes(gzip.compress(idx_bytes(images, magic=0x0D03)))  # 0x0D: floats
-    return path
+    return _put(folder, 0, idx_bytes(images, magic=0x0D03))  # 0x0D: floats
 
 
 def _labels_as_images(folder: Path) -> Path:
-    path = folder / f"{NAMES[2]}.gz"
-    path.write_bytes(gzip.compress(idx_bytes(np.zeros(3, dtype=np.uint8))))
-    return path
+    return _put(folder, 2, idx_bytes(np.zeros(3, dtype=np.uint8)))
 
 
 def _label_ten(folder: Path) -> Path:
-    path = folder / f"{NAMES[3]}.gz"
-    path.write_bytes(gzip.compress(idx_bytes(np.array([1, 10, 2]))))
-    return path
+    return _put(folder, 3, idx_bytes(np.array([1, 10, 2])))
 
 
 def _fewer_labels(folder: Path) -> Path:
-    path = folder / f"{NAMES[1]}.gz"
-    path.write_bytes(gzip.compress(idx_bytes(np.zeros(5, dtype=np.uint8))))
-    return path
+    return _put(folder, 1, idx_bytes(np.zeros(5, dtype=np.uint8)))
 
 
 def _wrong_image_size(folder: Path) -> Path:
-    path = folder / f"{NAMES[0]}.gz"
-    path.write_bytes(gzip.compress(idx_bytes(np.zeros((6, 28, 27), dtype=np.uint8))))
-    return path
+    return _put(folder, 0, idx_bytes(np.zeros((6, 28, 27), dtype=np.uint8)))
 
 
 @pytest.mark.parametrize(

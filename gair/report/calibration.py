@@ -30,9 +30,9 @@ from scipy import stats as sps
 
 from gair.errors import DataError
 from gair.evaluation import registry
-from gair.report import evidence, read, stats, text, write
+from gair.report import evidence, read, stats, tables, text, write
 from gair.report.catalogue import table
-from gair.report.manifest import Item, Manifest
+from gair.report.manifest import Manifest
 
 # (attack, checkpoint) compared; autoattack is read as autoattack_cheap where only that ran.
 STATISTICS = (
@@ -101,22 +101,10 @@ def _rate(false: int, total: int) -> tuple[float, float, float]:
     return 100.0 * false / total, low, high
 
 
-def _attack(items: Sequence[Item], attack: str, checkpoint: str) -> str:
-    """autoattack, or autoattack_cheap where the files hold only the cheap setting."""
-    if attack != "autoattack" or not items:
-        return attack
-    path = items[0].eval_point_files.get(checkpoint)
-    if path and evidence.eval_points(path, "autoattack") is None:
-        return "autoattack_cheap"
-    return attack
-
-
 def calibration_table(manifest: Manifest) -> pd.DataFrame:
     """One row per statistic and seeds per side: splits, points, and each rule's false
     verdicts, rate and its interval (percent)."""
-    labels = {label: [] for _, label, _ in manifest.items()}
-    for _, label, item in manifest.items():
-        labels[label].append(item)
+    labels = tables.labels_of(manifest)
     if len(labels) != 1:
         raise DataError(f"a calibration compares one label with itself, not {sorted(labels)}")
     (items,) = labels.values()
@@ -125,7 +113,7 @@ def calibration_table(manifest: Manifest) -> pd.DataFrame:
         mine = evidence.evaluated(items, checkpoint)
         if len(mine) < 2:
             continue
-        name = _attack(mine, attack, checkpoint)
+        name = evidence.evaluated_attack(mine, attack, checkpoint)
         matrix = evidence.eval_matrix(mine, checkpoint, name)
         if matrix is None:
             continue

@@ -72,7 +72,6 @@ MEASURES = ("accuracy", "error")
 DIRECTIONS = ("greater", "less", "within")
 # Every verdict a claim can get, in the tally's order: the first three are inferential.
 KINDS = ("supported", "contradicted", "inconclusive", "this run", "descriptive", "not run")
-INFERENTIAL = KINDS[:3]
 TRAIN_ATTACKS = {"nat": "natural", "pgd20": "pgd20", "adv": "the training attack"}
 SPLITS = ("test", "train")
 # else accuracy points
@@ -411,7 +410,7 @@ def _gain(manifest: Manifest, claim: Claim) -> tuple[stats.Estimate | None, str]
         ]
         # The strongest other is chosen on the selection split's points and the gain judged on
         # the others, so that the choice does not flatter it on the points that judge it.
-        chosen = next((evidence.selection(i) for i in a if evidence.selection(i) is not None), None)
+        chosen = next((s for s in map(evidence.selection, a) if s is not None), None)
         means = []
         for items in candidates:
             m = _matrix(items, claim.quantity, claim)
@@ -604,18 +603,12 @@ def judge(manifest: Manifest, claim: Claim) -> Verdict:
 def _as_evaluated(manifest: Manifest, claim: Claim) -> Claim:
     """The claim with ``autoattack`` read as ``autoattack_cheap`` where its runs' files hold
     only the cheap setting (the smoke config's): every output then names the cheap one."""
-    if claim.quantity.attack != "autoattack" or not claim.quantity.checkpoint:
+    q = claim.quantity
+    if q.attack != "autoattack" or not q.checkpoint:
         return claim
-    item = next(iter(_evaluated(_items(manifest, claim, "a"), claim)), None)
-    path = item.eval_point_files.get(claim.quantity.checkpoint) if item else None
-    cheap_only = (
-        path is not None
-        and evidence.eval_points(path, "autoattack") is None
-        and evidence.eval_points(path, "autoattack_cheap") is not None
-    )
-    if cheap_only:
-        return replace(claim, quantity=replace(claim.quantity, attack="autoattack_cheap"))
-    return claim
+    items = _evaluated(_items(manifest, claim, "a"), claim)
+    attack = evidence.evaluated_attack(items, q.attack, q.checkpoint)
+    return claim if attack == q.attack else replace(claim, quantity=replace(q, attack=attack))
 
 
 def claims_of(manifest: Manifest) -> list[Claim]:
@@ -656,16 +649,6 @@ def adjust(verdicts: list[Verdict], q: float = multiplicity.Q) -> list[Verdict]:
                 v, verdict=kind, selected=selected, level=level, adjusted=(low, high)
             )  # fmt: skip
     return out
-
-
-def families_of(verdicts: Sequence[Verdict], q: float = multiplicity.Q) -> dict[str, int]:
-    """The header numbers of a claims table: q, entries and claims judged, entries and claims
-    selected."""
-    judged = [v for v in verdicts if not math.isnan(v.p_value)]
-    entries = {v.claim.entry for v in judged}
-    chosen = {v.claim.entry for v in judged if v.selected}
-    return {"entries": len(entries), "claims": len(judged), "entries_selected": len(chosen),
-            "claims_selected": sum(v.selected for v in judged)}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- outputs

@@ -143,12 +143,28 @@ def eval_matrix(
     )
 
 
+def evaluated_attack(items: Sequence[Item], attack: str, checkpoint: str) -> str:
+    """``autoattack`` read as ``autoattack_cheap`` where the first run's per-point file at
+    ``checkpoint`` holds only the cheap setting (the smoke config's), so that every output
+    names the one that ran; any other attack as it is."""
+    if attack != "autoattack" or not items:
+        return attack
+    path = items[0].eval_point_files.get(checkpoint)
+    cheap_only = (
+        path is not None
+        and eval_points(path, "autoattack") is None
+        and eval_points(path, "autoattack_cheap") is not None
+    )
+    return "autoattack_cheap" if cheap_only else attack
+
+
 def collect(manifest: Manifest) -> pd.DataFrame:
     """Every evaluation file's accuracies (:func:`gair.report.read.collect_evals`), those at
     best_val recomputed on the report split from the per-point file beside each (a DataError
     where it is missing); ``points`` says which points each row used."""
-    long = read.collect_evals(read.records_of(manifest))
-    records = {(r.method, r.seed, r.checkpoint): r for r in read.records_of(manifest)}
+    listed = read.records_of(manifest)
+    long = read.collect_evals(listed)
+    records = {(r.method, r.seed, r.checkpoint): r for r in listed}
     used = []
     for i, row in long.iterrows():
         record = records[row["method"], row["seed"], row["checkpoint"]]

@@ -69,7 +69,6 @@ from scipy import stats as sps
 
 LEVEL = 0.95  # every interval of the reports
 POWER = 0.80  # the power at which :attr:`Estimate.detectable` is computed
-VERDICTS = ("supported", "contradicted", "inconclusive", "not run")
 Direction = Literal["greater", "less", "within"]
 
 
