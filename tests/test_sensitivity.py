@@ -201,6 +201,7 @@ def test_each_gain_is_the_paired_interval_and_the_answers_follow_the_rule(
     sensitivity.write_sensitivity(manifest, tmp_path / "out")
     md = (tmp_path / "out.md").read_text()
     assert "| f | paper (the paper's) |" in md and lines["f"] in md
+    assert "[95% interval over test points only (one seed: this run, not the method)]" in md
     assert len(pd.read_csv(tmp_path / "out.csv")) == 6
 
 

@@ -257,13 +257,15 @@ def _display(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 def to_markdown(frame: pd.DataFrame, title: str, note: str = "", computed: str = "") -> str:
     header, rows = _display(frame)
+    seeds = int(frame["n_seeds"].max()) if len(frame) else 1
+    covers = text.interval_words(seeds).replace("intervals", "interval")
     lines = [
         f"# {title}",
         "",
         *text.trained_lines(note),
         *text.computed_lines(computed),
         "Each cell: the paired gain of the method over its baseline in accuracy points (same "
-        "seeds, same test points) [95% interval over seeds and test points], and its verdict. "
+        f"seeds, same test points) [{covers}], and its verdict. "
         "Every variation is compared at the experiment's first checkpoint (best_val, held "
         "out, in the paper config) unless the factor is the selection rule; where a level "
         "differs from the paper's setting, its change (its gain minus the base's) follows.",

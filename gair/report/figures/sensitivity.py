@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from gair.evaluation import registry
-from gair.report import sensitivity
+from gair.report import sensitivity, text
 from gair.report.catalogue import figure
 from gair.report.figures import style
 from gair.report.figures.claims import VERDICT_COLORS
@@ -85,7 +85,8 @@ def plot_sensitivity(
     handles.append(Line2D([], [], color="0.4", marker="D", markeredgecolor="black",
                           linestyle="none", label="the paper's setting"))  # fmt: skip
     style.legend_figure(fig, handles, [h.get_label() for h in handles])
-    rule = "95% intervals over test points and seeds, paired by seed and point"
+    seeds = int(frame["n_seeds"].max()) if len(frame) else 1
+    rule = f"{text.interval_words(seeds)}, paired by seed and point"
     footer = "\n".join(textwrap.wrap(footer, 150))
     note = "\n".join([rule, *textwrap.wrap(note, 150)])
     return style.finish(fig, title, footer, note=note, computed=computed)
